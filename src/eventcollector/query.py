@@ -1,0 +1,174 @@
+"""A backend-agnostic description of which events to read, and in what order.
+
+``Query`` is plain data: the builder, the HTTP layer and the CLI produce it, and
+each storage backend compiles it to its own SQL from allow-listed identifiers,
+with every value bound as a parameter. ``matches`` is the reference semantics
+in plain Python; live streams filter with it and the tests compare backends to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from eventcollector.model import Event, EventType, Severity, System, parse_timestamp
+
+__all__ = [
+    "GROUP_FIELDS",
+    "ORDER_FIELDS",
+    "DurationStats",
+    "GroupField",
+    "Query",
+    "search_terms",
+]
+
+#: Fields ``order_by`` accepts; anything else is a ``ValueError``.
+ORDER_FIELDS = frozenset(
+    {"timestamp", "system", "event_type", "severity", "duration_ms", "title", "source_component"}
+)
+
+GroupField = Literal["system", "event_type", "severity", "source_component", "hour"]
+#: Fields the storage can count events by ("hour" buckets by the UTC hour).
+GROUP_FIELDS: frozenset[str] = frozenset(GroupField.__args__)  # type: ignore[attr-defined]
+
+MAX_LIMIT = 100_000
+#: The most values one list filter (systems, tags, ids, ...) may hold.
+MAX_FILTER_VALUES = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Filters (all combined with AND), order and paging."""
+
+    systems: tuple[str, ...] = ()
+    event_types: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    tags_all: tuple[str, ...] = ()
+    tags_any: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    correlation_id: str | None = None
+    source_components: tuple[str, ...] = ()
+    search: str | None = None
+    min_duration_ms: int | None = None
+    ids: tuple[str, ...] = ()
+    order_by: str = "timestamp"
+    ascending: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.order_by not in ORDER_FIELDS:
+            allowed = ", ".join(sorted(ORDER_FIELDS))
+            raise ValueError(f"order_by: unknown field {self.order_by!r} (one of {allowed})")
+        if self.limit is not None and not 0 <= self.limit <= MAX_LIMIT:
+            raise ValueError(f"limit: must be between 0 and {MAX_LIMIT}")
+        if self.offset < 0:
+            raise ValueError("offset: must not be negative")
+        for name in (
+            "systems",
+            "event_types",
+            "severities",
+            "tags_all",
+            "tags_any",
+            "source_components",
+            "ids",
+        ):
+            if len(getattr(self, name)) > MAX_FILTER_VALUES:
+                raise ValueError(f"{name}: more than {MAX_FILTER_VALUES} values")
+
+    def with_(self, **changes: Any) -> Query:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    @property
+    def unbounded(self) -> Query:
+        """The same filters without order, limit or offset (for counts)."""
+        return replace(self, limit=None, offset=0, order_by="timestamp", ascending=False)
+
+    def matches(self, event: Event) -> bool:
+        """Whether ``event`` passes every filter: the reference semantics."""
+        if self.systems and event.system.value not in self.systems:
+            return False
+        if self.event_types and event.event_type.value not in self.event_types:
+            return False
+        if self.severities and event.severity.value not in self.severities:
+            return False
+        if self.tags_all and not set(self.tags_all).issubset(event.tags):
+            return False
+        if self.tags_any and set(self.tags_any).isdisjoint(event.tags):
+            return False
+        if self.since is not None and event.timestamp < self.since:
+            return False
+        if self.until is not None and event.timestamp >= self.until:
+            return False
+        if self.correlation_id is not None and event.correlation_id != self.correlation_id:
+            return False
+        if self.source_components and event.source_component not in self.source_components:
+            return False
+        if self.min_duration_ms is not None and (
+            event.duration_ms is None or event.duration_ms < self.min_duration_ms
+        ):
+            return False
+        if self.ids and event.id not in self.ids:
+            return False
+        if self.search is not None:
+            words = search_terms(f"{event.title} {event.description}")
+            if not all(any(w.startswith(t) for w in words) for t in search_terms(self.search)):
+                return False
+        return True
+
+
+def search_terms(text: str) -> list[str]:
+    """Case-folded words of ``text``, split at anything not a letter or digit.
+
+    A search matches an event when each of its words starts a word of the title
+    or description: "data" finds "Database", "err" finds "error".
+    """
+    return "".join(c if c.isalnum() else " " for c in text.casefold()).split()
+
+
+@dataclass(frozen=True, slots=True)
+class DurationStats:
+    """Summary of ``duration_ms`` over the events that have one."""
+
+    count: int
+    min: int | None
+    max: int | None
+    avg: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "min": self.min,
+            "max": self.max,
+            "avg": self.avg,
+            "p50": self.p50,
+            "p95": self.p95,
+            "p99": self.p99,
+        }
+
+
+def normalise_names(
+    values: Any, kind: type[System] | type[EventType] | type[Severity]
+) -> tuple[str, ...]:
+    """Validate enum members or strings and return their values."""
+    if isinstance(values, str):
+        values = [values]
+    field_name = {System: "system", EventType: "event_type", Severity: "severity"}[kind]
+    out = []
+    for v in values:
+        try:
+            out.append(kind(v).value)
+        except ValueError:
+            raise ValueError(f"{field_name}: unknown or malformed value {v!r}") from None
+    return tuple(dict.fromkeys(out))
+
+
+def time_bound(value: datetime | str | None, field_name: str) -> datetime | None:
+    """A filter bound as aware UTC (naive datetimes are UTC)."""
+    return None if value is None else parse_timestamp(value, field_name)

@@ -1,0 +1,138 @@
+"""The SQLite schema and its migrations.
+
+``events`` keeps the spec's columns and names, so the spec's inspection SQL works
+unchanged in the sqlite3 shell. Beside it:
+
+- ``event_tags``: one row per (tag, event), for all-of / any-of tag filters;
+- ``events_fts``: an FTS5 index over title and description (external content);
+- ``event_counts``: per-hour rollups by system, type and severity, maintained in
+  the same transaction as the events, so statistics and plain counts do not scan.
+
+``PRAGMA application_id`` marks the file as ours; ``PRAGMA user_version`` is the
+schema version, and ``migrate`` brings any older version (including a database
+made by the spec's reference implementation) up to date.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+APPLICATION_ID = 0x45564331  # "EVC1"
+SCHEMA_VERSION = 1
+
+_SPEC_EVENTS_TABLE = """
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    timestamp TEXT NOT NULL,
+    system TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    data TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    correlation_id TEXT,
+    source_component TEXT,
+    duration_ms INTEGER,
+    metadata TEXT NOT NULL
+)
+"""
+
+# Composite indexes end in timestamp so "filter, newest first, limit N" walks one
+# index in order and stops; the rowid every index carries breaks timestamp ties.
+_V1 = [
+    "DROP INDEX IF EXISTS idx_events_system",
+    "DROP INDEX IF EXISTS idx_events_type",
+    "DROP INDEX IF EXISTS idx_events_severity",
+    "DROP INDEX IF EXISTS idx_events_correlation",
+    "DROP INDEX IF EXISTS idx_events_component",
+    "CREATE INDEX IF NOT EXISTS idx_events_timestamp ON events(timestamp)",
+    "CREATE INDEX idx_events_system ON events(system, severity, timestamp)",
+    "CREATE INDEX idx_events_type ON events(event_type, timestamp)",
+    "CREATE INDEX idx_events_severity ON events(severity, timestamp)",
+    "CREATE INDEX idx_events_correlation ON events(correlation_id, timestamp)"
+    " WHERE correlation_id IS NOT NULL",
+    "CREATE INDEX idx_events_component ON events(source_component, timestamp)"
+    " WHERE source_component IS NOT NULL",
+    """CREATE TABLE event_tags (
+        tag TEXT NOT NULL,
+        event_rowid INTEGER NOT NULL,
+        PRIMARY KEY (tag, event_rowid)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX idx_event_tags_event ON event_tags(event_rowid)",
+    """CREATE VIRTUAL TABLE events_fts USING fts5(
+        title, description,
+        content='events', content_rowid='rowid',
+        tokenize='unicode61 remove_diacritics 0'
+    )""",
+    """CREATE TABLE event_counts (
+        hour TEXT NOT NULL,
+        system TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (hour, system, event_type, severity)
+    ) WITHOUT ROWID""",
+    # Backfill the side tables from events a spec-built database already holds.
+    """INSERT INTO event_tags(tag, event_rowid)
+        SELECT DISTINCT j.value, e.rowid FROM events e, json_each(e.tags) j
+        WHERE json_valid(e.tags) AND j.type = 'text'""",
+    "INSERT INTO events_fts(events_fts) VALUES ('rebuild')",
+    """INSERT INTO event_counts(hour, system, event_type, severity, n)
+        SELECT substr(timestamp, 1, 13), system, event_type, severity, count(*)
+        FROM events GROUP BY 1, 2, 3, 4""",
+]
+
+_MIGRATIONS: dict[int, list[str]] = {1: _V1}
+
+
+class NotOurDatabase(ValueError):
+    """The file is SQLite but holds someone else's schema."""
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> int:
+    """Bring the schema to SCHEMA_VERSION inside one write transaction; the old version."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if app_id not in (0, APPLICATION_ID):
+            raise NotOurDatabase(
+                f"{path}: not an eventcollector database (application_id {app_id:#x})"
+            )
+        if app_id == 0:
+            _check_foreign_tables(conn, path)
+        if version > SCHEMA_VERSION:
+            raise NotOurDatabase(
+                f"{path}: schema version {version} is newer than this eventcollector "
+                f"supports ({SCHEMA_VERSION}); upgrade the package"
+            )
+        if version < SCHEMA_VERSION:
+            conn.execute(_SPEC_EVENTS_TABLE)
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return int(version)
+
+
+def _check_foreign_tables(conn: sqlite3.Connection, path: str) -> None:
+    """Refuse a database with tables other than the spec's ``events``."""
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if names - {"events"}:
+        raise NotOurDatabase(
+            f"{path}: not an eventcollector database (it has tables {sorted(names)[:5]})"
+        )
+    if "events" in names:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        missing = {"id", "timestamp", "system", "event_type", "severity", "title"} - columns
+        if missing:
+            raise NotOurDatabase(
+                f"{path}: its events table lacks columns {sorted(missing)}; not an "
+                "eventcollector database"
+            )

@@ -1,0 +1,181 @@
+"""Compile a ``Query`` to SQLite SQL: identifiers from allow-lists, values bound."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from eventcollector.model import Event, EventType, Severity, System, format_timestamp
+from eventcollector.query import Query, search_terms
+
+COLUMNS = (
+    "e.rowid, e.id, e.timestamp, e.system, e.event_type, e.severity, e.title, e.description,"
+    " e.data, e.tags, e.correlation_id, e.source_component, e.duration_ms, e.metadata"
+)
+
+# Query field -> column; the only identifiers that ever reach ORDER BY / GROUP BY.
+ORDER_COLUMNS = {
+    "timestamp": "e.timestamp",
+    "system": "e.system",
+    "event_type": "e.event_type",
+    "severity": "e.severity",
+    "duration_ms": "e.duration_ms",
+    "title": "e.title",
+    "source_component": "e.source_component",
+}
+NULLABLE = frozenset({"duration_ms", "source_component"})
+GROUP_EXPRESSIONS = {
+    "system": "e.system",
+    "event_type": "e.event_type",
+    "severity": "e.severity",
+    "source_component": "coalesce(e.source_component, '')",
+    "hour": "substr(e.timestamp, 1, 13)",
+}
+
+
+def fts_match(text: str) -> str:
+    """An FTS5 query where each word must start a word; quoting leaves no FTS syntax."""
+    terms = search_terms(text)
+    if not terms:
+        raise ValueError("search: no words to search for")
+    return " AND ".join(f'"{t}"*' for t in terms)
+
+
+def _in(column: str, values: tuple[str, ...], clauses: list[str], params: list[Any]) -> None:
+    if len(values) == 1:
+        clauses.append(f"{column} = ?")
+    else:
+        clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+    params.extend(values)
+
+
+def where(query: Query) -> tuple[str, list[Any]]:
+    """The WHERE clause (with leading keyword, or empty) and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.systems:
+        _in("e.system", query.systems, clauses, params)
+    if query.severities:
+        _in("e.severity", query.severities, clauses, params)
+    if query.event_types:
+        _in("e.event_type", query.event_types, clauses, params)
+    if query.since is not None:
+        clauses.append("e.timestamp >= ?")
+        params.append(format_timestamp(query.since))
+    if query.until is not None:
+        clauses.append("e.timestamp < ?")
+        params.append(format_timestamp(query.until))
+    if query.correlation_id is not None:
+        clauses.append("e.correlation_id = ?")
+        params.append(query.correlation_id)
+    if query.source_components:
+        _in("e.source_component", query.source_components, clauses, params)
+    if query.min_duration_ms is not None:
+        clauses.append("e.duration_ms >= ?")
+        params.append(query.min_duration_ms)
+    if query.ids:
+        _in("e.id", query.ids, clauses, params)
+    for tag in query.tags_all:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM event_tags t WHERE t.tag = ? AND t.event_rowid = e.rowid)"
+        )
+        params.append(tag)
+    if query.tags_any:
+        marks = ", ".join("?" * len(query.tags_any))
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM event_tags t WHERE t.tag IN ({marks})"
+            " AND t.event_rowid = e.rowid)"
+        )
+        params.extend(query.tags_any)
+    if query.search is not None:
+        clauses.append("e.rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)")
+        params.append(fts_match(query.search))
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def order_limit(query: Query) -> tuple[str, list[Any]]:
+    """ORDER BY (ties broken by insertion order, NULLs last) and LIMIT/OFFSET."""
+    direction = "ASC" if query.ascending else "DESC"
+    column = ORDER_COLUMNS[query.order_by]
+    nulls = " NULLS LAST" if query.order_by in NULLABLE and query.ascending else ""
+    sql = f" ORDER BY {column} {direction}{nulls}, e.rowid {direction}"
+    params: list[Any] = []
+    if query.limit is not None or query.offset:
+        sql += " LIMIT ? OFFSET ?"
+        params += [-1 if query.limit is None else query.limit, query.offset]
+    return sql, params
+
+
+def select(query: Query) -> tuple[str, list[Any]]:
+    """The full SELECT for ``query``."""
+    where_sql, params = where(query)
+    order_sql, order_params = order_limit(query)
+    return f"SELECT {COLUMNS} FROM events e{where_sql}{order_sql}", params + order_params
+
+
+def to_row(event: Event, rowid: int) -> tuple[Any, ...]:
+    """The ``events`` row for an event, with an explicit rowid."""
+    return (
+        rowid,
+        event.id,
+        format_timestamp(event.timestamp),
+        event.system.value,
+        event.event_type.value,
+        event.severity.value,
+        event.title,
+        event.description,
+        orjson.dumps(event.data).decode(),
+        orjson.dumps(event.tags).decode(),
+        event.correlation_id,
+        event.source_component,
+        event.duration_ms,
+        orjson.dumps(event.metadata).decode(),
+    )
+
+
+INSERT_EVENT = (
+    "INSERT INTO events(rowid, id, timestamp, system, event_type, severity, title, description,"
+    " data, tags, correlation_id, source_component, duration_ms, metadata)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+_systems = System._value2member_map_
+_types = EventType._value2member_map_
+_severities = Severity._value2member_map_
+
+
+def from_row(row: tuple[Any, ...]) -> Event:
+    """An ``Event`` from a row selected with ``COLUMNS`` (trusted: no validation)."""
+    (
+        _,
+        id_,
+        ts,
+        system,
+        event_type,
+        severity,
+        title,
+        description,
+        data,
+        tags,
+        corr,
+        comp,
+        duration,
+        metadata,
+    ) = row
+    return Event(
+        id=id_,
+        timestamp=datetime.fromisoformat(ts),
+        system=_systems.get(system) or System(system),  # type: ignore[arg-type]
+        event_type=_types.get(event_type) or EventType(event_type),  # type: ignore[arg-type]
+        severity=_severities.get(severity) or Severity(severity),  # type: ignore[arg-type]
+        title=title,
+        description=description,
+        data=orjson.loads(data),
+        tags=orjson.loads(tags),
+        correlation_id=corr,
+        source_component=comp,
+        duration_ms=duration,
+        metadata=orjson.loads(metadata),
+    )

@@ -1,0 +1,212 @@
+"""The single SQLite writer thread: group commit over a queue of write jobs.
+
+Every write (ingest, cleanup, migrations) runs here, never on the event loop.
+The thread takes whatever jobs are queued, runs them in one ``BEGIN IMMEDIATE``
+transaction (each under its own savepoint, so one failing job fails alone),
+commits once, then settles every caller's future with one wake-up per event
+loop. Concurrent callers therefore share transactions without waiting on each
+other, and a caller's future resolves only after its rows are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventcollector.storage.base import StorageError, StorageUnavailable
+
+log = logging.getLogger("eventcollector.storage.sqlite")
+
+#: Stop adding jobs to a transaction once it holds this many rows.
+MAX_ROWS_PER_TRANSACTION = 20_000
+#: How long to keep retrying while another process holds the write lock.
+BUSY_RETRY_SECONDS = 60.0
+
+
+@dataclass(slots=True)
+class Transaction:
+    """What a write job sees: the connection and a rowid counter for this transaction."""
+
+    conn: sqlite3.Connection
+    _next_rowid: int | None = None
+
+    def reserve_rowids(self, n: int) -> int:
+        """The first of ``n`` fresh consecutive rowids (the write lock is held)."""
+        if self._next_rowid is None:
+            row = self.conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM events").fetchone()
+            self._next_rowid = int(row[0])
+        first = self._next_rowid
+        self._next_rowid += n
+        return first
+
+
+WriteFn = Callable[[Transaction], Any]
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: WriteFn
+    size: int
+    future: asyncio.Future[Any] | None
+    loop: asyncio.AbstractEventLoop | None
+    result: Any = None
+    error: BaseException | None = None
+    done: threading.Event | None = field(default=None)
+
+
+_STOP = object()
+
+
+class Writer:
+    """Owns the write connection and its thread."""
+
+    def __init__(self, conn: sqlite3.Connection, name: str) -> None:
+        self._conn = conn
+        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._pending = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Rows queued or being written."""
+        return self._pending
+
+    async def submit(self, fn: WriteFn, size: int = 1) -> Any:
+        """Run ``fn`` in a write transaction; return its result once committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending += size
+        self._queue.put(_Job(fn, size, future, loop))
+        return await future
+
+    def submit_sync(self, fn: WriteFn, size: int = 1) -> Any:
+        """``submit`` for threads without an event loop."""
+        job = _Job(fn, size, None, None, done=threading.Event())
+        self._pending += size
+        self._queue.put(job)
+        assert job.done is not None
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def close(self) -> None:
+        """Finish queued jobs, then stop the thread and close the connection."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            assert isinstance(item, _Job)
+            batch = [item]
+            rows = item.size
+            while rows < MAX_ROWS_PER_TRANSACTION:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                assert isinstance(item, _Job)
+                batch.append(item)
+                rows += item.size
+            self._write(batch)
+            self._pending -= rows
+            _settle(batch)
+        self._conn.close()
+
+    def _write(self, batch: list[_Job]) -> None:
+        try:
+            self._begin()
+        except StorageError as exc:
+            for job in batch:
+                job.error = exc
+            return
+        tx = Transaction(self._conn)
+        for job in batch:
+            self._conn.execute("SAVEPOINT job")
+            try:
+                job.result = job.fn(tx)
+            except Exception as exc:
+                self._conn.execute("ROLLBACK TO job")
+                job.error = (
+                    exc
+                    if isinstance(exc, ValueError | StorageError)
+                    else StorageError(f"write failed: {exc}")
+                )
+                log.warning("write job failed: %s", exc)
+            self._conn.execute("RELEASE job")
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("commit failed, nothing in this transaction was stored: %s", exc)
+            _rollback(self._conn)
+            failure = _storage_error(exc)
+            for job in batch:
+                job.result, job.error = None, failure
+
+    def _begin(self) -> None:
+        deadline = time.monotonic() + BUSY_RETRY_SECONDS
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise _storage_error(exc) from exc
+                if time.monotonic() > deadline:
+                    raise StorageUnavailable(
+                        f"database is busy: another writer held it for {BUSY_RETRY_SECONDS:.0f} s"
+                    ) from exc
+                time.sleep(0.01)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+        conn.execute("ROLLBACK")
+
+
+def _storage_error(exc: sqlite3.Error) -> StorageError:
+    text = str(exc)
+    if any(word in text for word in ("full", "disk I/O", "locked", "busy", "readonly")):
+        return StorageUnavailable(f"storage unavailable: {text}")
+    return StorageError(f"storage error: {text}")
+
+
+def _settle(batch: list[_Job]) -> None:
+    """Hand results back: one thread-safe wake-up per event loop, not per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = defaultdict(list)
+    for job in batch:
+        if job.loop is not None:
+            by_loop[job.loop].append(job)
+        elif job.done is not None:
+            job.done.set()
+    for loop, jobs in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the caller's loop closed: nobody waits
+            loop.call_soon_threadsafe(_resolve, jobs)
+
+
+def _resolve(jobs: list[_Job]) -> None:
+    for job in jobs:
+        assert job.future is not None
+        if job.future.done():
+            continue
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.result)
