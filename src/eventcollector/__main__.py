@@ -1,0 +1,5 @@
+"""``python -m eventcollector`` runs the CLI."""
+
+from eventcollector.cli import main
+
+main()
