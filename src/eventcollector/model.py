@@ -52,8 +52,9 @@ LIMITS = Limits()
 
 # Lower-case dotted names ("workflow.started", "session_buddy", "deploy-bot").
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
-# Tags, ids and components: printable, no whitespace or control characters.
-_TOKEN_RE = re.compile(r"[^\s\x00-\x1f\x7f]+")
+# Tags, ids and components: no whitespace, control characters or commas (commas
+# separate values in the CLI and in URL parameters).
+_TOKEN_RE = re.compile(r"[^\s\x00-\x1f\x7f,]+")
 # Open enums create members on demand; past this many we stop caching them so that
 # a flood of distinct names cannot grow memory without bound.
 _MAX_DYNAMIC_MEMBERS = 10_000
@@ -194,7 +195,7 @@ def _token(value: object, field_name: str, limit: int) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value or _TOKEN_RE.fullmatch(value) is None:
-        raise ValueError(f"{field_name}: must be a non-empty string without whitespace")
+        raise ValueError(f"{field_name}: must be a non-empty string without whitespace or commas")
     if len(value) > limit:
         raise ValueError(f"{field_name}: longer than {limit} characters")
     return value
