@@ -366,10 +366,17 @@ class EventCollector:
             report["error"] = str(exc)
         return report
 
-    async def cleanup_old_events(self, retention_days: float) -> int:
-        """Delete events older than ``retention_days``; returns how many."""
+    async def cleanup_old_events(
+        self, retention_days: float, *, now: datetime | None = None
+    ) -> int:
+        """Delete events older than ``retention_days`` before ``now``; returns how many.
+
+        Pass ``now`` to delete exactly what an archive taken with the same cutoff holds.
+        """
         await self._ensure_started()
-        return await self._storage.cleanup_old_events(retention_days)
+        if now is None:
+            return await self._storage.cleanup_old_events(retention_days)
+        return await self._storage.cleanup_old_events(retention_days, now=now)
 
 
 async def _notify(space: asyncio.Condition) -> None:

@@ -204,6 +204,18 @@ class SQLiteStorage:
         """min/max/avg and p50/p95/p99 of duration_ms over matching events."""
         return await self._read(lambda conn: _duration_stats(conn, query.unbounded))
 
+    async def read_after(
+        self, position: int, query: Query, limit: int = 1_000
+    ) -> tuple[list[Event], int]:
+        """Events matching ``query`` stored after ``position``, in insertion order.
+
+        Returns them with the position to pass next; ``position < 0`` returns no
+        events and the current end. For followers (``eventcollector tail``): unlike
+        a timestamp watermark, insertion order also finds events stored late with
+        an old timestamp. The query's order, limit and offset are ignored.
+        """
+        return await self._read(lambda conn: _read_after(conn, position, query.unbounded, limit))
+
     async def health(self) -> dict[str, Any]:
         """Path, sizes, schema version and queue depth; raises StorageError if unusable."""
 
@@ -320,6 +332,27 @@ def _group_count(conn: sqlite3.Connection, query: Query, field: GroupField) -> d
     for key, n in rows:
         result[hour_key(key) if field == "hour" and len(key) == 13 else key] += n
     return dict(result.most_common())
+
+
+def _read_after(
+    conn: sqlite3.Connection, position: int, query: Query, limit: int
+) -> tuple[list[Event], int]:
+    end = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0])
+    # Cleanup may remove the newest rowids, which are then reused: anything past
+    # the current end is new.
+    if position < 0 or position >= end:
+        return [], end
+    where_sql, params = sql.where(query)
+    where_sql += (" AND" if where_sql else " WHERE") + " e.rowid > ? AND e.rowid <= ?"
+    # NOT INDEXED keeps the plan on the rowid range, so a poll costs only the new rows
+    # even when a filter has an index of its own.
+    rows = conn.execute(
+        f"SELECT {sql.COLUMNS} FROM events e NOT INDEXED{where_sql} ORDER BY e.rowid LIMIT ?",
+        [*params, position, end, limit],
+    ).fetchall()
+    if len(rows) == limit:
+        end = int(rows[-1][0])
+    return [sql.from_row(r) for r in rows], end
 
 
 def _rollup_where(query: Query, first: str | None, end: str | None) -> tuple[str, list[Any]]:
