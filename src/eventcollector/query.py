@@ -125,8 +125,10 @@ def search_terms(text: str) -> list[str]:
 
     A search matches an event when each of its words starts a word of the title
     or description: "data" finds "Database", "err" finds "error".
+    Lower-casing (not ``casefold``, which turns "ß" into "ss") matches SQLite FTS5's
+    unicode61 folding, so a word always finds itself.
     """
-    return "".join(c if c.isalnum() else " " for c in text.casefold()).split()
+    return "".join(c if c.isalnum() else " " for c in text.lower()).split()
 
 
 @dataclass(frozen=True, slots=True)
