@@ -122,9 +122,9 @@ class EventCollector:
         """Wait for accepted events to be stored, stop subscribers, close the storage."""
         if not self._running:
             return
-        self._running = False
-        if self._background:
+        if self._background:  # while still running, so that they do not restart it
             await asyncio.gather(*self._background, return_exceptions=True)
+        self._running = False
         await self._hub.close()
         await self._storage.close()
 
@@ -244,7 +244,16 @@ class EventCollector:
             if not self._drain_at_exit:
                 self._drain_at_exit = True
                 atexit.register(self._drain_sync, loop)
-        loop.call_soon_threadsafe(self._spawn_ingest, event)
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            # Spawn now: a callback scheduled for later would be missed by an
+            # immediate flush() or stop() on this loop.
+            self._spawn_ingest(event)
+        else:
+            loop.call_soon_threadsafe(self._spawn_ingest, event)
         return event
 
     def _spawn_ingest(self, event: Event) -> None:

@@ -76,7 +76,10 @@ class SQLiteStorage:
                 return
             _refuse_network_filesystem(self.path)
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = self._connect()
+            try:
+                conn = self._connect()
+            except sqlite3.DatabaseError as exc:
+                raise NotOurDatabase(f"{self.path}: not an SQLite database ({exc})") from None
             try:
                 conn.execute("PRAGMA journal_mode = WAL")
                 migrate(conn, self.path)
@@ -117,10 +120,14 @@ class SQLiteStorage:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000
         )
-        conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB
-        conn.execute("PRAGMA temp_store = MEMORY")
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA cache_size = -65536")  # 64 MiB
+            conn.execute("PRAGMA temp_store = MEMORY")
+        except BaseException:
+            conn.close()  # e.g. "file is not a database"
+            raise
         return conn
 
     # -- writes --------------------------------------------------------------
