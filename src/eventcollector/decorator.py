@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 from eventcollector._ids import new_event_id
 from eventcollector.collector import EventCollector
 from eventcollector.model import EventType, Severity, System
+from eventcollector.query import normalise_names
 
 __all__ = ["collect_event", "phase_types"]
 
@@ -33,7 +34,7 @@ def phase_types(event_type: EventType | str) -> tuple[str, str, str]:
     ``workflow.started`` gives workflow.started / workflow.completed / workflow.failed;
     any other type ``x`` gives x / x.completed / x.failed.
     """
-    value = EventType(event_type).value
+    value = normalise_names(event_type, EventType)[0]  # ValueError naming event_type
     for suffix in _STARTED_SUFFIXES:
         if value.endswith(suffix):
             base = value.removesuffix(suffix)
@@ -55,7 +56,7 @@ def collect_event(
     failed events carry ``duration_ms``; the failed one has error severity and the
     exception's type and message in ``data``.
     """
-    system_value = System(system).value
+    system_value = normalise_names(system, System)[0]  # ValueError naming system
     started, completed, failed = phase_types(event_type)
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
