@@ -1,0 +1,342 @@
+"""What every command shares: connection options, the collector, errors, filters.
+
+Commands stay thin: they parse options into library calls through these helpers
+and hand the results to ``_output``. Errors are raised, never printed here; the
+one handler in ``app._Group.main`` turns them into a single stderr line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from eventcollector.collector import EventCollector
+from eventcollector.config import ENV_API_KEY, ENV_DB, ENV_URL, default_db_path
+from eventcollector.query import Query
+from eventcollector.query_params import query_from_params
+
+T = TypeVar("T")
+
+#: Rows a query prints unless told otherwise: enough to read, cheap to render.
+DEFAULT_LIMIT = 100
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr; ``code`` 2 for usage, 1 otherwise."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+_CONNECTION = "Connection"
+_OUTPUT = "Output"
+_FILTERS = "Filters"
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar=ENV_DB,
+        metavar="PATH",
+        help="Embedded store (SQLite file or postgresql:// URL) "
+        "[default: $XDG_DATA_HOME/eventcollector/events.db].",
+        show_default=False,
+        rich_help_panel=_CONNECTION,
+    ),
+]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar=ENV_URL,
+        help="A collector server to use instead of the embedded store.",
+        show_default=False,
+        rich_help_panel=_CONNECTION,
+    ),
+]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar=ENV_API_KEY,
+        help="API key for --url.",
+        show_default=False,
+        show_envvar=True,
+        rich_help_panel=_CONNECTION,
+    ),
+]
+FormatOpt = Annotated[
+    Format | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format [default: table on a terminal, else jsonl].",
+        show_default=False,
+        case_sensitive=False,
+        rich_help_panel=_OUTPUT,
+    ),
+]
+
+# -- filters shared by query, export and tail ---------------------------------
+
+SystemOpt = Annotated[
+    list[str] | None,
+    typer.Option("--system", help="System(s); repeat or comma-separate.", rich_help_panel=_FILTERS),
+]
+EventTypeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--event-type", "--type", help="Event type(s), e.g. test.failed.", rich_help_panel=_FILTERS
+    ),
+]
+SeverityOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--severity",
+        help="Severity(ies): debug, info, warning, error, critical.",
+        rich_help_panel=_FILTERS,
+    ),
+]
+MinSeverityOpt = Annotated[
+    str | None,
+    typer.Option("--min-severity", help="This severity or worse.", rich_help_panel=_FILTERS),
+]
+TagsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tags", help="Events with all of these tags (a,b).", rich_help_panel=_FILTERS),
+]
+AnyTagsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--any-tags", help="Events with any of these tags.", rich_help_panel=_FILTERS),
+]
+CorrelationOpt = Annotated[
+    str | None,
+    typer.Option("--correlation-id", help="One correlation id.", rich_help_panel=_FILTERS),
+]
+ComponentOpt = Annotated[
+    list[str] | None,
+    typer.Option("--component", help="Source component(s).", rich_help_panel=_FILTERS),
+]
+SearchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--search",
+        help="Words that start words of title or description.",
+        rich_help_panel=_FILTERS,
+    ),
+]
+MinDurationOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--min-duration", metavar="MS", help="Took at least MS.", rich_help_panel=_FILTERS
+    ),
+]
+MinutesOpt = Annotated[
+    float | None, typer.Option("--minutes", help="The last N minutes.", rich_help_panel=_FILTERS)
+]
+HoursOpt = Annotated[
+    float | None, typer.Option("--hours", help="The last N hours.", rich_help_panel=_FILTERS)
+]
+DaysOpt = Annotated[
+    float | None, typer.Option("--days", help="The last N days.", rich_help_panel=_FILTERS)
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        metavar="ISO",
+        help="From this ISO 8601 time (naive = UTC).",
+        rich_help_panel=_FILTERS,
+    ),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--until",
+        metavar="ISO",
+        help="Before this ISO 8601 time (exclusive).",
+        rich_help_panel=_FILTERS,
+    ),
+]
+
+# Parameter names of query_params, spelled as the options the user typed.
+_OPTION_NAMES = {
+    "system": "--system",
+    "event_type": "--event-type",
+    "event_types": "--event-type",
+    "severity": "--severity",
+    "min_severity": "--min-severity",
+    "tags": "--tags",
+    "any_tags": "--any-tags",
+    "correlation_id": "--correlation-id",
+    "source_component": "--component",
+    "search": "--search",
+    "min_duration_ms": "--min-duration",
+    "order_by": "--order-by",
+    "limit": "--limit",
+    "offset": "--offset",
+    "since": "--since",
+    "until": "--until",
+    "minutes": "--minutes",
+    "hours": "--hours",
+    "days": "--days",
+}
+
+
+def build_query(
+    *,
+    system: list[str] | None = None,
+    event_type: list[str] | None = None,
+    severity: list[str] | None = None,
+    min_severity: str | None = None,
+    tags: list[str] | None = None,
+    any_tags: list[str] | None = None,
+    correlation_id: str | None = None,
+    component: list[str] | None = None,
+    search: str | None = None,
+    min_duration: int | None = None,
+    minutes: float | None = None,
+    hours: float | None = None,
+    days: float | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    order_by: str | None = None,
+    ascending: bool = False,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> Query:
+    """A ``Query`` through ``query_from_params``, so the CLI parses filters as the server does."""
+    params: dict[str, list[str]] = {}
+
+    def put(name: str, value: object) -> None:
+        if value is None or value == []:
+            return
+        params[name] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+    put("system", system)
+    put("event_type", event_type)
+    put("severity", severity)
+    put("min_severity", min_severity)
+    put("tags", tags)
+    put("any_tags", any_tags)
+    put("correlation_id", correlation_id)
+    put("source_component", component)
+    put("search", search)
+    put("min_duration_ms", min_duration)
+    put("minutes", minutes)
+    put("hours", hours)
+    put("days", days)
+    put("since", since)
+    put("until", until)
+    put("order_by", order_by)
+    if ascending:
+        put("ascending", "true")
+    put("limit", limit)
+    put("offset", offset)
+    try:
+        return query_from_params(params)
+    except ValueError as exc:
+        raise CliError(_option_spelling(str(exc)), code=2) from None
+
+
+def _option_spelling(message: str) -> str:
+    name, sep, rest = message.partition(":")
+    return f"{_OPTION_NAMES[name]}:{rest}" if sep and name in _OPTION_NAMES else message
+
+
+# -- the collector ---------------------------------------------------------------
+
+
+def _is_file_path(target: str) -> bool:
+    return not target.startswith(("postgresql://", "postgres://"))
+
+
+def resolve_target(ctx: typer.Context) -> tuple[str | None, str]:
+    """(server URL or None, database) from --db/--url or the environment.
+
+    An option given on the command line wins over the other one from the
+    environment; both on the command line is a usage error.
+    """
+    db: str | None = ctx.params.get("db")
+    url: str | None = ctx.params.get("url")
+    if db and url:
+        db_cli = _from_command_line(ctx, "db")
+        url_cli = _from_command_line(ctx, "url")
+        if db_cli == url_cli:
+            raise CliError("--db and --url: give one of them, not both", code=2)
+        db, url = (db, None) if db_cli else (None, url)
+    return url or None, db or str(default_db_path())
+
+
+def collector_for(ctx: typer.Context, *, must_exist: bool = True) -> EventCollector:
+    """The collector the command's --db/--url/--api-key (or environment) name.
+
+    With ``must_exist``, a missing database file is an error instead of a new
+    empty store, so a mistyped --db does not look like "no events".
+    """
+    url, target = resolve_target(ctx)
+    if url:
+        return EventCollector(url=url, api_key=ctx.params.get("api_key"))
+    if _is_file_path(target):
+        path = Path(target.removeprefix("sqlite:///"))
+        if must_exist and not path.exists():
+            raise CliError(
+                f"database: {path} does not exist (check --db or ${ENV_DB}; "
+                "'emit' or 'import' create it)"
+            )
+        if path.is_dir():
+            raise CliError(f"database: {path} is a directory, not a database file", code=2)
+    return EventCollector(target)
+
+
+def _from_command_line(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def run(
+    ctx: typer.Context,
+    work: Callable[[EventCollector], Awaitable[T]],
+    *,
+    must_exist: bool = True,
+) -> T:
+    """Run ``work`` with a started collector on a fresh event loop; always stop it."""
+    collector = collector_for(ctx, must_exist=must_exist)
+
+    async def main() -> T:
+        try:
+            return await work(collector)
+        finally:
+            await collector.stop()
+
+    return asyncio.run(main())
+
+
+def resolve_format(fmt: Format | None, *, stream: bool = False) -> Format:
+    """The format asked for, else table on a terminal and jsonl for pipes and files."""
+    if fmt is None:
+        return Format.table if _stdout_is_terminal() else Format.jsonl
+    if stream and fmt is Format.json:
+        raise CliError("--format: json cannot stream; use jsonl", code=2)
+    return fmt
+
+
+def _stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # closed or replaced by something odd
+        return False

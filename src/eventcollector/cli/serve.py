@@ -1,0 +1,181 @@
+"""``eventcollector serve`` (the HTTP API on uvicorn) and ``eventcollector keys``.
+
+The server package is imported inside the commands, so the rest of the CLI works
+without the ``server`` extra and only these commands name it when it is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from eventcollector.cli._common import CliError, DbOpt
+from eventcollector.cli.app import app
+
+if TYPE_CHECKING:
+    from eventcollector.server.auth import KeyStore
+
+_LIMITS = "Limits"
+_STREAMS = "Streams"
+
+KeysFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys-file",
+        envvar="EVENTCOLLECTOR_KEYS_FILE",
+        help="API key file [default: beside the SQLite database, <db>.keys.json].",
+        show_default=False,
+    ),
+]
+
+
+def _db_target(db: str | None) -> str:
+    from eventcollector.config import default_db_path
+
+    return db or os.fspath(default_db_path())
+
+
+def _key_store(db: str | None, keys_file: Path | None) -> KeyStore:
+    from eventcollector.server.auth import KeyStore, default_keys_file
+
+    return KeyStore(keys_file or default_keys_file(_db_target(db)))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (beyond loopback needs a key).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8765,
+    db: DbOpt = None,
+    keys_file: KeysFileOpt = None,
+    allow_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Origin allowed on /v1/stream and /v1/ws (repeat).", rich_help_panel=_STREAMS
+        ),
+    ] = None,
+    max_body_bytes: Annotated[int, typer.Option(min=1, rich_help_panel=_LIMITS)] = 16 * 2**20,
+    max_event_bytes: Annotated[int, typer.Option(min=1, rich_help_panel=_LIMITS)] = 512 * 2**10,
+    max_batch: Annotated[int, typer.Option(min=1, rich_help_panel=_LIMITS)] = 10_000,
+    max_depth: Annotated[int, typer.Option(min=1, rich_help_panel=_LIMITS)] = 32,
+    rate_limit: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Events/s per key and system; 0 disables.", rich_help_panel=_LIMITS
+        ),
+    ] = 1_000.0,
+    rate_burst: Annotated[
+        float | None,
+        typer.Option(min=1, help="Bucket size [default: the rate].", rich_help_panel=_LIMITS),
+    ] = None,
+    max_pending: Annotated[
+        int,
+        typer.Option(min=1, help="Uncommitted events before 503.", rich_help_panel=_LIMITS),
+    ] = 100_000,
+    stream_queue: Annotated[int, typer.Option(min=1, rich_help_panel=_STREAMS)] = 1_000,
+    stream_send_timeout: Annotated[float, typer.Option(min=0.01, rich_help_panel=_STREAMS)] = 10.0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Run the collector's HTTP API (see docs/http-api.md); default 127.0.0.1:8765."""
+    import uvicorn
+
+    from eventcollector.collector import EventCollector
+    from eventcollector.server import ServerSettings, create_app
+    from eventcollector.server.auth import bind_refusal
+
+    target = _db_target(db)
+    keys = _key_store(db, keys_file)
+    refusal = bind_refusal(host, keys)
+    if refusal is not None:
+        raise CliError(refusal, 2)
+    settings = ServerSettings(
+        max_body_bytes=max_body_bytes,
+        max_event_bytes=max_event_bytes,
+        max_batch=max_batch,
+        max_depth=max_depth,
+        rate_limit=rate_limit,
+        rate_burst=rate_burst,
+        allow_origins=tuple(allow_origin or ()),
+        stream_queue=stream_queue,
+        stream_send_timeout=stream_send_timeout,
+    )
+    collector = EventCollector(target, max_pending=max_pending)
+    config = uvicorn.Config(
+        create_app(collector, settings, keys=keys),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+
+
+keys_app = typer.Typer(help="Manage the server's API keys (stored hashed).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[list[str], typer.Option(help="ingest, read or admin (repeat for several).")],
+    system: Annotated[
+        str | None, typer.Option(help="Pin an ingest key to this one system.")
+    ] = None,
+    name: Annotated[str, typer.Option(help="A label for 'keys list'.")] = "",
+    db: DbOpt = None,
+    keys_file: KeysFileOpt = None,
+) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    store = _key_store(db, keys_file)
+    key, token = store.create(
+        [s.strip() for value in scope for s in value.split(",") if s.strip()],
+        system=system,
+        name=name,
+    )
+    typer.echo(token)
+    typer.echo(
+        f"key {key.id}: scopes {','.join(key.scopes)}"
+        + (f", system {key.system}" if key.system else "")
+        + f" (stored in {store.path}; the key is not shown again)",
+        err=True,
+    )
+
+
+@keys_app.command("list")
+def keys_list(
+    db: DbOpt = None,
+    keys_file: KeysFileOpt = None,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object per key.")] = False,
+) -> None:
+    """List keys (never the keys themselves)."""
+    import orjson
+
+    for key in _key_store(db, keys_file).all():
+        if json_output:
+            typer.echo(orjson.dumps(key.public()).decode())
+            continue
+        state = f"revoked {key.revoked}" if key.revoked else "active"
+        pinned = f" system={key.system}" if key.system else ""
+        label = f" name={key.name!r}" if key.name else ""
+        typer.echo(
+            f"{key.id}  {','.join(key.scopes)}{pinned}{label}  created {key.created}  {state}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id shown by 'keys list'.")],
+    db: DbOpt = None,
+    keys_file: KeysFileOpt = None,
+) -> None:
+    """Revoke a key; a running server refuses it within a second and closes its streams."""
+    if not _key_store(db, keys_file).revoke(key_id):
+        raise CliError(f"key: no active key {key_id!r}")
+    typer.echo(f"revoked {key_id}", err=True)
