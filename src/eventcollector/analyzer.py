@@ -145,9 +145,13 @@ def find_anomalies(
     std = statistics.pstdev(counts, mean)
     if std == 0:
         return []
+    # The hour ``until`` falls in has not finished: few events there are no drop.
+    unfinished = None if until is None else format_hour(until)
     anomalies = []
     for hour, count in series.items():
         deviation = (count - mean) / std
+        if hour == unfinished and deviation < 0:
+            continue
         if abs(deviation) >= threshold:
             anomalies.append(
                 {
