@@ -1,0 +1,246 @@
+"""The PostgreSQL schema, its versioned migrations and its daily partitions.
+
+Everything lives in one schema (``public`` unless told otherwise), reached through
+the connection's ``search_path``:
+
+- ``events``: the spec's columns (tags ``text[]``, data/metadata ``jsonb``,
+  timestamp ``timestamptz``) plus ``seq`` (insertion order, for tie-breaks) and a
+  generated ``search`` tsvector; range-partitioned by day on ``timestamp``.
+- ``event_ids``: one row per stored id. A partitioned table cannot have a unique
+  key without the partition column, so ids are claimed here first
+  (``ON CONFLICT DO NOTHING``) and only the winners are inserted into ``events``.
+- ``event_counts``: per-hour rollups by system, type and severity, kept in the
+  ingest transaction, so counts and statistics do not scan ``events``.
+- ``schema_migrations``: the applied versions.
+
+Migrations and partition creation run under transaction-scoped advisory locks,
+so several servers can open the same database at once.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,47}")
+_PARTITION = re.compile(r"events_(\d{4})(\d{2})(\d{2})")
+_DAY = timedelta(days=1)
+
+# Text columns compare in code-point order (COLLATE "C"), as SQLite and Python do.
+_V1 = [
+    "CREATE SEQUENCE events_seq AS bigint",
+    """CREATE TABLE events (
+        seq bigint NOT NULL,
+        id text COLLATE "C" NOT NULL,
+        timestamp timestamptz NOT NULL,
+        system text COLLATE "C" NOT NULL,
+        event_type text COLLATE "C" NOT NULL,
+        severity text COLLATE "C" NOT NULL,
+        title text COLLATE "C" NOT NULL,
+        description text COLLATE "C" NOT NULL,
+        data jsonb NOT NULL,
+        tags text[] COLLATE "C" NOT NULL,
+        correlation_id text COLLATE "C",
+        source_component text COLLATE "C",
+        duration_ms bigint,
+        metadata jsonb NOT NULL,
+        search tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, lower(
+            regexp_replace((title || ' ' || description) COLLATE {text_collation},
+                '[^[:alnum:]]+', ' ', 'g')
+        ))) STORED
+    ) PARTITION BY RANGE (timestamp)""",
+    # Composite indexes end in (timestamp, seq): "filter, newest first, limit N" walks
+    # one index per partition in order and stops.
+    "CREATE INDEX events_time_idx ON events (timestamp, seq)",
+    "CREATE INDEX events_system_idx ON events (system, severity, timestamp)",
+    "CREATE INDEX events_type_idx ON events (event_type, timestamp)",
+    "CREATE INDEX events_severity_idx ON events (severity, timestamp)",
+    "CREATE INDEX events_correlation_idx ON events (correlation_id, timestamp)"
+    " WHERE correlation_id IS NOT NULL",
+    "CREATE INDEX events_component_idx ON events (source_component, timestamp)"
+    " WHERE source_component IS NOT NULL",
+    "CREATE INDEX events_id_idx ON events (id)",
+    "CREATE INDEX events_tags_idx ON events USING gin (tags)",
+    "CREATE INDEX events_search_idx ON events USING gin (search)",
+    """CREATE TABLE event_ids (
+        id text COLLATE "C" PRIMARY KEY,
+        timestamp timestamptz NOT NULL
+    )""",
+    "CREATE INDEX event_ids_time_idx ON event_ids (timestamp)",
+    """CREATE TABLE event_counts (
+        hour timestamptz NOT NULL,
+        system text COLLATE "C" NOT NULL,
+        event_type text COLLATE "C" NOT NULL,
+        severity text COLLATE "C" NOT NULL,
+        n bigint NOT NULL,
+        PRIMARY KEY (hour, system, event_type, severity)
+    )""",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1}
+
+
+class NotOurSchema(ValueError):
+    """The schema holds tables that are not an eventcollector store."""
+
+
+def validate_schema(name: str) -> str:
+    """``name`` if it is a plain lower-case identifier, else ValueError."""
+    if not isinstance(name, str) or _IDENTIFIER.fullmatch(name) is None:
+        raise ValueError(
+            f"schema: {name!r} is not a plain identifier (lower-case letters, digits, '_';"
+            " at most 48 characters)"
+        )
+    return name
+
+
+def lock_key(schema: str, purpose: str) -> str:
+    """Text hashed (``hashtext``) into an advisory lock key."""
+    return f"eventcollector:{purpose}:{schema}"
+
+
+async def migrate(conn: Any, schema: str) -> int:
+    """Bring ``schema`` to SCHEMA_VERSION in one transaction; the version found."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_key(schema, "ddl"))
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        tables = {
+            r[0]
+            for r in await conn.fetch(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition",
+                schema,
+            )
+        }
+        if "events" in tables and "schema_migrations" not in tables:
+            raise NotOurSchema(
+                f"schema {schema!r} has an events table not made by eventcollector; "
+                "use another schema"
+            )
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        if version > SCHEMA_VERSION:
+            raise NotOurSchema(
+                f"schema {schema!r} is at version {version}, newer than this eventcollector "
+                f"supports ({SCHEMA_VERSION}); upgrade the package"
+            )
+        # Search splits words and folds case by Unicode rules: ICU's when the server has
+        # it, else the database's own locale (a "C" database folds ASCII only).
+        icu = await conn.fetchval("SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu'")
+        names = {"text_collation": '"und-x-icu"' if icu else '"default"'}
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[step]:
+                await conn.execute(statement.replace("{text_collation}", names["text_collation"]))
+            await conn.execute("INSERT INTO schema_migrations(version) VALUES ($1)", step)
+        return int(version)
+
+
+def partition_name(day: date) -> str:
+    return f"events_{day.year:04d}{day.month:02d}{day.day:02d}"
+
+
+def partition_day(name: str) -> date | None:
+    """The day a partition named by ``partition_name`` holds, or None."""
+    match = _PARTITION.fullmatch(name)
+    if match is None:
+        return None
+    try:
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+
+
+def day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+async def list_partitions(conn: Any) -> dict[date, str]:
+    """The daily partitions of ``events`` in the current schema."""
+    rows = await conn.fetch(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'events'::regclass"
+    )
+    found = {}
+    for row in rows:
+        day = partition_day(row[0])
+        if day is not None:
+            found[day] = row[0]
+    return found
+
+
+async def create_partitions(conn: Any, schema: str, days: set[date]) -> set[date]:
+    """Create the missing daily partitions for ``days``; all partitions that now exist."""
+    async with conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))", lock_key(schema, "partitions")
+        )
+        existing = await list_partitions(conn)
+        for day in sorted(days - existing.keys()):
+            # Bounds are formatted from dates, never from user text.
+            lo = f"'{day.isoformat()} 00:00:00+00'"
+            hi = f"'{(day + _DAY).isoformat()} 00:00:00+00'" if day < date.max else "MAXVALUE"
+            await conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{partition_name(day)}" PARTITION OF events'
+                f" FOR VALUES FROM ({lo}) TO ({hi})"
+            )
+        return set(existing) | days
+
+
+# -- retention ---------------------------------------------------------------------
+
+CLEANUP_CHUNK = 10_000
+
+
+async def drop_partition(conn: Any, day: date) -> int:
+    """Drop one whole day: its partition, its ids and its rollups; rows dropped."""
+    name = partition_name(day)
+    lo, hi = day_start(day), day_start(day) + timedelta(days=1)
+    async with conn.transaction():
+        # Parent first, then the partition: the order inserts take their locks in.
+        await conn.execute("LOCK TABLE ONLY events IN ACCESS EXCLUSIVE MODE")
+        if await conn.fetchval("SELECT to_regclass($1)", name) is None:
+            return 0
+        n = int(await conn.fetchval(f'SELECT count(*) FROM "{name}"'))
+        await conn.execute("DELETE FROM event_ids WHERE timestamp >= $1 AND timestamp < $2", lo, hi)
+        await conn.execute("DELETE FROM event_counts WHERE hour >= $1 AND hour < $2", lo, hi)
+        await conn.execute(f'DROP TABLE "{name}"')
+        return n
+
+
+async def delete_chunk(conn: Any, day: date, cutoff: datetime) -> int:
+    """Delete up to CLEANUP_CHUNK rows older than ``cutoff`` from one partition."""
+    name = partition_name(day)
+    async with conn.transaction():
+        if await conn.fetchval("SELECT to_regclass($1)", name) is None:
+            return 0
+        n = await conn.fetchval(
+            f"""WITH gone AS (
+                DELETE FROM "{name}" WHERE ctid = ANY(ARRAY(
+                    SELECT ctid FROM "{name}" WHERE timestamp < $1 LIMIT $2))
+                RETURNING id, date_trunc('hour', timestamp) AS hour, system, event_type, severity
+            ), ids AS (
+                DELETE FROM event_ids i WHERE i.id IN (SELECT id FROM gone)
+            ), agg AS (
+                SELECT hour, system, event_type, severity, count(*) AS n FROM gone
+                GROUP BY 1, 2, 3, 4
+            ), counts AS (
+                UPDATE event_counts c SET n = c.n - agg.n FROM agg
+                WHERE c.hour = agg.hour AND c.system = agg.system
+                AND c.event_type = agg.event_type AND c.severity = agg.severity
+            )
+            SELECT count(*) FROM gone""",
+            cutoff,
+            CLEANUP_CHUNK,
+        )
+        await conn.execute(
+            "DELETE FROM event_counts WHERE n <= 0 AND hour >= $1 AND hour < $2",
+            day_start(day),
+            day_start(day) + timedelta(days=1),
+        )
+        return int(n)

@@ -1,0 +1,290 @@
+"""Compile a ``Query`` to PostgreSQL: identifiers from allow-lists, every value bound."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import orjson
+
+from eventcollector.model import Event, EventType, Severity, System
+from eventcollector.query import GroupField, Query, search_terms
+from eventcollector.storage._rollup import hour_key, split_by_hours
+
+T = TypeVar("T")
+
+COLUMNS = (
+    "e.seq, e.id, e.timestamp, e.system, e.event_type, e.severity, e.title, e.description,"
+    " e.data::text, e.tags, e.correlation_id, e.source_component, e.duration_ms, e.metadata::text"
+)
+
+# Query field -> column; the only identifiers that ever reach ORDER BY / GROUP BY.
+ORDER_COLUMNS = {
+    "timestamp": "e.timestamp",
+    "system": "e.system",
+    "event_type": "e.event_type",
+    "severity": "e.severity",
+    "duration_ms": "e.duration_ms",
+    "title": "e.title",
+    "source_component": "e.source_component",
+}
+GROUP_EXPRESSIONS = {
+    "system": "e.system",
+    "event_type": "e.event_type",
+    "severity": "e.severity",
+    "source_component": "coalesce(e.source_component, '')",
+    "hour": "date_trunc('hour', e.timestamp)",  # sessions run with TimeZone = UTC
+}
+# Staging columns for COPY, in order; ``ord`` is the position in the batch.
+STAGING_COLUMNS = (
+    "ord",
+    "id",
+    "timestamp",
+    "system",
+    "event_type",
+    "severity",
+    "title",
+    "description",
+    "data",
+    "tags",
+    "correlation_id",
+    "source_component",
+    "duration_ms",
+    "metadata",
+)
+CREATE_STAGING = """CREATE TEMP TABLE IF NOT EXISTS eventcollector_staging (
+    ord integer NOT NULL, id text NOT NULL, timestamp timestamptz NOT NULL,
+    system text NOT NULL, event_type text NOT NULL, severity text NOT NULL,
+    title text NOT NULL, description text NOT NULL, data jsonb NOT NULL, tags text[] NOT NULL,
+    correlation_id text, source_component text, duration_ms bigint, metadata jsonb NOT NULL
+) ON COMMIT DELETE ROWS"""
+_EVENT_COLUMNS = ", ".join(STAGING_COLUMNS[1:])
+CLAIM_IDS = (
+    "INSERT INTO event_ids(id, timestamp) SELECT id, timestamp FROM eventcollector_staging"
+    " ORDER BY id ON CONFLICT DO NOTHING RETURNING id"
+)
+INSERT_ALL = (
+    f"INSERT INTO events(seq, {_EVENT_COLUMNS}) SELECT nextval('events_seq'), {_EVENT_COLUMNS}"
+    " FROM (SELECT * FROM eventcollector_staging ORDER BY ord) s"
+)
+INSERT_SOME = (
+    f"INSERT INTO events(seq, {_EVENT_COLUMNS}) SELECT nextval('events_seq'), {_EVENT_COLUMNS}"
+    " FROM (SELECT * FROM eventcollector_staging WHERE id = ANY($1::text[]) ORDER BY ord) s"
+)
+ADD_COUNTS = (
+    "INSERT INTO event_counts(hour, system, event_type, severity, n)"
+    " SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bigint[])"
+    " ON CONFLICT (hour, system, event_type, severity) DO UPDATE"
+    " SET n = event_counts.n + excluded.n"
+)
+NOTIFY = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
+
+
+class Params:
+    """Numbered placeholders ($1, $2, ...) for bound values."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def tsquery_text(text: str) -> str:
+    """``to_tsquery`` input: every word a prefix; words are letters and digits only."""
+    terms = search_terms(text)
+    if not terms:
+        raise ValueError("search: no words to search for")
+    return " & ".join(f"{t}:*" for t in terms)
+
+
+def _in(column: str, values: tuple[str, ...], clauses: list[str], p: Params) -> None:
+    if len(values) == 1:
+        clauses.append(f"{column} = {p.add(values[0])}")
+    else:
+        clauses.append(f"{column} = ANY({p.add(list(values))}::text[])")
+
+
+def where(query: Query, p: Params) -> str:
+    """The WHERE clause (with leading keyword, or empty); values go to ``p``."""
+    clauses: list[str] = []
+    if query.systems:
+        _in("e.system", query.systems, clauses, p)
+    if query.severities:
+        _in("e.severity", query.severities, clauses, p)
+    if query.event_types:
+        _in("e.event_type", query.event_types, clauses, p)
+    if query.since is not None:
+        clauses.append(f"e.timestamp >= {p.add(query.since)}")
+    if query.until is not None:
+        clauses.append(f"e.timestamp < {p.add(query.until)}")
+    if query.correlation_id is not None:
+        clauses.append(f"e.correlation_id = {p.add(query.correlation_id)}")
+    if query.source_components:
+        _in("e.source_component", query.source_components, clauses, p)
+    if query.min_duration_ms is not None:
+        clauses.append(f"e.duration_ms >= {p.add(query.min_duration_ms)}")
+    if query.ids:
+        _in("e.id", query.ids, clauses, p)
+    if query.tags_all:
+        clauses.append(f"e.tags @> {p.add(list(query.tags_all))}::text[]")
+    if query.tags_any:
+        clauses.append(f"e.tags && {p.add(list(query.tags_any))}::text[]")
+    if query.search is not None:
+        clauses.append(
+            f"e.search @@ to_tsquery('simple'::regconfig, {p.add(tsquery_text(query.search))})"
+        )
+    return (" WHERE " + " AND ".join(clauses)) if clauses else ""
+
+
+def select(query: Query) -> tuple[str, list[Any]]:
+    """The full SELECT for ``query``: ordered (ties by insertion order, NULLs last), paged."""
+    p = Params()
+    where_sql = where(query, p)
+    direction = "ASC" if query.ascending else "DESC"
+    column = ORDER_COLUMNS[query.order_by]
+    sql = (
+        f"SELECT {COLUMNS} FROM events e{where_sql}"
+        f" ORDER BY {column} {direction} NULLS LAST, e.seq {direction}"
+    )
+    if query.limit is not None:
+        sql += f" LIMIT {p.add(query.limit)}"
+    if query.offset:
+        sql += f" OFFSET {p.add(query.offset)}"
+    return sql, p.values
+
+
+def rollup_where(query: Query, first: datetime | None, end: datetime | None, p: Params) -> str:
+    """WHERE over ``event_counts c`` for the rollup-eligible filters and hour range."""
+    clauses: list[str] = []
+    for column, values in (
+        ("c.system", query.systems),
+        ("c.event_type", query.event_types),
+        ("c.severity", query.severities),
+    ):
+        if values:
+            _in(column, values, clauses, p)
+    if first is not None:
+        clauses.append(f"c.hour >= {p.add(first)}")
+    if end is not None:
+        clauses.append(f"c.hour < {p.add(end)}")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else ""
+
+
+def hour_start(prefix: str) -> datetime:
+    """A rollup hour from ``_rollup``'s "YYYY-MM-DDTHH" text."""
+    return datetime.strptime(prefix, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+
+
+def to_record(ord_: int, event: Event) -> tuple[Any, ...]:
+    """A staging row (``STAGING_COLUMNS``) for COPY."""
+    return (
+        ord_,
+        event.id,
+        event.timestamp,
+        event.system.value,
+        event.event_type.value,
+        event.severity.value,
+        event.title,
+        event.description,
+        orjson.dumps(event.data).decode(),
+        event.tags,
+        event.correlation_id,
+        event.source_component,
+        event.duration_ms,
+        orjson.dumps(event.metadata).decode(),
+    )
+
+
+_systems = System._value2member_map_
+_types = EventType._value2member_map_
+_severities = Severity._value2member_map_
+
+
+def from_row(row: Any) -> Event:
+    """An ``Event`` from a row selected with ``COLUMNS`` (trusted: no validation)."""
+    (
+        _,
+        id_,
+        ts,
+        system,
+        event_type,
+        severity,
+        title,
+        description,
+        data,
+        tags,
+        corr,
+        comp,
+        duration,
+        metadata,
+    ) = row
+    return Event(
+        id=id_,
+        timestamp=ts,
+        system=_systems.get(system) or System(system),  # type: ignore[arg-type]
+        event_type=_types.get(event_type) or EventType(event_type),  # type: ignore[arg-type]
+        severity=_severities.get(severity) or Severity(severity),  # type: ignore[arg-type]
+        title=title,
+        description=description,
+        data=orjson.loads(data),
+        tags=list(tags),
+        correlation_id=corr,
+        source_component=comp,
+        duration_ms=duration,
+        metadata=orjson.loads(metadata),
+    )
+
+
+# -- reads that take several statements ------------------------------------------
+
+
+async def snapshot(conn: Any, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run several reads in one consistent snapshot."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        return await fn(conn, *args)
+
+
+async def count(conn: Any, query: Query) -> int:
+    split = split_by_hours(query)
+    p = Params()
+    if split is None:
+        where_sql = where(query, p)
+        return int(await conn.fetchval(f"SELECT count(*) FROM events e{where_sql}", *p.values))
+    where_sql = rollup_where(query, *_hours(split.first_hour, split.end_hour), p)
+    total = await conn.fetchval(
+        f"SELECT coalesce(sum(n), 0) FROM event_counts c{where_sql}", *p.values
+    )
+    for edge in split.edges:
+        total += await count(conn, edge)
+    return int(total)
+
+
+async def group_count(conn: Any, query: Query, field: GroupField) -> Counter[str]:
+    split = split_by_hours(query)
+    result: Counter[str] = Counter()
+    p = Params()
+    if split is None or field == "source_component":
+        where_sql = where(query, p)
+        expr = GROUP_EXPRESSIONS[field]
+        statement = f"SELECT {expr}, count(*) FROM events e{where_sql} GROUP BY 1"
+    else:
+        where_sql = rollup_where(query, *_hours(split.first_hour, split.end_hour), p)
+        statement = f"SELECT c.{field}, sum(n) FROM event_counts c{where_sql} GROUP BY 1"
+        for edge in split.edges:
+            result.update(await group_count(conn, edge, field))
+    for key, n in await conn.fetch(statement, *p.values):
+        if field == "hour":
+            key = hour_key(key.astimezone(UTC).strftime("%Y-%m-%dT%H"))
+        result[key] += int(n)
+    return result
+
+
+def _hours(first: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    return (
+        None if first is None else hour_start(first),
+        None if end is None else hour_start(end),
+    )

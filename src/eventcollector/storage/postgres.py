@@ -1,0 +1,576 @@
+"""PostgreSQL storage: one shared store for many collector servers (extra "postgres").
+
+Built on an asyncpg pool. Ingest is group-committed: concurrent ``append`` calls
+queue their events and a few writer tasks each take what is queued and store it
+in one transaction (COPY into a temporary staging table, claim the ids in
+``event_ids``, insert the winners into the daily partitions of ``events``, bump
+the hourly rollups, NOTIFY the other instances), so an ``append`` returns only
+once its events are committed. See ``_postgres_schema`` for the schema and
+docs/postgres.md for operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import uuid
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+
+from eventcollector.model import Event
+from eventcollector.query import DurationStats, GroupField, Query
+from eventcollector.storage import _postgres_sql as sql
+from eventcollector.storage._postgres_schema import (
+    CLEANUP_CHUNK,
+    SCHEMA_VERSION,
+    NotOurSchema,
+    create_partitions,
+    day_start,
+    delete_chunk,
+    drop_partition,
+    list_partitions,
+    migrate,
+    validate_schema,
+)
+from eventcollector.storage.base import StorageError, StorageUnavailable
+
+__all__ = ["SCHEMA_VERSION", "NotOurSchema", "PostgresStorage"]
+
+log = logging.getLogger("eventcollector.storage.postgres")
+
+T = TypeVar("T")
+EventsCallback = Callable[[list[Event]], Any]
+
+#: Stop adding queued appends to a transaction once it holds this many rows.
+MAX_ROWS_PER_TRANSACTION = 20_000
+_NOTIFY_BYTES = 7_800  # below PostgreSQL's 8,000-byte payload limit
+_ATTEMPTS = 3
+_UNAVAILABLE_STATES = ("08", "53", "57P", "28")
+_RETRY_STATES = frozenset({"40001", "40P01"})
+
+
+@dataclass(slots=True)
+class _Job:
+    events: Sequence[Event]
+    future: asyncio.Future[list[bool]]
+
+
+class PostgresStorage:
+    """Events in daily partitions of one PostgreSQL schema."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = "public",
+        min_connections: int = 1,
+        max_connections: int = 10,
+        max_writers: int = 4,
+        partitions_ahead: int = 7,
+        connect_timeout: float = 10.0,
+        command_timeout: float | None = 300.0,
+        notify: bool = True,
+        application_name: str = "eventcollector",
+    ) -> None:
+        if not 1 <= max_writers < max_connections:
+            raise ValueError("max_writers: must be at least 1 and below max_connections")
+        if partitions_ahead < 0:
+            raise ValueError("partitions_ahead: must not be negative")
+        self._dsn, url_schema = _split_schema(url.replace("postgres://", "postgresql://", 1))
+        self.url = _redact(self._dsn)
+        self.schema = validate_schema(url_schema if url_schema is not None else schema)
+        self.channel = f"eventcollector_{self.schema}"
+        self.partitions_ahead = partitions_ahead
+        self.notify = notify
+        self._pool_args: dict[str, Any] = {
+            "min_size": min_connections,
+            "max_size": max_connections,
+            "timeout": connect_timeout,
+            "command_timeout": command_timeout,
+            "server_settings": {
+                "search_path": f'"{self.schema}"',
+                "timezone": "UTC",
+                "application_name": application_name,
+            },
+        }
+        self._max_writers = max_writers
+        self._instance = uuid.uuid4().hex[:16]
+        self._pool: Any = None
+        self._open_lock = asyncio.Lock()
+        self._days: set[date] = set()
+        self._partition_lock = asyncio.Lock()
+        self._jobs: deque[_Job] = deque()
+        self._writers: set[asyncio.Task[None]] = set()
+        self._pending = 0
+        self._schema_version: int | None = None
+        self._callbacks: list[EventsCallback] = []
+        self._listener: asyncio.Task[None] | None = None
+        self._fetcher: asyncio.Task[None] | None = None
+        self._notifications: asyncio.Queue[str] = asyncio.Queue()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, apply migrations (advisory-locked) and create partitions ahead."""
+        async with self._open_lock:
+            if self._pool is not None:
+                return
+            try:
+                pool = await asyncpg.create_pool(
+                    self._dsn, init=_init_connection, **self._pool_args
+                )
+            except Exception as exc:
+                raise _translate(exc, "cannot connect") from exc
+            try:
+                async with pool.acquire() as conn:
+                    await migrate(conn, self.schema)
+                    self._schema_version = SCHEMA_VERSION
+                    today = datetime.now(UTC).date()
+                    ahead = {
+                        today + timedelta(days=i) for i in range(-1, self.partitions_ahead + 1)
+                    }
+                    self._days = await create_partitions(conn, self.schema, ahead)
+            except NotOurSchema:
+                await pool.close()
+                raise
+            except Exception as exc:
+                await pool.close()
+                raise _translate(exc, "cannot prepare the schema") from exc
+            self._pool = pool
+
+    async def close(self) -> None:
+        """Finish queued writes, stop listening and close every connection."""
+        for task in (self._listener, self._fetcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._listener = self._fetcher = None
+        self._callbacks.clear()
+        while self._writers:
+            await asyncio.gather(*self._writers, return_exceptions=True)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    def _require_pool(self) -> Any:
+        if self._pool is None:
+            raise StorageError("storage is not open")
+        return self._pool
+
+    @property
+    def pending_writes(self) -> int:
+        """Events queued or being written."""
+        return self._pending
+
+    # -- writes --------------------------------------------------------------
+
+    async def append(self, events: Sequence[Event]) -> list[bool]:
+        """Store events durably; per event True if new, False if its id was already stored."""
+        if not events:
+            return []
+        self._require_pool()
+        job = _Job(events, asyncio.get_running_loop().create_future())
+        self._jobs.append(job)
+        self._pending += len(events)
+        if len(self._writers) < self._max_writers:
+            task = asyncio.get_running_loop().create_task(self._write_loop())
+            self._writers.add(task)
+            task.add_done_callback(self._writers.discard)
+        return await job.future
+
+    async def _write_loop(self) -> None:
+        while self._jobs:
+            batch: list[_Job] = []
+            rows = 0
+            while self._jobs and rows < MAX_ROWS_PER_TRANSACTION:
+                job = self._jobs.popleft()
+                batch.append(job)
+                rows += len(job.events)
+            try:
+                stored = await self._write([e for job in batch for e in job.events])
+            except Exception as exc:
+                error = _translate(exc, "write failed")
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(error)
+            else:
+                start = 0
+                for job in batch:
+                    end = start + len(job.events)
+                    if not job.future.done():
+                        job.future.set_result(stored[start:end])
+                    start = end
+            finally:
+                self._pending -= rows
+
+    async def _write(self, events: list[Event]) -> list[bool]:
+        first: dict[str, int] = {}
+        for i, event in enumerate(events):
+            first.setdefault(event.id, i)
+        unique = [events[i] for i in first.values()]
+        records = [sql.to_record(i, e) for i, e in enumerate(unique)]
+        days = {e.timestamp.astimezone(UTC).date() for e in unique}
+        for attempt in range(_ATTEMPTS):
+            try:
+                await self._ensure_days(days)
+                new_ids = await self._run(lambda conn: self._insert(conn, unique, records))
+                break
+            except asyncpg.PostgresError as exc:
+                state = getattr(exc, "sqlstate", "")
+                if attempt + 1 == _ATTEMPTS:
+                    raise
+                if state == "23514" and "partition" in str(exc):
+                    self._days = set()  # another instance dropped a partition: look again
+                elif state not in _RETRY_STATES:
+                    raise
+        return [first[e.id] == i and e.id in new_ids for i, e in enumerate(events)]
+
+    async def _insert(self, conn: Any, unique: list[Event], records: list[Any]) -> set[str]:
+        async with conn.transaction():
+            await conn.copy_records_to_table(
+                "eventcollector_staging", records=records, columns=sql.STAGING_COLUMNS
+            )
+            new_ids = {r[0] for r in await conn.fetch(sql.CLAIM_IDS)}
+            if len(new_ids) == len(unique):
+                await conn.execute(sql.INSERT_ALL)
+            elif new_ids:
+                await conn.execute(sql.INSERT_SOME, list(new_ids))
+            if not new_ids:
+                return new_ids
+            fresh = [e for e in unique if e.id in new_ids]
+            counts = Counter(
+                (
+                    e.timestamp.replace(minute=0, second=0, microsecond=0),
+                    e.system.value,
+                    e.event_type.value,
+                    e.severity.value,
+                )
+                for e in fresh
+            )
+            keys = sorted(counts)  # one lock order for every writer: no deadlocks
+            await conn.execute(
+                sql.ADD_COUNTS,
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [k[2] for k in keys],
+                [k[3] for k in keys],
+                [counts[k] for k in keys],
+            )
+            if self.notify:
+                await conn.execute(sql.NOTIFY, self.channel, self._payloads(fresh))
+        return new_ids
+
+    def _payloads(self, events: list[Event]) -> list[str]:
+        """NOTIFY payloads "instance|min_us|max_us|id,id,..." each under 8,000 bytes."""
+        payloads: list[str] = []
+        chunk: list[Event] = []
+        size = 0
+        for event in events:
+            n = len(event.id.encode()) + 1
+            if chunk and size + n > _NOTIFY_BYTES:
+                payloads.append(self._payload(chunk))
+                chunk, size = [], 0
+            chunk.append(event)
+            size += n
+        if chunk:
+            payloads.append(self._payload(chunk))
+        return payloads
+
+    def _payload(self, events: list[Event]) -> str:
+        stamps = [_micros(e.timestamp) for e in events]
+        ids = ",".join(e.id for e in events)
+        return f"{self._instance}|{min(stamps)}|{max(stamps)}|{ids}"
+
+    async def _ensure_days(self, days: set[date]) -> None:
+        if days <= self._days:
+            return
+        async with self._partition_lock:
+            if not self._days:
+                self._days = set(await self._run(list_partitions))
+            missing = days - self._days
+            if missing:
+                self._days = await self._run(
+                    lambda conn: create_partitions(conn, self.schema, missing | self._days)
+                )
+
+    async def cleanup_old_events(
+        self, retention_days: float, *, now: datetime | None = None
+    ) -> int:
+        """Drop partitions wholly older than the cutoff, delete the rest in chunks."""
+        if retention_days < 0:
+            raise ValueError("retention_days: must not be negative")
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+        partitions = await self._run(list_partitions)
+        deleted = 0
+        for day in sorted(partitions):
+            if day_start(day) + timedelta(days=1) <= cutoff:
+                deleted += await self._run(functools.partial(drop_partition, day=day))
+                self._days.discard(day)
+            elif day_start(day) < cutoff:
+                while True:
+                    n = await self._run(functools.partial(delete_chunk, day=day, cutoff=cutoff))
+                    deleted += n
+                    if n < CLEANUP_CHUNK:
+                        break
+        return deleted
+
+    # -- reads ---------------------------------------------------------------
+
+    async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """``fn(conn)`` on a pooled connection; one retry when the connection was lost."""
+        pool = self._require_pool()
+        for attempt in range(2):
+            try:
+                async with pool.acquire() as conn:
+                    return await fn(conn)
+            except Exception as exc:
+                if attempt == 0 and _connection_lost(exc):
+                    continue
+                if isinstance(exc, asyncpg.PostgresError | StorageError | ValueError):
+                    raise
+                raise _translate(exc, "database unavailable") from exc
+        raise AssertionError("unreachable")
+
+    async def _read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        try:
+            return await self._run(fn)
+        except asyncpg.PostgresError as exc:
+            raise _translate(exc, "query failed") from exc
+
+    async def query(self, query: Query) -> list[Event]:
+        """The matching events, ordered and paged as the query says."""
+        statement, params = sql.select(query)
+        rows = await self._read(lambda conn: conn.fetch(statement, *params))
+        return [sql.from_row(r) for r in rows]
+
+    async def count(self, query: Query) -> int:
+        """How many events match, ignoring order, limit and offset."""
+        return await self._read(lambda conn: sql.snapshot(conn, sql.count, query.unbounded))
+
+    async def group_count(self, query: Query, field: GroupField) -> dict[str, int]:
+        """Matching events counted by one field (None values under "")."""
+        counts = await self._read(
+            lambda conn: sql.snapshot(conn, sql.group_count, query.unbounded, field)
+        )
+        return dict(counts.most_common())
+
+    async def duration_stats(self, query: Query) -> DurationStats:
+        """min/max/avg and p50/p95/p99 (linear interpolation) of duration_ms."""
+        p = sql.Params()
+        where_sql = sql.where(query.unbounded, p)
+        where_sql += (" AND" if where_sql else " WHERE") + " e.duration_ms IS NOT NULL"
+        statement = (
+            "SELECT count(*), min(e.duration_ms), max(e.duration_ms), avg(e.duration_ms)::float8,"
+            " percentile_cont(ARRAY[0.5, 0.95, 0.99]::float8[]) WITHIN GROUP"
+            f" (ORDER BY e.duration_ms) FROM events e{where_sql}"
+        )
+        row = await self._read(lambda conn: conn.fetchrow(statement, *p.values))
+        n, lo, hi, avg, pct = row
+        if not n:
+            return DurationStats(0, None, None, None, None, None, None)
+        return DurationStats(n, lo, hi, avg, pct[0], pct[1], pct[2])
+
+    async def health(self) -> dict[str, Any]:
+        """Schema, partitions and pool details; raises StorageUnavailable when unreachable."""
+
+        async def check(conn: Any) -> dict[str, Any]:
+            version = await conn.fetchval("SELECT max(version) FROM schema_migrations")
+            server = await conn.fetchval("SHOW server_version")
+            days = sorted(await list_partitions(conn))
+            return {
+                "backend": "postgresql",
+                "url": self.url,
+                "schema": self.schema,
+                "schema_version": version,
+                "server_version": server,
+                "partitions": len(days),
+                "oldest_partition": days[0].isoformat() if days else None,
+                "newest_partition": days[-1].isoformat() if days else None,
+                "pool_size": self._pool.get_size() if self._pool is not None else 0,
+                "pending_writes": self._pending,
+                "listening": self._listener is not None and not self._listener.done(),
+            }
+
+        try:
+            return await self._read(check)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, "health check failed") from exc
+
+    # -- live streams across instances -----------------------------------------
+
+    async def listen(self, callback: EventsCallback) -> None:
+        """Call ``callback(events)`` with events other instances store (LISTEN/NOTIFY).
+
+        Events this instance stored are skipped (its collector publishes them itself).
+        Returns once listening; reconnects by itself. Events stored while the
+        listening connection is down are not replayed.
+        """
+        self._require_pool()
+        self._callbacks.append(callback)
+        if self._listener is not None:
+            return
+        ready = asyncio.Event()
+        self._listener = asyncio.get_running_loop().create_task(self._listen_loop(ready))
+        self._fetcher = asyncio.get_running_loop().create_task(self._fetch_loop())
+        await ready.wait()
+
+    async def _listen_loop(self, ready: asyncio.Event) -> None:
+        delay = 0.1
+        while True:
+            try:
+                conn = await asyncpg.connect(self._dsn, **_connect_args(self._pool_args))
+            except Exception as exc:
+                log.warning("cannot connect to listen for events: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            try:
+                lost = asyncio.Event()
+                conn.add_termination_listener(functools.partial(_set_event, lost))
+                await conn.add_listener(self.channel, self._on_notify)
+                ready.set()
+                delay = 0.1
+                while not conn.is_closed():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), 1.0)
+                log.warning("listening connection lost; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("listening failed: %s", exc)
+                await asyncio.sleep(delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(conn.close(timeout=2))
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if not payload.startswith(self._instance + "|"):
+            self._notifications.put_nowait(payload)
+
+    async def _fetch_loop(self) -> None:
+        while True:
+            payloads = [await self._notifications.get()]
+            while not self._notifications.empty():
+                payloads.append(self._notifications.get_nowait())
+            try:
+                events = await self._fetch(payloads)
+            except Exception as exc:
+                log.warning("could not fetch events other instances stored: %s", exc)
+                continue
+            for callback in tuple(self._callbacks):
+                try:
+                    result = callback(events)
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception:
+                    log.exception("listen callback failed")
+
+    async def _fetch(self, payloads: list[str]) -> list[Event]:
+        events: list[Event] = []
+        for payload in payloads:
+            parts = payload.split("|", 3)
+            if len(parts) != 4:
+                continue
+            lo, hi = _from_micros(int(parts[1])), _from_micros(int(parts[2]))
+            ids = parts[3].split(",")
+            statement = (
+                f"SELECT {sql.COLUMNS} FROM events e WHERE e.id = ANY($1::text[])"
+                " AND e.timestamp BETWEEN $2 AND $3 ORDER BY e.seq"
+            )
+            rows = await self._read(_Fetch(statement, (ids, lo, hi)))
+            events.extend(sql.from_row(r) for r in rows)
+        return events
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def _set_event(event: asyncio.Event, _conn: Any) -> None:
+    event.set()
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetch:
+    """``conn.fetch(statement, *args)`` as a one-argument callable for ``_run``."""
+
+    statement: str
+    args: tuple[Any, ...]
+
+    async def __call__(self, conn: Any) -> Any:
+        return await conn.fetch(self.statement, *self.args)
+
+
+async def _init_connection(conn: Any) -> None:
+    await conn.execute(sql.CREATE_STAGING)
+
+
+def _connect_args(pool_args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "timeout": pool_args["timeout"],
+        "server_settings": pool_args["server_settings"],
+    }
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(getattr(exc, "sqlstate", "")).startswith(("08", "57P01"))
+    return isinstance(exc, asyncpg.InterfaceError | ConnectionError) and "closed" in str(exc)
+
+
+def _translate(exc: BaseException, what: str) -> StorageError:
+    """StorageUnavailable for connection, resource and shutdown errors; else StorageError."""
+    if isinstance(exc, StorageError):
+        return exc
+    state = str(getattr(exc, "sqlstate", "") or "")
+    text = f"{what}: {type(exc).__name__}: {exc}"
+    if (
+        state.startswith(_UNAVAILABLE_STATES)
+        or isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError)
+        or (not state and isinstance(exc, ConnectionError))
+    ):
+        return StorageUnavailable(f"storage unavailable: {text}")
+    return StorageError(text)
+
+
+def _split_schema(url: str) -> tuple[str, str | None]:
+    """The URL without a ``schema=`` query parameter, and that parameter."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [v for k, v in pairs if k == "schema"]
+    if not schemas:
+        return url, None
+    rest = urlencode([(k, v) for k, v in pairs if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schemas[-1]
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for health output and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(ts: datetime) -> int:
+    delta = ts - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _from_micros(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)

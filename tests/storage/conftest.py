@@ -1,0 +1,118 @@
+"""Every storage backend behind one ``storage`` fixture, so one contract suite runs on all.
+
+PostgreSQL runs against the real server named by ``EVENTCOLLECTOR_TEST_POSTGRES``
+(CI: postgresql://postgres@127.0.0.1:5432/test); each test gets a fresh schema that
+is dropped afterwards. Without the variable those tests are skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eventcollector.storage import Storage
+from eventcollector.storage.sqlite import SQLiteStorage
+
+PG_ENV = "EVENTCOLLECTOR_TEST_POSTGRES"
+
+
+def postgres_url() -> str:
+    """The test server's URL, or skip naming the variable that enables these tests."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
+    try:
+        import asyncpg  # noqa: F401
+    except ImportError:
+        pytest.skip("PostgreSQL tests need the 'postgres' extra (asyncpg)")
+    return url
+
+
+def fresh_schema() -> str:
+    return f"ect_{uuid.uuid4().hex[:16]}"
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def admin(url: str, statement: str, *args: Any) -> Any:
+    """Run one statement on a separate superuser connection; its rows."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch(statement, *args)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def pg_schema() -> AsyncIterator[tuple[str, str]]:
+    """(url, schema) for a schema that is dropped after the test."""
+    url = postgres_url()
+    schema = fresh_schema()
+    yield url, schema
+    await drop_schema(url, schema)
+
+
+@pytest.fixture
+async def pg_factory(
+    pg_schema: tuple[str, str],
+) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """``await make(**options)``: an open PostgresStorage on the test schema, closed after."""
+    from eventcollector.storage.postgres import PostgresStorage
+
+    url, schema = pg_schema
+    made: list[PostgresStorage] = []
+
+    async def make(*, open: bool = True, **options: Any) -> PostgresStorage:
+        options.setdefault("schema", schema)
+        options.setdefault("partitions_ahead", 1)
+        storage = PostgresStorage(url, **options)
+        made.append(storage)
+        if open:
+            await storage.open()
+        return storage
+
+    yield make
+    for storage in made:
+        await storage.close()
+
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    """An open, empty store of each backend."""
+    if request.param == "sqlite":
+        store: Storage = SQLiteStorage(tmp_path / "events.db")
+        await store.open()
+        try:
+            yield store
+        finally:
+            await store.close()
+        return
+    from eventcollector.storage.postgres import PostgresStorage
+
+    url = postgres_url()
+    schema = fresh_schema()
+    store = PostgresStorage(url, schema=schema, partitions_ahead=1)
+    try:
+        await store.open()
+        yield store
+    finally:
+        await store.close()
+        await drop_schema(url, schema)
