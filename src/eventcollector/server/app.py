@@ -1,0 +1,86 @@
+"""``create_app(collector, settings)``: the Starlette application, built from arguments.
+
+The collector is started by the app's lifespan (on the server's event loop) and
+stopped when the server shuts down, which waits until every accepted event is
+committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from eventcollector.collector import EventCollector
+from eventcollector.server import ingest, openapi, queries, streams
+from eventcollector.server.auth import KeyStore
+from eventcollector.server.errors import (
+    ApiError,
+    api_error_handler,
+    http_error_handler,
+    internal_error_handler,
+    json_response,
+)
+from eventcollector.server.settings import ServerSettings
+from eventcollector.server.state import ServerState
+from eventcollector.storage import StorageError
+
+__all__ = ["create_app"]
+
+
+def _health(state: ServerState) -> Route:
+    async def health(request: Request) -> Response:
+        report = await state.collector.health_check()
+        return json_response(report, 200 if report["status"] == "healthy" else 503)
+
+    return Route("/health", health, methods=["GET"])
+
+
+async def _storage_error(request: Request, exc: Exception) -> Response:
+    # The store is down or full: retryable, and never a false acknowledgement.
+    return json_response({"error": f"storage: {exc}"}, 503, {"Retry-After": "1"})
+
+
+def create_app(
+    collector: EventCollector,
+    settings: ServerSettings | None = None,
+    *,
+    keys: KeyStore | None = None,
+) -> Starlette:
+    """The HTTP API over ``collector``; ``keys`` None means no authentication."""
+    settings = settings or ServerSettings()
+    state = ServerState(collector, settings, keys)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await collector.start()
+        try:
+            yield
+        finally:
+            await collector.stop()
+
+    route_list: list[BaseRoute] = [
+        *ingest.routes(state),
+        *queries.routes(state),
+        *streams.routes(state),
+        _health(state),
+        Route("/metrics", state.metrics.endpoint, methods=["GET"]),
+        *openapi.routes(settings),
+    ]
+    app = Starlette(
+        routes=route_list,
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: api_error_handler,
+            HTTPException: http_error_handler,
+            StorageError: _storage_error,
+            Exception: internal_error_handler,
+        },
+    )
+    app.state.server = state
+    return app

@@ -1,0 +1,47 @@
+"""Server settings: every limit and policy of the HTTP front door, in one value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "ServerSettings"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Limits and policies; the defaults are the documented ones (docs/http-api.md)."""
+
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_event_bytes: int = 512 * 1024
+    max_batch: int = 10_000
+    max_depth: int = 32
+    #: Events per second per (key, system); 0 disables rate limiting.
+    rate_limit: float = 1_000.0
+    #: Token bucket size in events; None means one second's worth.
+    rate_burst: float | None = None
+    allow_origins: tuple[str, ...] = ()
+    stream_queue: int = 1_000
+    stream_send_timeout: float = 10.0
+    stream_ping: float = 15.0
+    #: How often a stream re-checks that its key is still valid.
+    stream_key_check: float = 1.0
+    default_limit: int = 100
+    max_limit: int = 1_000
+    #: Seconds suggested in Retry-After for 503 (queue full, storage unavailable).
+    retry_after: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_event_bytes", "max_batch", "max_depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be at least 1")
+        if self.rate_limit < 0:
+            raise ValueError("rate_limit: must not be negative")
+        if self.rate_burst is not None and self.rate_burst < 1:
+            raise ValueError("rate_burst: must be at least 1")
+        if self.stream_queue < 1:
+            raise ValueError("stream_queue: must be at least 1")
+        if not 1 <= self.default_limit <= self.max_limit:
+            raise ValueError("default_limit: must be between 1 and max_limit")

@@ -1,0 +1,66 @@
+"""What every endpoint shares: the collector, settings, keys, limiter and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from eventcollector.analyzer import EventAnalyzer
+from eventcollector.collector import EventCollector
+from eventcollector.server.auth import ANONYMOUS, KeyStore, Principal, bearer_token
+from eventcollector.server.errors import ApiError
+from eventcollector.server.limits import RateLimiter
+from eventcollector.server.metrics import Metrics
+from eventcollector.server.settings import ServerSettings
+
+__all__ = ["ServerState"]
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="eventcollector"'}
+
+
+class ServerState:
+    def __init__(
+        self, collector: EventCollector, settings: ServerSettings, keys: KeyStore | None
+    ) -> None:
+        self.collector = collector
+        self.settings = settings
+        self.keys = keys
+        self.analyzer = EventAnalyzer(collector)
+        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        self.metrics = Metrics(collector)
+        # Sticky: once keys exist, revoking them all must lock the API, not open it.
+        self._auth_required = keys is not None and keys.has_active
+
+    @property
+    def auth_required(self) -> bool:
+        if self.keys is None:
+            return False
+        self.keys.refresh()
+        if not self._auth_required and self.keys.has_active:
+            self._auth_required = True
+        return self._auth_required
+
+    def authorize(
+        self, headers: Mapping[str, str], scope: str, query_token: str | None = None
+    ) -> Principal:
+        """The caller if its key has ``scope``; ``ApiError`` 401/403 otherwise."""
+        if not self.auth_required:
+            return ANONYMOUS
+        assert self.keys is not None
+        token = bearer_token(headers, query_token)
+        if token is None:
+            raise ApiError(401, "authorization: an API key is required", headers=_CHALLENGE)
+        key = self.keys.verify(token)
+        if key is None:
+            raise ApiError(401, "authorization: unknown or revoked API key", headers=_CHALLENGE)
+        principal = Principal(key_id=key.id, scopes=frozenset(key.scopes), system=key.system)
+        if not principal.allows(scope):
+            self.metrics.http_rejections.labels("scope").inc()
+            raise ApiError(403, f"scope: this key lacks the {scope!r} scope", scope=scope)
+        return principal
+
+    def key_active(self, principal: Principal) -> bool:
+        """Whether the caller's key is still valid (streams poll this)."""
+        if principal.key_id is None or self.keys is None:
+            return True
+        self.keys.refresh()
+        return self.keys.is_active(principal.key_id)
