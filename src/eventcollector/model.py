@@ -149,7 +149,9 @@ _SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
 
 def format_timestamp(ts: datetime) -> str:
     """Fixed-width ISO 8601 UTC with microseconds, so text order is time order."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    return ts.isoformat(timespec="microseconds")
 
 
 def parse_timestamp(value: str | datetime, field_name: str = "timestamp") -> datetime:

@@ -59,7 +59,6 @@ _V1 = [
         event_rowid INTEGER NOT NULL,
         PRIMARY KEY (tag, event_rowid)
     ) WITHOUT ROWID""",
-    "CREATE INDEX idx_event_tags_event ON event_tags(event_rowid)",
     """CREATE VIRTUAL TABLE events_fts USING fts5(
         title, description,
         content='events', content_rowid='rowid',

@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from eventcollector.storage.base import StorageError, StorageUnavailable
@@ -50,14 +51,18 @@ class Transaction:
 
 
 WriteFn = Callable[[Transaction], Any]
+#: Writes that merge: one call handles the payloads of every queued job, in order.
+MergedWriteFn = Callable[[Transaction, list[Any]], list[Any]]
 
 
 @dataclass(slots=True)
 class _Job:
-    fn: WriteFn
+    fn: WriteFn | MergedWriteFn
     size: int
     future: asyncio.Future[Any] | None
     loop: asyncio.AbstractEventLoop | None
+    payload: Any = None
+    merged: bool = False
     result: Any = None
     error: BaseException | None = None
     done: threading.Event | None = field(default=None)
@@ -83,19 +88,28 @@ class Writer:
 
     async def submit(self, fn: WriteFn, size: int = 1) -> Any:
         """Run ``fn`` in a write transaction; return its result once committed."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._pending += size
-        self._queue.put(_Job(fn, size, future, loop))
-        return await future
+        return await self._submit(_Job(fn, size, None, None))
 
-    def submit_sync(self, fn: WriteFn, size: int = 1) -> Any:
-        """``submit`` for threads without an event loop."""
-        job = _Job(fn, size, None, None, done=threading.Event())
+    async def submit_merged(self, fn: MergedWriteFn, payload: Any, size: int) -> Any:
+        """Like ``submit``, but jobs queued together share one ``fn(tx, payloads)`` call.
+
+        Many small appends then cost one set of statements per transaction, not one each.
+        """
+        return await self._submit(_Job(fn, size, None, None, payload=payload, merged=True))
+
+    async def _submit(self, job: _Job) -> Any:
+        job.loop = asyncio.get_running_loop()
+        job.future = job.loop.create_future()
+        self._pending += job.size
+        self._queue.put(job)
+        return await job.future
+
+    def submit_merged_sync(self, fn: MergedWriteFn, payload: Any, size: int) -> Any:
+        """``submit_merged`` for threads without an event loop."""
+        job = _Job(fn, size, None, None, payload=payload, merged=True, done=threading.Event())
         self._pending += size
         self._queue.put(job)
-        assert job.done is not None
-        job.done.wait()
+        job.done.wait()  # type: ignore[union-attr]
         if job.error is not None:
             raise job.error
         return job.result
@@ -138,19 +152,14 @@ class Writer:
                 job.error = exc
             return
         tx = Transaction(self._conn)
+        merged: dict[Any, list[_Job]] = defaultdict(list)
         for job in batch:
-            self._conn.execute("SAVEPOINT job")
-            try:
-                job.result = job.fn(tx)
-            except Exception as exc:
-                self._conn.execute("ROLLBACK TO job")
-                job.error = (
-                    exc
-                    if isinstance(exc, ValueError | StorageError)
-                    else StorageError(f"write failed: {exc}")
-                )
-                log.warning("write job failed: %s", exc)
-            self._conn.execute("RELEASE job")
+            if job.merged:
+                merged[job.fn].append(job)
+            else:
+                self._run_isolated([job], partial(job.fn, tx))
+        for fn, jobs in merged.items():
+            self._run_isolated(jobs, partial(fn, tx, [j.payload for j in jobs]))
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -159,6 +168,29 @@ class Writer:
             failure = _storage_error(exc)
             for job in batch:
                 job.result, job.error = None, failure
+
+    def _run_isolated(self, jobs: list[_Job], call: Callable[[], Any]) -> None:
+        """Run one write under a savepoint, so that its failure fails only its jobs."""
+        self._conn.execute("SAVEPOINT job")
+        try:
+            result = call()
+        except Exception as exc:
+            self._conn.execute("ROLLBACK TO job")
+            error = (
+                exc
+                if isinstance(exc, ValueError | StorageError)
+                else StorageError(f"write failed: {exc}")
+            )
+            log.warning("write job failed: %s", exc)
+            for job in jobs:
+                job.error = error
+        else:
+            if len(jobs) == 1 and not jobs[0].merged:
+                jobs[0].result = result
+            else:
+                for job, value in zip(jobs, result, strict=True):
+                    job.result = value
+        self._conn.execute("RELEASE job")
 
     def _begin(self) -> None:
         deadline = time.monotonic() + BUSY_RETRY_SECONDS

@@ -20,10 +20,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
 from eventcollector.storage import _sqlite_sql as sql
 from eventcollector.storage._rollup import hour_key, split_by_hours
+from eventcollector.storage._sqlite_checkpointer import Checkpointer
 from eventcollector.storage._sqlite_schema import SCHEMA_VERSION, NotOurDatabase, migrate
 from eventcollector.storage._sqlite_writer import Transaction, Writer
 from eventcollector.storage.base import StorageError
@@ -36,6 +39,8 @@ _NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs"}
 )
 _CLEANUP_CHUNK = 5_000
+#: After a checkpoint, SQLite truncates the WAL file back to at most this size.
+_WAL_SIZE_LIMIT = 64 * 1024 * 1024
 _DUPLICATE_CHECK_CHUNK = 500
 
 
@@ -59,6 +64,7 @@ class SQLiteStorage:
         self._read_threads = read_threads
         self._writer: Writer | None = None
         self._readers: ThreadPoolExecutor | None = None
+        self._checkpointer: Checkpointer | None = None
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -89,7 +95,11 @@ class SQLiteStorage:
             except BaseException:
                 conn.close()
                 raise
+            # Checkpoints run on their own thread (see _sqlite_checkpointer).
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
             self._writer = Writer(conn, name="eventcollector-sqlite-writer")
+            self._checkpointer = Checkpointer(self._connect, self.path + "-wal")
             self._readers = ThreadPoolExecutor(
                 self._read_threads, thread_name_prefix="eventcollector-sqlite-read"
             )
@@ -101,12 +111,14 @@ class SQLiteStorage:
     def close_sync(self) -> None:
         """``close`` for callers without an event loop."""
         with self._lock:
-            writer, readers = self._writer, self._readers
-            self._writer = self._readers = None
+            writer, readers, checkpointer = self._writer, self._readers, self._checkpointer
+            self._writer = self._readers = self._checkpointer = None
         if writer is not None:
             writer.close()
         if readers is not None:
             readers.shutdown(wait=True)
+        if checkpointer is not None:
+            checkpointer.close()
         for conn in self._connections:
             conn.close()
         self._connections.clear()
@@ -141,14 +153,14 @@ class SQLiteStorage:
         """Store events durably; per event True if new, False if its id was already stored."""
         if not events:
             return []
-        return await self._require_writer().submit(  # type: ignore[no-any-return]
-            lambda tx: _insert(tx, events), len(events)
+        return await self._require_writer().submit_merged(  # type: ignore[no-any-return]
+            _insert_batches, events, len(events)
         )
 
     def append_sync(self, events: Sequence[Event]) -> list[bool]:
         """``append`` for threads without an event loop."""
-        return self._require_writer().submit_sync(  # type: ignore[no-any-return]
-            lambda tx: _insert(tx, events), len(events)
+        return self._require_writer().submit_merged_sync(  # type: ignore[no-any-return]
+            _insert_batches, events, len(events)
         )
 
     async def cleanup_old_events(
@@ -245,6 +257,13 @@ class SQLiteStorage:
 # -- write jobs (run on the writer thread) -------------------------------------
 
 
+def _insert_batches(tx: Transaction, batches: list[Sequence[Event]]) -> list[list[bool]]:
+    """Insert every queued append at once; per batch, which events were new."""
+    flat = [e for batch in batches for e in batch]
+    stored = iter(_insert(tx, flat))
+    return [[next(stored) for _ in batch] for batch in batches]
+
+
 def _insert(tx: Transaction, events: Sequence[Event]) -> list[bool]:
     conn = tx.conn
     existing: set[str] = set()
@@ -286,19 +305,23 @@ def _insert(tx: Transaction, events: Sequence[Event]) -> list[bool]:
 def _delete_chunk(tx: Transaction, cutoff: str) -> int:
     conn = tx.conn
     victims = conn.execute(
-        "SELECT rowid, title, description, substr(timestamp, 1, 13), system, event_type, severity"
-        " FROM events WHERE timestamp < ? ORDER BY timestamp LIMIT ?",
+        "SELECT rowid, title, description, substr(timestamp, 1, 13), system, event_type, severity,"
+        " tags FROM events WHERE timestamp < ? ORDER BY timestamp LIMIT ?",
         (cutoff, _CLEANUP_CHUNK),
     ).fetchall()
     if not victims:
         return 0
-    rowids = [(v[0],) for v in victims]
     conn.executemany(
         "INSERT INTO events_fts(events_fts, rowid, title, description) VALUES ('delete', ?, ?, ?)",
         [(v[0], v[1], v[2]) for v in victims],
     )
-    conn.executemany("DELETE FROM event_tags WHERE event_rowid = ?", rowids)
-    conn.executemany("DELETE FROM events WHERE rowid = ?", rowids)
+    # Through the primary key, from the tags each event carries: no index on event_rowid
+    # is kept, since every insert would pay for it and only cleanup would use it.
+    conn.executemany(
+        "DELETE FROM event_tags WHERE tag = ? AND event_rowid = ?",
+        [(tag, v[0]) for v in victims for tag in _json_list(v[7])],
+    )
+    conn.executemany("DELETE FROM events WHERE rowid = ?", [(v[0],) for v in victims])
     counts = Counter(tuple(v[3:7]) for v in victims)
     conn.executemany(
         "UPDATE event_counts SET n = n - ? WHERE hour = ? AND system = ? AND event_type = ?"
@@ -408,6 +431,14 @@ def _duration_stats(conn: sqlite3.Connection, query: Query) -> DurationStats:
         return float(values[0] + (upper - values[0]) * (rank - below))
 
     return DurationStats(n, lo, hi, float(avg), percentile(0.5), percentile(0.95), percentile(0.99))
+
+
+def _json_list(text: str) -> list[str]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return []
+    return [t for t in value if isinstance(t, str)] if isinstance(value, list) else []
 
 
 def _size(path: str) -> int:

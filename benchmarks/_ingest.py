@@ -1,0 +1,131 @@
+"""Ingest figures, run in a child process so its peak RSS is the ingest's own.
+
+``python -m benchmarks._ingest --db PATH --events N`` prints one JSON object:
+concurrent ``collect()`` rate, sequential rate, and the raw engine rate (pre-built
+rows ``executemany``d into the same schema, in the same run) with their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sqlite3
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from benchmarks._data import generate
+from eventcollector import Event, EventCollector
+from eventcollector.storage import _sqlite_sql as sql
+from eventcollector.storage.sqlite import SQLiteStorage
+
+CONCURRENCY = 1_000
+RAW_TRANSACTION_ROWS = 5_000
+
+
+class _Clock:
+    """Wall time and this process's CPU time (all threads) since creation.
+
+    CPU time per event is the steadier figure when other work shares the machine.
+    """
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def report(self, n: int) -> dict[str, Any]:
+        wall = time.perf_counter() - self.wall
+        cpu = time.process_time() - self.cpu
+        return {
+            "events": n,
+            "seconds": round(wall, 3),
+            "events_per_s": round(n / wall),
+            "cpu_us_per_event": round(cpu / n * 1e6, 1),
+        }
+
+
+async def concurrent_ingest(db: Path, n: int) -> dict[str, Any]:
+    source = generate(n)
+    async with EventCollector(db_path=db) as collector:
+
+        async def caller() -> None:
+            for fields in source:  # shared generator: callers take turns
+                await collector.collect(**fields)
+
+        clock = _Clock()
+        await asyncio.gather(*(caller() for _ in range(CONCURRENCY)))
+    return clock.report(n)
+
+
+async def sequential_ingest(db: Path, n: int) -> dict[str, Any]:
+    async with EventCollector(db_path=db) as collector:
+        clock = _Clock()
+        for fields in generate(n, seed=11):
+            await collector.collect(**fields)
+    return clock.report(n)
+
+
+def raw_engine_rate(db: Path, n: int) -> dict[str, Any]:
+    """Pre-built rows for every table, executemany'd in 5,000-row transactions."""
+    storage = SQLiteStorage(db)
+    storage.open_sync()
+    storage.close_sync()
+    events = [Event.create(**f) for f in generate(n, seed=13)]
+    rows = [sql.to_row(e, i + 1) for i, e in enumerate(events)]
+    fts = [(r[0], r[6], r[7]) for r in rows]
+    tags = [[(t, i + 1) for t in e.tags] for i, e in enumerate(events)]
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA cache_size = -65536")
+    clock = _Clock()
+    for lo in range(0, n, RAW_TRANSACTION_ROWS):
+        hi = lo + RAW_TRANSACTION_ROWS
+        chunk = rows[lo:hi]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(sql.INSERT_EVENT, chunk)
+        conn.executemany(
+            "INSERT INTO events_fts(rowid, title, description) VALUES (?, ?, ?)", fts[lo:hi]
+        )
+        conn.executemany(
+            "INSERT INTO event_tags(tag, event_rowid) VALUES (?, ?)",
+            [pair for per_event in tags[lo:hi] for pair in per_event],
+        )
+        counts = Counter((r[2][:13], r[3], r[4], r[5]) for r in chunk)
+        conn.executemany(
+            "INSERT INTO event_counts VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET n = n + excluded.n",
+            [(*k, v) for k, v in counts.items()],
+        )
+        conn.execute("COMMIT")
+    conn.close()
+    return clock.report(n)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--events", type=int, required=True)
+    parser.add_argument("--sequential", type=int, default=20_000)
+    parser.add_argument("--raw-db", type=Path)
+    args = parser.parse_args()
+    report: dict[str, Any] = {}
+    report["concurrent_collect"] = asyncio.run(concurrent_ingest(args.db, args.events))
+    report["peak_rss_mb_after_concurrent"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
+    seq_db = args.db.with_name("sequential.db")
+    report["sequential_collect"] = asyncio.run(sequential_ingest(seq_db, args.sequential))
+    if args.raw_db is not None:
+        raw = raw_engine_rate(args.raw_db, args.events)
+        report["raw_engine"] = raw
+        report["collect_to_raw_ratio"] = round(
+            report["concurrent_collect"]["events_per_s"] / raw["events_per_s"], 3
+        )
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
