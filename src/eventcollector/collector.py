@@ -117,6 +117,10 @@ class EventCollector:
             self._hub.bind(self._loop)
             self._started_at = time.monotonic()
             self._running = True
+        # Backends shared by several servers (PostgreSQL) feed in events stored elsewhere.
+        listen = getattr(self._storage, "listen", None)
+        if listen is not None:
+            await listen(self._hub.publish)
 
     async def stop(self) -> None:
         """Wait for accepted events to be stored, stop subscribers, close the storage."""

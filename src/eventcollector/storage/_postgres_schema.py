@@ -106,7 +106,8 @@ async def migrate(conn: Any, schema: str) -> int:
     """Bring ``schema`` to SCHEMA_VERSION in one transaction; the version found."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_key(schema, "ddl"))
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+            await conn.execute(f'CREATE SCHEMA "{schema}"')
         tables = {
             r[0]
             for r in await conn.fetch(

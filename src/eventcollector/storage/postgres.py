@@ -330,14 +330,23 @@ class PostgresStorage:
         pool = self._require_pool()
         for attempt in range(2):
             try:
-                async with pool.acquire() as conn:
-                    return await fn(conn)
+                conn = await pool.acquire()
             except Exception as exc:
-                if attempt == 0 and _connection_lost(exc):
+                raise _translate(exc, "database unavailable") from exc
+            try:
+                return await fn(conn)
+            except Exception as exc:
+                lost = _connection_lost(exc)
+                if lost:
+                    with contextlib.suppress(Exception):
+                        conn.terminate()  # the pool replaces it
+                if attempt == 0 and lost:
                     continue
                 if isinstance(exc, asyncpg.PostgresError | StorageError | ValueError):
                     raise
                 raise _translate(exc, "database unavailable") from exc
+            finally:
+                await pool.release(conn)
         raise AssertionError("unreachable")
 
     async def _read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
@@ -423,7 +432,9 @@ class PostgresStorage:
         ready = asyncio.Event()
         self._listener = asyncio.get_running_loop().create_task(self._listen_loop(ready))
         self._fetcher = asyncio.get_running_loop().create_task(self._fetch_loop())
-        await ready.wait()
+        # Do not hold up a start while the database is away: the loop keeps trying.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ready.wait(), self._pool_args["timeout"])
 
     async def _listen_loop(self, ready: asyncio.Event) -> None:
         delay = 0.1
@@ -523,9 +534,10 @@ def _connect_args(pool_args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _connection_lost(exc: BaseException) -> bool:
+    """The connection is gone or unusable (killed, server restarted): safe to retry."""
     if isinstance(exc, asyncpg.PostgresError):
-        return str(getattr(exc, "sqlstate", "")).startswith(("08", "57P01"))
-    return isinstance(exc, asyncpg.InterfaceError | ConnectionError) and "closed" in str(exc)
+        return str(getattr(exc, "sqlstate", "")).startswith(("08", "57P"))
+    return isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError | ConnectionError)
 
 
 def _translate(exc: BaseException, what: str) -> StorageError:

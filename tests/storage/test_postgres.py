@@ -1,0 +1,287 @@
+"""PostgreSQL specifics: partitions, retention by partition, migrations, streams, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from pg_helpers import admin, drop_schema, fresh_schema, postgres_url
+
+from eventcollector import EventCollector
+from eventcollector.model import Event
+from eventcollector.query import Query
+from eventcollector.storage import StorageError, StorageUnavailable, open_storage
+
+pytestmark = pytest.mark.postgres
+
+Factory = Callable[..., Awaitable[Any]]
+BASE = datetime(2024, 3, 10, tzinfo=UTC)
+
+
+def ev(i: int = 0, **fields: Any) -> Event:
+    values: dict[str, Any] = {
+        "system": "alpha",
+        "event_type": "job.run",
+        "title": f"Event {i}",
+        "timestamp": BASE + timedelta(minutes=i),
+    }
+    values.update(fields)
+    return Event.create(**values)
+
+
+async def partitions(url: str, schema: str) -> set[date]:
+    rows = await admin(
+        url,
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace"
+        " WHERE p.relname = 'events' AND n.nspname = $1",
+        schema,
+    )
+    return {datetime.strptime(r[0], "events_%Y%m%d").date() for r in rows}
+
+
+async def wait_for(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Poll until ``predicate()``; a bound on waiting, not a timing assertion."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+async def test_partitions_are_created_ahead_and_on_demand(
+    pg_factory: Factory, pg_schema: tuple[str, str]
+) -> None:
+    url, schema = pg_schema
+    store = await pg_factory(partitions_ahead=3)
+    today = datetime.now(UTC).date()
+    assert {today + timedelta(days=i) for i in range(-1, 4)} <= await partitions(url, schema)
+    old = ev(1, timestamp=datetime(2001, 2, 3, 4, 5, tzinfo=UTC))
+    assert await store.append([old]) == [True]
+    assert date(2001, 2, 3) in await partitions(url, schema)
+    assert await store.query(Query(until=datetime(2002, 1, 1, tzinfo=UTC))) == [old]
+    health = await store.health()
+    assert health["oldest_partition"] == "2001-02-03"
+    assert health["partitions"] >= 6
+
+
+async def test_retention_drops_whole_partitions_and_trims_the_boundary(
+    pg_factory: Factory, pg_schema: tuple[str, str]
+) -> None:
+    url, schema = pg_schema
+    store = await pg_factory()
+    events = [ev(i, timestamp=BASE + timedelta(hours=5 * i)) for i in range(20)]  # ~4 days
+    await store.append(events)
+    now = BASE + timedelta(days=2, hours=12) + timedelta(days=1)
+    cutoff = now - timedelta(days=1)
+    deleted = await store.cleanup_old_events(1, now=now)
+    assert deleted == sum(e.timestamp < cutoff for e in events)
+    days = await partitions(url, schema)
+    assert date(2024, 3, 10) not in days
+    assert date(2024, 3, 11) not in days
+    assert date(2024, 3, 12) in days  # the boundary day keeps its newer half
+    assert await store.query(Query(order_by="timestamp", ascending=True)) == [
+        e for e in events if e.timestamp >= cutoff
+    ]
+    ids = await admin(url, f'SELECT count(*) FROM "{schema}".event_ids')
+    assert ids[0][0] == len(events) - deleted
+    rollup = await admin(url, f'SELECT coalesce(sum(n), 0) FROM "{schema}".event_counts')
+    assert rollup[0][0] == len(events) - deleted
+
+
+async def test_concurrent_opens_migrate_once(pg_schema: tuple[str, str]) -> None:
+    from eventcollector.storage.postgres import PostgresStorage
+
+    url, schema = pg_schema
+    stores = [PostgresStorage(url, schema=schema, partitions_ahead=2) for _ in range(6)]
+    try:
+        await asyncio.gather(*(s.open() for s in stores))
+        versions = await admin(url, f'SELECT version FROM "{schema}".schema_migrations')
+        assert [r[0] for r in versions] == [1]
+        results = await asyncio.gather(*(s.append([ev(1, id="same")]) for s in stores))
+        assert sorted(r[0] for r in results) == [False] * 5 + [True]
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_open_is_idempotent_and_reopens(pg_factory: Factory) -> None:
+    store = await pg_factory()
+    await store.open()
+    await store.append([ev(1)])
+    await store.close()
+    await store.close()
+    with pytest.raises(StorageError):
+        await store.append([ev(2)])
+    await store.open()
+    assert await store.count(Query()) == 1
+
+
+async def test_foreign_or_newer_schema_is_refused(pg_factory: Factory, pg_schema: Any) -> None:
+    url, schema = pg_schema
+    await admin(url, f'CREATE SCHEMA "{schema}"')
+    await admin(url, f'CREATE TABLE "{schema}".events (x int)')
+    with pytest.raises(ValueError, match="not made by eventcollector"):
+        await pg_factory()
+    await admin(url, f'DROP TABLE "{schema}".events')
+    await admin(url, f'CREATE TABLE "{schema}".schema_migrations (version int, applied_at date)')
+    await admin(url, f'INSERT INTO "{schema}".schema_migrations VALUES (99, now())')
+    with pytest.raises(ValueError, match="newer"):
+        await pg_factory()
+
+
+@pytest.mark.parametrize("bad", ["Public", "a-b", 'x"; DROP TABLE y; --', "", "1abc", "a" * 49])
+def test_schema_names_are_validated(bad: str) -> None:
+    from eventcollector.storage.postgres import PostgresStorage
+
+    with pytest.raises(ValueError, match="schema"):
+        PostgresStorage("postgresql://localhost/x", schema=bad)
+
+
+def test_url_schema_parameter_and_redaction() -> None:
+    from eventcollector.storage.postgres import PostgresStorage
+
+    store = PostgresStorage("postgres://u:secret@h:5433/db?schema=tenant_a&sslmode=disable")
+    assert store.schema == "tenant_a"
+    assert store.url == "postgresql://u:***@h:5433/db?sslmode=disable"
+    assert isinstance(open_storage("postgresql://h/db"), PostgresStorage)
+
+
+async def test_large_batches_use_copy_and_stay_idempotent(pg_factory: Factory) -> None:
+    store = await pg_factory()
+    events = [ev(i % 1440, id=f"id-{i:05d}-{'x' * 100}") for i in range(5000)]
+    assert await store.append(events) == [True] * 5000
+    assert await store.append([*events[::-1][:10], ev(1)]) == [False] * 10 + [True]
+    assert await store.count(Query()) == 5001
+    assert await store.count(Query(since=BASE, until=BASE + timedelta(days=1))) == 5001
+
+
+async def test_cross_instance_listen(pg_factory: Factory) -> None:
+    reader = await pg_factory()
+    writer = await pg_factory()
+    seen: list[Event] = []
+    await reader.listen(seen.extend)
+    own = ev(1, title="mine")
+    await reader.append([own])
+    # Ids long enough that one batch needs several NOTIFY payloads (8,000-byte limit).
+    batch = [ev(i, id=f"{i:04d}-{uuid.uuid4().hex * 3}") for i in range(400)]
+    await writer.append(batch)
+    await wait_for(lambda: len(seen) >= len(batch))
+    assert seen == batch  # in insertion order, without the reader's own event
+    await writer.append([batch[0], ev(2, title="later")])  # the duplicate is not re-sent
+    await wait_for(lambda: len(seen) > len(batch))
+    assert [e.title for e in seen[len(batch) :]] == ["later"]
+
+
+async def test_reconnects_after_backends_are_terminated(pg_factory: Factory) -> None:
+    name = f"ect-{uuid.uuid4().hex[:12]}"
+    reader = await pg_factory(application_name=name)
+    writer = await pg_factory()
+    seen: list[Event] = []
+    await reader.listen(seen.extend)
+    await reader.append([ev(1)])
+    url = postgres_url()
+    killed = await admin(
+        url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        name,
+    )
+    assert len(killed) >= 2  # the pool's connection and the listening one
+    assert await reader.append([ev(2)]) == [True]
+    assert await reader.count(Query()) == 2
+    assert (await reader.health())["backend"] == "postgresql"
+
+    async def delivered() -> None:
+        await writer.append([ev(3, id=uuid.uuid4().hex)])
+        await asyncio.sleep(0.3)
+
+    # The listening connection comes back by itself; events stored after that arrive.
+    for _ in range(50):
+        await delivered()
+        if seen:
+            break
+    assert seen
+
+
+async def test_losing_the_database(pg_schema: tuple[str, str]) -> None:
+    """While the server refuses us: health and append raise StorageUnavailable; then recover."""
+    from eventcollector.storage.postgres import PostgresStorage
+
+    url, schema = pg_schema
+    role = f"ect_role_{uuid.uuid4().hex[:10]}"
+    await admin(url, f'CREATE ROLE "{role}" LOGIN')
+    await admin(url, f'CREATE SCHEMA "{schema}" AUTHORIZATION "{role}"')
+    role_url = url.replace("postgres@", f"{role}@", 1)
+    assert role_url != url
+    collector = EventCollector(
+        storage=PostgresStorage(role_url, schema=schema, partitions_ahead=0, connect_timeout=5)
+    )
+    try:
+        await collector.start()
+        await collector.collect(system="alpha", event_type="job.run", title="before")
+        await admin(url, f'ALTER ROLE "{role}" NOLOGIN')
+        await admin(
+            url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role
+        )
+        with pytest.raises(StorageUnavailable):
+            await collector.storage.health()
+        report = await collector.health_check()
+        assert report["status"] == "unhealthy"
+        with pytest.raises(StorageUnavailable):
+            await collector.collect(system="alpha", event_type="job.run", title="lost")
+        await admin(url, f'ALTER ROLE "{role}" LOGIN')
+        await collector.collect(system="alpha", event_type="job.run", title="after")
+        assert (await collector.health_check())["status"] == "healthy"
+        titles = {e.title for e in await collector.query(Query())}
+        assert titles == {"before", "after"}
+    finally:
+        await collector.stop()
+        await drop_schema(url, schema)
+        await admin(
+            url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role
+        )
+        await admin(url, f'DROP ROLE IF EXISTS "{role}"')
+
+
+async def test_unreachable_server_is_unavailable() -> None:
+    from eventcollector.storage.postgres import PostgresStorage
+
+    postgres_url()
+    store = PostgresStorage("postgresql://postgres@127.0.0.1:1/test", connect_timeout=2)
+    with pytest.raises(StorageUnavailable):
+        await store.open()
+
+
+async def test_collector_on_postgres_urls_and_cross_instance_streams(
+    pg_schema: tuple[str, str],
+) -> None:
+    url, schema = pg_schema
+    target = f"{url}?schema={schema}"
+    first = EventCollector(db_path=target)
+    second = EventCollector(db_url=target)
+    await first.start()
+    await second.start()
+    try:
+        assert first.db_path.startswith("postgresql://")
+        stream = first.open_stream(Query(systems=("beta",)))
+        await second.collect(system="alpha", event_type="job.run", title="filtered out")
+        sent = await second.collect(system="beta", event_type="job.run", title="across")
+        received = await asyncio.wait_for(anext(aiter(stream)), 10)
+        assert received == sent
+        first.close_stream(stream)
+        assert await first.get_event(sent.id) == sent
+        stats = await first.get_statistics()
+        assert stats["total_events"] == 2
+        assert (await first.health_check())["storage"]["schema"] == schema
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_drop_schema_helper_is_safe_twice() -> None:
+    url = postgres_url()
+    schema = fresh_schema()
+    await drop_schema(url, schema)
+    await drop_schema(url, schema)

@@ -1,0 +1,170 @@
+"""SQLite specifics: WAL, the file's identity, adopting a spec-built database, refusals."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from eventcollector.model import format_timestamp
+from eventcollector.query import Query
+from eventcollector.storage import open_storage
+from eventcollector.storage._sqlite_schema import APPLICATION_ID
+from eventcollector.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
+
+# The spec's reference implementation's table and indexes, as its users have them.
+SPEC_SCHEMA = """
+CREATE TABLE events (
+    id TEXT PRIMARY KEY, timestamp TEXT NOT NULL, system TEXT NOT NULL,
+    event_type TEXT NOT NULL, severity TEXT NOT NULL, title TEXT NOT NULL,
+    description TEXT NOT NULL, data TEXT NOT NULL, tags TEXT NOT NULL,
+    correlation_id TEXT, source_component TEXT, duration_ms INTEGER, metadata TEXT NOT NULL
+);
+CREATE INDEX idx_events_timestamp ON events(timestamp);
+CREATE INDEX idx_events_system ON events(system);
+CREATE INDEX idx_events_type ON events(event_type);
+CREATE INDEX idx_events_severity ON events(severity);
+CREATE INDEX idx_events_correlation ON events(correlation_id);
+"""
+
+
+async def test_wal_mode_and_file_identity(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    store = SQLiteStorage(path)
+    await store.open()
+    try:
+        health = await store.health()
+        assert health["journal_mode"] == "wal"
+        assert health["schema_version"] == SCHEMA_VERSION
+        assert health["db_path"] == str(path)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
+async def test_open_storage_picks_sqlite(tmp_path: Path) -> None:
+    for target in (tmp_path / "a.db", f"sqlite:///{tmp_path / 'b.db'}"):
+        store = open_storage(target)
+        assert isinstance(store, SQLiteStorage)
+        assert store.url.startswith("sqlite:///")
+    with pytest.raises(ValueError, match="url="):
+        open_storage("http://collector:8765")
+
+
+async def test_spec_built_database_is_adopted_and_backfilled(tmp_path: Path) -> None:
+    path = tmp_path / "spec.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(SPEC_SCHEMA)
+    ts = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    for i, (tags, title) in enumerate([(["a", "b"], "Database ready"), (["b"], "Disk error")]):
+        conn.execute(
+            "INSERT INTO events VALUES (?, ?, 'mahavishnu', 'workflow.started', 'info', ?, '',"
+            " ?, ?, 'trace-1', NULL, ?, '{}')",
+            (f"spec-{i}", format_timestamp(ts), title, orjson.dumps({"i": i}).decode(),
+             orjson.dumps(tags).decode(), 10 * i),
+        )  # fmt: skip
+    conn.commit()
+    conn.close()
+    store = SQLiteStorage(path)
+    await store.open()
+    try:
+        assert await store.count(Query()) == 2
+        assert [e.id for e in await store.query(Query(tags_all=("a", "b")))] == ["spec-0"]
+        assert [e.id for e in await store.query(Query(search="data"))] == ["spec-0"]
+        assert await store.group_count(Query(), "hour") == {"2024-05-01T12:00:00+00:00": 2}
+        assert await store.count(Query(since=ts.replace(minute=0), systems=("mahavishnu",))) == 2
+        event = (await store.query(Query(ids=("spec-1",))))[0]
+        assert (event.tags, event.data, event.correlation_id) == (["b"], {"i": 1}, "trace-1")
+        assert await store.append([event]) == [False]
+    finally:
+        await store.close()
+
+
+async def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"this is not a database, just text\n" * 200)
+    store = SQLiteStorage(path)
+    with pytest.raises(ValueError, match="not an SQLite database"):
+        await store.open()
+    assert path.read_bytes().startswith(b"this is not a database")
+
+
+async def test_a_foreign_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ValueError, match="not an eventcollector database"):
+        await SQLiteStorage(path).open()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA application_id = 1234")
+    conn.close()
+    with pytest.raises(ValueError, match="application_id"):
+        await SQLiteStorage(path).open()
+
+
+async def test_an_events_table_of_another_shape_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "shape.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE events (what TEXT, at TEXT)")
+    conn.close()
+    with pytest.raises(ValueError, match="lacks columns"):
+        await SQLiteStorage(path).open()
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    store = SQLiteStorage(path)
+    await store.open()
+    await store.close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(ValueError, match="newer"):
+        await SQLiteStorage(path).open()
+
+
+async def test_open_twice_and_reopen(tmp_path: Path) -> None:
+    store = SQLiteStorage(tmp_path / "events.db")
+    await store.open()
+    await store.open()
+    await store.close()
+    await store.open()
+    assert await store.count(Query()) == 0
+    await store.close()
+
+
+def test_synchronous_is_validated(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous"):
+        SQLiteStorage(tmp_path / "x.db", synchronous="OFF")
+
+
+async def test_network_filesystem_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A path on an NFS mount is refused (the mount table is the only thing faked)."""
+    real_open = builtins.open
+    mounts = f"server:/export {tmp_path} nfs4 rw,relatime 0 0\n"
+
+    def fake_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if file == "/proc/mounts":
+            return io.StringIO(mounts)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    with pytest.raises(ValueError, match="network filesystem"):
+        await SQLiteStorage(tmp_path / "events.db").open()
+    assert not (tmp_path / "events.db").exists()
