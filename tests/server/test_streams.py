@@ -1,0 +1,171 @@
+"""Live streams over SSE and WebSocket: filters, Origin, missed events, cut-off."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+from .conftest import Server, event, start
+
+GOOD_ORIGIN = "http://good.example"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from start(
+        tmp_path_factory, "streams", "--rate-limit", "0", "--stream-queue", "10",
+        "--stream-send-timeout", "1", "--allow-origin", GOOD_ORIGIN,
+    )  # fmt: skip
+
+
+async def sse_frames(response: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
+    kind, data = "", ""
+    async for line in response.aiter_lines():
+        if line.startswith("event:"):
+            kind = line.partition(":")[2].strip()
+        elif line.startswith("data:"):
+            data = line.partition(":")[2].strip()
+        elif not line and kind:
+            yield kind, orjson.loads(data)
+            kind, data = "", ""
+
+
+def post(server: Server, events: list[dict[str, Any]]) -> None:
+    with server.client() as c:
+        r = c.post("/v1/events", content=orjson.dumps(events))
+        assert r.status_code == 200, r.text
+
+
+MIXED = [
+    event(system="alpha", severity="error", id="m-1"),
+    event(system="beta", severity="error", id="m-2"),
+    event(system="alpha", severity="info", id="m-3"),
+    event(system="alpha", severity="critical", id="m-4", tags=["x"]),
+]
+
+
+async def test_sse_applies_filters(server: Server) -> None:
+    params = {"system": "alpha", "min_severity": "error"}
+    async with (
+        server.async_client() as c,
+        c.stream("GET", "/v1/stream", params=params) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        await asyncio.to_thread(post, server, [{**e, "id": f"sse-{e['id']}"} for e in MIXED])
+        got = []
+        async for kind, data in sse_frames(response):
+            assert kind == "event"
+            got.append(data["id"])
+            if len(got) == 2:
+                break
+    assert got == ["sse-m-1", "sse-m-4"]
+
+
+async def test_websocket_applies_filters(server: Server) -> None:
+    url = f"ws://127.0.0.1:{server.port}/v1/ws?system=alpha&tags=x"
+    async with connect(url) as ws:
+        await asyncio.to_thread(post, server, [{**e, "id": f"ws-{e['id']}"} for e in MIXED])
+        message = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert message["type"] == "event"
+        assert message["event"]["id"] == "ws-m-4"
+        assert message["event"]["tags"] == ["x"]
+
+
+async def test_bad_stream_filter_is_400(server: Server) -> None:
+    async with server.async_client() as c:
+        r = await c.get("/v1/stream", params={"severity": "loud"})
+        assert r.status_code == 400
+        assert r.json()["error"].startswith("severity:")
+        r = await c.get("/v1/stream", params={"limit": "3"})
+        assert r.status_code == 400
+
+
+async def test_origin_allow_list(server: Server) -> None:
+    async with server.async_client() as c:
+        r = await c.get("/v1/stream", headers={"Origin": "http://evil.example"})
+        assert r.status_code == 403
+        assert r.json()["error"].startswith("origin:")
+        async with c.stream("GET", "/v1/stream", headers={"Origin": GOOD_ORIGIN}) as ok:
+            assert ok.status_code == 200
+    url = f"ws://127.0.0.1:{server.port}/v1/ws"
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, origin="http://evil.example"):  # type: ignore[arg-type]
+            pass
+    assert refused.value.response.status_code == 403
+    async with connect(url, origin=GOOD_ORIGIN):  # type: ignore[arg-type]
+        pass
+
+
+async def _drain(ws: ClientConnection, total: int) -> tuple[int, int]:
+    events = missed = 0
+    while events + missed < total:
+        message = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        if message["type"] == "missed":
+            missed += message["count"]
+        else:
+            events += 1
+    return events, missed
+
+
+async def test_lagging_consumer_is_told_what_it_missed(server: Server) -> None:
+    # One batch of 100 lands in a stream buffer of 10: the rest is reported missed.
+    url = f"ws://127.0.0.1:{server.port}/v1/ws?system=burst"
+    async with (
+        connect(url) as ws,
+        server.async_client() as c,
+        c.stream("GET", "/v1/stream", params={"system": "burst"}) as sse,
+    ):
+        await asyncio.to_thread(post, server, [event(system="burst") for _ in range(100)])
+        events, missed = await _drain(ws, 100)
+        assert missed > 0
+        assert events >= 10
+        sse_events = sse_missed = 0
+        async for kind, data in sse_frames(sse):
+            if kind == "missed":
+                sse_missed += data["count"]
+            else:
+                sse_events += 1
+            if sse_events + sse_missed == 100:
+                break
+        assert sse_missed > 0
+
+
+def _subscribers(server: Server) -> int:
+    with server.client() as c:
+        count: int = c.get("/health").json()["subscriber_count"]
+        return count
+
+
+async def test_consumer_that_stops_reading_is_cut_off_and_ingest_goes_on(server: Server) -> None:
+    # An SSE client that never reads, with a tiny receive buffer ...
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", server.port))
+    stalled.sendall(b"GET /v1/stream?system=flood HTTP/1.1\r\nHost: x\r\n\r\n")
+    # ... and a WebSocket client that stops reading once its small queue is full.
+    ws = await connect(f"ws://127.0.0.1:{server.port}/v1/ws?system=flood", max_queue=1)
+    try:
+        before = _subscribers(server)
+        assert before >= 2
+        big = [event(system="flood", description="x" * 60_000) for _ in range(20)]
+        deadline = time.monotonic() + 40
+        statuses = []
+        while _subscribers(server) > before - 2:
+            assert time.monotonic() < deadline, "slow consumers were not cut off"
+            with server.client() as c:
+                statuses.append(c.post("/v1/events", content=orjson.dumps(big)).status_code)
+            await asyncio.sleep(0.05)
+        assert set(statuses) == {200}  # ingest never stalled nor failed
+    finally:
+        stalled.close()
+        await ws.close()
