@@ -1,0 +1,121 @@
+"""``EventCollectorHandler``: forward ``logging`` records to the event collector.
+
+    logging.getLogger().addHandler(EventCollectorHandler(system="deployer"))
+
+Each record becomes one event (severity from the level, ``log.record`` by default,
+the logger name as ``source_component``). ``emit`` never blocks on the network and
+never raises into the application.
+
+It must not feed on itself: records made while the collector's own code runs (its
+sender threads, its HTTP calls: httpx logs every request at INFO), records of the
+``eventcollector`` loggers, and records made while this handler is already emitting
+on the same thread are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+from eventcollector.collector import EventCollector
+from eventcollector.model import LIMITS, Event, Severity
+from eventcollector.storage._http_sender import INSIDE_CLIENT
+
+__all__ = ["EventCollectorHandler"]
+
+_OWN_LOGGERS = ("eventcollector",)
+_NOT_TOKEN = re.compile(r"[\s\x00-\x1f\x7f,]+")
+
+
+def _severity(levelno: int) -> Severity:
+    if levelno >= logging.CRITICAL:
+        return Severity.CRITICAL
+    if levelno >= logging.ERROR:
+        return Severity.ERROR
+    if levelno >= logging.WARNING:
+        return Severity.WARNING
+    if levelno >= logging.INFO:
+        return Severity.INFO
+    return Severity.DEBUG
+
+
+class EventCollectorHandler(logging.Handler):
+    """A ``logging.Handler`` that records each log record as an event."""
+
+    def __init__(
+        self,
+        collector: EventCollector | None = None,
+        *,
+        system: str,
+        event_type: str = "log.record",
+        level: int = logging.NOTSET,
+    ) -> None:
+        super().__init__(level)
+        Event.create(system=system, event_type=event_type, title="check")  # fail fast
+        self._collector = collector
+        self.system = system
+        self.event_type = event_type
+        self._busy = threading.local()
+
+    @property
+    def collector(self) -> EventCollector:
+        if self._collector is None:
+            from eventcollector.config import get_event_collector
+
+            self._collector = get_event_collector()
+        return self._collector
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if INSIDE_CLIENT.get() or getattr(self._busy, "active", False):
+            return False
+        name = record.name
+        if any(name == own or name.startswith(own + ".") for own in _OWN_LOGGERS):
+            return False
+        return bool(super().filter(record))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._busy.active = True
+        try:
+            event = self._event(record)
+            collector = self.collector
+            submit = getattr(collector.storage, "submit", None)
+            if submit is not None:  # the remote client: straight into its buffer
+                submit([event])
+            else:
+                collector.emit(**event.to_dict())
+        except Exception:
+            self.handleError(record)
+        finally:
+            self._busy.active = False
+
+    def flush(self) -> None:
+        flush_sync = getattr(self.collector.storage, "flush_sync", None)
+        if flush_sync is not None and not getattr(self._busy, "active", False):
+            flush_sync(5.0)
+
+    def _event(self, record: logging.LogRecord) -> Event:
+        message = record.getMessage()
+        description = message
+        if record.exc_info:
+            formatter = self.formatter or logging.Formatter()
+            description += "\n" + formatter.formatException(record.exc_info)
+        title = (message.strip().splitlines() or [record.levelname])[0]
+        component = _NOT_TOKEN.sub("_", record.name)[: LIMITS.source_component_length] or None
+        return Event.create(
+            system=self.system,
+            event_type=self.event_type,
+            severity=_severity(record.levelno),
+            title=title[: LIMITS.title_length],
+            description=description[: LIMITS.description_length],
+            source_component=component,
+            data={
+                "logger": record.name,
+                "level": record.levelname,
+                "module": record.module,
+                "function": record.funcName,
+                "line": record.lineno,
+                "process": record.process,
+                "thread": record.threadName,
+            },
+        )
