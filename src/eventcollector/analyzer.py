@@ -33,7 +33,7 @@ class AnalysisSource(Protocol):
     async def query(self, query: Query) -> list[Event]: ...
     async def count(self, query: Query) -> int: ...
     async def group_count(self, query: Query, field: GroupField) -> dict[str, int]: ...
-    async def duration_stats(self, query: Query) -> DurationStats: ...
+    async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats: ...
 
 
 class EventAnalyzer:
@@ -75,7 +75,7 @@ class EventAnalyzer:
             c.group_count(window, "hour"),
             c.group_count(window, "event_type"),
             c.group_count(window, "system"),
-            c.duration_stats(window),
+            c.duration_stats(window, percentiles=False),
         )
         hourly = dict(sorted(hourly.items()))
         return {

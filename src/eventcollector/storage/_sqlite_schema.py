@@ -5,8 +5,10 @@ unchanged in the sqlite3 shell. Beside it:
 
 - ``event_tags``: one row per (tag, event), for all-of / any-of tag filters;
 - ``events_fts``: an FTS5 index over title and description (external content);
-- ``event_counts``: per-hour rollups by system, type and severity, maintained in
-  the same transaction as the events, so statistics and plain counts do not scan.
+- ``event_counts`` (per hour, system, type and severity), ``event_totals`` (all
+  time, per system, type and severity) and ``hour_totals`` (per hour): rollups of
+  counts and duration sums, maintained in the same transaction as the events, so
+  statistics, plain counts and hourly distributions read a few rows, not events.
 
 ``PRAGMA application_id`` marks the file as ours; ``PRAGMA user_version`` is the
 schema version, and ``migrate`` brings any older version (including a database
@@ -47,7 +49,7 @@ _V1 = [
     "DROP INDEX IF EXISTS idx_events_correlation",
     "DROP INDEX IF EXISTS idx_events_component",
     "CREATE INDEX IF NOT EXISTS idx_events_timestamp ON events(timestamp)",
-    "CREATE INDEX idx_events_system ON events(system, severity, timestamp)",
+    "CREATE INDEX idx_events_system ON events(system, timestamp)",
     "CREATE INDEX idx_events_type ON events(event_type, timestamp)",
     "CREATE INDEX idx_events_severity ON events(severity, timestamp)",
     "CREATE INDEX idx_events_correlation ON events(correlation_id, timestamp)"
@@ -64,22 +66,46 @@ _V1 = [
         content='events', content_rowid='rowid',
         tokenize='unicode61 remove_diacritics 0'
     )""",
+    # Rollups, from fine to coarse; each carries n and the count/sum of durations.
     """CREATE TABLE event_counts (
         hour TEXT NOT NULL,
         system TEXT NOT NULL,
         event_type TEXT NOT NULL,
         severity TEXT NOT NULL,
         n INTEGER NOT NULL,
+        d_n INTEGER NOT NULL,
+        d_sum INTEGER NOT NULL,
         PRIMARY KEY (hour, system, event_type, severity)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE event_totals (
+        system TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        d_n INTEGER NOT NULL,
+        d_sum INTEGER NOT NULL,
+        PRIMARY KEY (system, event_type, severity)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE hour_totals (
+        hour TEXT PRIMARY KEY,
+        n INTEGER NOT NULL,
+        d_n INTEGER NOT NULL,
+        d_sum INTEGER NOT NULL
     ) WITHOUT ROWID""",
     # Backfill the side tables from events a spec-built database already holds.
     """INSERT INTO event_tags(tag, event_rowid)
         SELECT DISTINCT j.value, e.rowid FROM events e, json_each(e.tags) j
         WHERE json_valid(e.tags) AND j.type = 'text'""",
     "INSERT INTO events_fts(events_fts) VALUES ('rebuild')",
-    """INSERT INTO event_counts(hour, system, event_type, severity, n)
-        SELECT substr(timestamp, 1, 13), system, event_type, severity, count(*)
+    """INSERT INTO event_counts
+        SELECT substr(timestamp, 1, 13), system, event_type, severity, count(*),
+               count(duration_ms), coalesce(sum(duration_ms), 0)
         FROM events GROUP BY 1, 2, 3, 4""",
+    """INSERT INTO event_totals
+        SELECT system, event_type, severity, sum(n), sum(d_n), sum(d_sum)
+        FROM event_counts GROUP BY 1, 2, 3""",
+    """INSERT INTO hour_totals
+        SELECT hour, sum(n), sum(d_n), sum(d_sum) FROM event_counts GROUP BY 1""",
 ]
 
 _MIGRATIONS: dict[int, list[str]] = {1: _V1}

@@ -51,8 +51,12 @@ def _in(column: str, values: tuple[str, ...], clauses: list[str], params: list[A
     params.extend(values)
 
 
-def where(query: Query) -> tuple[str, list[Any]]:
-    """The WHERE clause (with leading keyword, or empty) and its parameters."""
+def where(query: Query, *, search_drives: bool = True) -> tuple[str, list[Any]]:
+    """The WHERE clause (with leading keyword, or empty) and its parameters.
+
+    With ``search_drives=False`` the full-text condition is written ``+e.rowid IN``,
+    which keeps SQLite from driving the query by it (see ``_sqlite_reads``).
+    """
     clauses: list[str] = []
     params: list[Any] = []
     if query.systems:
@@ -90,7 +94,8 @@ def where(query: Query) -> tuple[str, list[Any]]:
         )
         params.extend(query.tags_any)
     if query.search is not None:
-        clauses.append("e.rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)")
+        plus = "" if search_drives else "+"
+        clauses.append(f"{plus}e.rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)")
         params.append(fts_match(query.search))
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
@@ -108,9 +113,9 @@ def order_limit(query: Query) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def select(query: Query) -> tuple[str, list[Any]]:
+def select(query: Query, *, search_drives: bool = True) -> tuple[str, list[Any]]:
     """The full SELECT for ``query``."""
-    where_sql, params = where(query)
+    where_sql, params = where(query, search_drives=search_drives)
     order_sql, order_params = order_limit(query)
     return f"SELECT {COLUMNS} FROM events e{where_sql}{order_sql}", params + order_params
 

@@ -50,8 +50,8 @@ class Storage(Protocol):
     async def group_count(self, query: Query, field: GroupField) -> dict[str, int]:
         """Matching events counted by one field (None values under "")."""
 
-    async def duration_stats(self, query: Query) -> DurationStats:
-        """min/max/avg and p50/p95/p99 of duration_ms over matching events."""
+    async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats:
+        """Duration count/min/max/avg, and p50/p95/p99 unless ``percentiles`` is False."""
 
     async def cleanup_old_events(
         self, retention_days: float, *, now: datetime | None = None

@@ -13,22 +13,21 @@ import asyncio
 import os
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
-from eventcollector.storage import _sqlite_sql as sql
-from eventcollector.storage._rollup import hour_key, split_by_hours
+from eventcollector.storage import _sqlite_reads as reads
+from eventcollector.storage import _sqlite_writes as writes
 from eventcollector.storage._sqlite_checkpointer import Checkpointer
 from eventcollector.storage._sqlite_schema import SCHEMA_VERSION, NotOurDatabase, migrate
-from eventcollector.storage._sqlite_writer import Transaction, Writer
+from eventcollector.storage._sqlite_writer import Writer
+from eventcollector.storage._sqlite_writes import CLEANUP_CHUNK as CHUNK
 from eventcollector.storage.base import StorageError
 
 __all__ = ["NotOurDatabase", "SQLiteStorage"]
@@ -38,10 +37,8 @@ T = TypeVar("T")
 _NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs"}
 )
-_CLEANUP_CHUNK = 5_000
 #: After a checkpoint, SQLite truncates the WAL file back to at most this size.
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024
-_DUPLICATE_CHECK_CHUNK = 500
 
 
 class SQLiteStorage:
@@ -154,13 +151,13 @@ class SQLiteStorage:
         if not events:
             return []
         return await self._require_writer().submit_merged(  # type: ignore[no-any-return]
-            _insert_batches, events, len(events)
+            writes.insert_batches, events, len(events)
         )
 
     def append_sync(self, events: Sequence[Event]) -> list[bool]:
         """``append`` for threads without an event loop."""
         return self._require_writer().submit_merged_sync(  # type: ignore[no-any-return]
-            _insert_batches, events, len(events)
+            writes.insert_batches, events, len(events)
         )
 
     async def cleanup_old_events(
@@ -173,9 +170,9 @@ class SQLiteStorage:
         writer = self._require_writer()
         deleted = 0
         while True:
-            n: int = await writer.submit(lambda tx: _delete_chunk(tx, cutoff), _CLEANUP_CHUNK)
+            n: int = await writer.submit(partial(writes.delete_chunk, cutoff=cutoff), CHUNK)
             deleted += n
-            if n < _CLEANUP_CHUNK:
+            if n < CHUNK:
                 return deleted
 
     # -- reads ---------------------------------------------------------------
@@ -206,22 +203,21 @@ class SQLiteStorage:
 
     async def query(self, query: Query) -> list[Event]:
         """The matching events, ordered and paged as the query says."""
-        statement, params = sql.select(query)
-        return await self._read(
-            lambda conn: [sql.from_row(r) for r in conn.execute(statement, params)]
-        )
+        return await self._read(partial(reads.select_events, query=query))
 
     async def count(self, query: Query) -> int:
         """How many events match, ignoring order, limit and offset."""
-        return await self._read(lambda conn: _count(conn, query.unbounded))
+        return await self._read(partial(reads.count, query=query.unbounded))
 
     async def group_count(self, query: Query, field: GroupField) -> dict[str, int]:
         """Matching events counted by one field (None values under "")."""
-        return await self._read(lambda conn: _group_count(conn, query.unbounded, field))
+        return await self._read(partial(reads.group_count, query=query.unbounded, field=field))
 
-    async def duration_stats(self, query: Query) -> DurationStats:
+    async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats:
         """min/max/avg and p50/p95/p99 of duration_ms over matching events."""
-        return await self._read(lambda conn: _duration_stats(conn, query.unbounded))
+        return await self._read(
+            partial(reads.duration_stats, query=query.unbounded, percentiles=percentiles)
+        )
 
     async def read_after(
         self, position: int, query: Query, limit: int = 1_000
@@ -233,7 +229,9 @@ class SQLiteStorage:
         a timestamp watermark, insertion order also finds events stored late with
         an old timestamp. The query's order, limit and offset are ignored.
         """
-        return await self._read(lambda conn: _read_after(conn, position, query.unbounded, limit))
+        return await self._read(
+            partial(reads.read_after, position=position, query=query.unbounded, limit=limit)
+        )
 
     async def health(self) -> dict[str, Any]:
         """Path, sizes, schema version and queue depth; raises StorageError if unusable."""
@@ -252,193 +250,6 @@ class SQLiteStorage:
             }
 
         return await self._read(check)
-
-
-# -- write jobs (run on the writer thread) -------------------------------------
-
-
-def _insert_batches(tx: Transaction, batches: list[Sequence[Event]]) -> list[list[bool]]:
-    """Insert every queued append at once; per batch, which events were new."""
-    flat = [e for batch in batches for e in batch]
-    stored = iter(_insert(tx, flat))
-    return [[next(stored) for _ in batch] for batch in batches]
-
-
-def _insert(tx: Transaction, events: Sequence[Event]) -> list[bool]:
-    conn = tx.conn
-    existing: set[str] = set()
-    ids = [e.id for e in events]
-    for start in range(0, len(ids), _DUPLICATE_CHECK_CHUNK):
-        chunk = ids[start : start + _DUPLICATE_CHECK_CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        found = conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
-        existing.update(r[0] for r in found)
-    fresh: list[Event] = []
-    stored: list[bool] = []
-    for event in events:
-        is_new = event.id not in existing
-        stored.append(is_new)
-        if is_new:
-            existing.add(event.id)  # a repeat later in the same batch is a duplicate
-            fresh.append(event)
-    if not fresh:
-        return stored
-    first = tx.reserve_rowids(len(fresh))
-    rows = [sql.to_row(e, first + i) for i, e in enumerate(fresh)]
-    conn.executemany(sql.INSERT_EVENT, rows)
-    conn.executemany(
-        "INSERT INTO events_fts(rowid, title, description) VALUES (?, ?, ?)",
-        [(r[0], r[6], r[7]) for r in rows],
-    )
-    tags = [(tag, first + i) for i, e in enumerate(fresh) for tag in e.tags]
-    if tags:
-        conn.executemany("INSERT INTO event_tags(tag, event_rowid) VALUES (?, ?)", tags)
-    counts = Counter((r[2][:13], r[3], r[4], r[5]) for r in rows)
-    conn.executemany(
-        "INSERT INTO event_counts(hour, system, event_type, severity, n) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT DO UPDATE SET n = n + excluded.n",
-        [(*key, n) for key, n in counts.items()],
-    )
-    return stored
-
-
-def _delete_chunk(tx: Transaction, cutoff: str) -> int:
-    conn = tx.conn
-    victims = conn.execute(
-        "SELECT rowid, title, description, substr(timestamp, 1, 13), system, event_type, severity,"
-        " tags FROM events WHERE timestamp < ? ORDER BY timestamp LIMIT ?",
-        (cutoff, _CLEANUP_CHUNK),
-    ).fetchall()
-    if not victims:
-        return 0
-    conn.executemany(
-        "INSERT INTO events_fts(events_fts, rowid, title, description) VALUES ('delete', ?, ?, ?)",
-        [(v[0], v[1], v[2]) for v in victims],
-    )
-    # Through the primary key, from the tags each event carries: no index on event_rowid
-    # is kept, since every insert would pay for it and only cleanup would use it.
-    conn.executemany(
-        "DELETE FROM event_tags WHERE tag = ? AND event_rowid = ?",
-        [(tag, v[0]) for v in victims for tag in _json_list(v[7])],
-    )
-    conn.executemany("DELETE FROM events WHERE rowid = ?", [(v[0],) for v in victims])
-    counts = Counter(tuple(v[3:7]) for v in victims)
-    conn.executemany(
-        "UPDATE event_counts SET n = n - ? WHERE hour = ? AND system = ? AND event_type = ?"
-        " AND severity = ?",
-        [(n, *key) for key, n in counts.items()],
-    )
-    conn.execute("DELETE FROM event_counts WHERE n <= 0")
-    return len(victims)
-
-
-# -- read helpers (run on reader threads) -------------------------------------
-
-
-def _count(conn: sqlite3.Connection, query: Query) -> int:
-    split = split_by_hours(query)
-    if split is None:
-        where_sql, params = sql.where(query)
-        return int(conn.execute(f"SELECT count(*) FROM events e{where_sql}", params).fetchone()[0])
-    rollup_where, params = _rollup_where(query, split.first_hour, split.end_hour)
-    total = conn.execute(f"SELECT coalesce(sum(n), 0) FROM event_counts c{rollup_where}", params)
-    return int(total.fetchone()[0]) + sum(_count(conn, edge) for edge in split.edges)
-
-
-def _group_count(conn: sqlite3.Connection, query: Query, field: GroupField) -> dict[str, int]:
-    split = split_by_hours(query)
-    result: Counter[str] = Counter()
-    if split is None or field == "source_component":
-        where_sql, params = sql.where(query)
-        expr = sql.GROUP_EXPRESSIONS[field]
-        rows = conn.execute(f"SELECT {expr}, count(*) FROM events e{where_sql} GROUP BY 1", params)
-    else:
-        rollup_where, params = _rollup_where(query, split.first_hour, split.end_hour)
-        rows = conn.execute(
-            f"SELECT c.{field}, sum(n) FROM event_counts c{rollup_where} GROUP BY 1", params
-        )
-        for edge in split.edges:
-            result.update(_group_count(conn, edge, field))
-    for key, n in rows:
-        result[hour_key(key) if field == "hour" and len(key) == 13 else key] += n
-    return dict(result.most_common())
-
-
-def _read_after(
-    conn: sqlite3.Connection, position: int, query: Query, limit: int
-) -> tuple[list[Event], int]:
-    end = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0])
-    # Cleanup may remove the newest rowids, which are then reused: anything past
-    # the current end is new.
-    if position < 0 or position >= end:
-        return [], end
-    where_sql, params = sql.where(query)
-    where_sql += (" AND" if where_sql else " WHERE") + " e.rowid > ? AND e.rowid <= ?"
-    # NOT INDEXED keeps the plan on the rowid range, so a poll costs only the new rows
-    # even when a filter has an index of its own.
-    rows = conn.execute(
-        f"SELECT {sql.COLUMNS} FROM events e NOT INDEXED{where_sql} ORDER BY e.rowid LIMIT ?",
-        [*params, position, end, limit],
-    ).fetchall()
-    if len(rows) == limit:
-        end = int(rows[-1][0])
-    return [sql.from_row(r) for r in rows], end
-
-
-def _rollup_where(query: Query, first: str | None, end: str | None) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, values in (
-        ("c.system", query.systems),
-        ("c.event_type", query.event_types),
-        ("c.severity", query.severities),
-    ):
-        if values:
-            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-            params.extend(values)
-    if first is not None:
-        clauses.append("c.hour >= ?")
-        params.append(first)
-    if end is not None:
-        clauses.append("c.hour < ?")
-        params.append(end)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def _duration_stats(conn: sqlite3.Connection, query: Query) -> DurationStats:
-    where_sql, params = sql.where(query)
-    where_sql += (" AND" if where_sql else " WHERE") + " e.duration_ms IS NOT NULL"
-    n, lo, hi, avg = conn.execute(
-        f"SELECT count(*), min(e.duration_ms), max(e.duration_ms), avg(e.duration_ms)"
-        f" FROM events e{where_sql}",
-        params,
-    ).fetchone()
-    if not n:
-        return DurationStats(0, None, None, None, None, None, None)
-
-    def percentile(q: float) -> float:
-        rank = q * (n - 1)
-        below = int(rank)
-        values = [
-            r[0]
-            for r in conn.execute(
-                f"SELECT e.duration_ms FROM events e{where_sql}"
-                " ORDER BY e.duration_ms LIMIT 2 OFFSET ?",
-                [*params, below],
-            )
-        ]
-        upper = values[1] if len(values) > 1 else values[0]
-        return float(values[0] + (upper - values[0]) * (rank - below))
-
-    return DurationStats(n, lo, hi, float(avg), percentile(0.5), percentile(0.95), percentile(0.99))
-
-
-def _json_list(text: str) -> list[str]:
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return []
-    return [t for t in value if isinstance(t, str)] if isinstance(value, list) else []
 
 
 def _size(path: str) -> int:

@@ -1,0 +1,73 @@
+"""Query latencies (p50/p95 in ms) over a store the ingest phase filled.
+
+Each query runs a few times to warm caches, then ``repeat`` times measured; the
+queries are the spec's own examples at the shapes the issue names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from eventcollector import EventAnalyzer, EventCollector, EventQueryBuilder, Severity, System
+from eventcollector.storage import Storage
+
+WARMUP = 3
+
+
+async def _time(fn: Callable[[], Awaitable[Any]], repeat: int) -> dict[str, Any]:
+    for _ in range(WARMUP):
+        result = await fn()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = await fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    size = len(result) if isinstance(result, list) else None
+    return {
+        "p50_ms": round(statistics.median(samples), 3),
+        "p95_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.95))], 3),
+        "rows": size,
+    }
+
+
+async def query_latencies(storage: Storage, repeat: int = 30) -> dict[str, Any]:
+    async with EventCollector(storage=storage) as c:
+        a = EventAnalyzer(c)
+        stats = await c.get_statistics()
+        # A trace from the middle of the data: 50 events (benchmarks._data.TRACE_LENGTH).
+        trace_id = f"trace-{stats['total_events'] // 100}"
+        b = lambda: EventQueryBuilder(c)  # noqa: E731 - a fresh builder per run
+        cases: dict[str, Callable[[], Awaitable[Any]]] = {
+            "simple_query_1000": lambda: b().system(System.MAHAVISHNU).limit(1000).execute(),
+            "simple_time_range_1000": lambda: b().time_range(hours=24).limit(1000).execute(),
+            "complex_query": lambda: b()
+            .system(System.MAHAVISHNU)
+            .severity(Severity.ERROR)
+            .time_range(days=1)
+            .tags(["production"])
+            .limit(1000)
+            .execute(),
+            "count_filtered": lambda: b()
+            .system(System.CRACKERJACK)
+            .severity(Severity.ERROR)
+            .event_type("test.failed")
+            .time_range(hours=24)
+            .count(),
+            "count_all": lambda: b().count(),
+            "get_statistics": c.get_statistics,
+            "search_100": lambda: b().search("database").limit(100).execute(),
+            "trace_correlation_50": lambda: a.trace_correlation(trace_id),
+            "analyze_errors_24h": lambda: a.analyze_errors(24),
+            "generate_report_24h": lambda: a.generate_report(24),
+            "detect_patterns_7d": lambda: a.detect_patterns(7),
+        }
+        return {name: await _time(fn, repeat) for name, fn in cases.items()}
+
+
+def run(storage: Storage, repeat: int = 30) -> dict[str, Any]:
+    return asyncio.run(query_latencies(storage, repeat))

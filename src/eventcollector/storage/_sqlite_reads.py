@@ -1,0 +1,186 @@
+"""Read helpers for SQLite, run on reader threads inside one read transaction.
+
+Counts, groupings and duration averages are answered from the rollup tables
+whenever the filters allow it (see ``_rollup``): whole hours from the coarsest
+table that has the needed columns, the partial hours at the edges exactly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from typing import Any
+
+from eventcollector.model import Event
+from eventcollector.query import DurationStats, GroupField, Query
+from eventcollector.storage import _sqlite_sql as sql
+from eventcollector.storage._rollup import HourSplit, hour_key, split_by_hours
+
+#: A search matching at most this many events drives the query from the full-text
+#: index; a broader one is checked while walking the ordering index, which stops
+#: as soon as the page is full instead of sorting every match.
+SEARCH_DRIVES_BELOW = 5_000
+_PERCENTILES = (0.5, 0.95, 0.99)
+_DIMENSIONS = (
+    ("c.system", "systems"),
+    ("c.event_type", "event_types"),
+    ("c.severity", "severities"),
+)
+
+
+def select_events(conn: sqlite3.Connection, query: Query) -> list[Event]:
+    """The events of ``query``, with the search plan chosen by how many events match."""
+    search_drives = True
+    if query.search is not None:
+        matches = conn.execute(
+            "SELECT count(*) FROM (SELECT rowid FROM events_fts WHERE events_fts MATCH ? LIMIT ?)",
+            (sql.fts_match(query.search), SEARCH_DRIVES_BELOW + 1),
+        ).fetchone()[0]
+        search_drives = matches <= SEARCH_DRIVES_BELOW
+    statement, params = sql.select(query, search_drives=search_drives)
+    return [sql.from_row(r) for r in conn.execute(statement, params)]
+
+
+def count(conn: sqlite3.Connection, query: Query) -> int:
+    """How many events match (order and paging ignored)."""
+    split = split_by_hours(query)
+    if split is None:
+        where_sql, params = sql.where(query)
+        return int(conn.execute(f"SELECT count(*) FROM events e{where_sql}", params).fetchone()[0])
+    table = _rollup_table(query, split, None)
+    where_sql, params = _rollup_where(query, split, table)
+    total = conn.execute(f"SELECT coalesce(sum(n), 0) FROM {table} c{where_sql}", params)
+    return int(total.fetchone()[0]) + sum(count(conn, edge) for edge in split.edges)
+
+
+def group_count(conn: sqlite3.Connection, query: Query, field: GroupField) -> dict[str, int]:
+    """Matching events counted by ``field``, largest first."""
+    split = split_by_hours(query)
+    result: Counter[str] = Counter()
+    if split is None or field == "source_component":
+        where_sql, params = sql.where(query)
+        expr = sql.GROUP_EXPRESSIONS[field]
+        rows = conn.execute(f"SELECT {expr}, count(*) FROM events e{where_sql} GROUP BY 1", params)
+    else:
+        table = _rollup_table(query, split, field)
+        where_sql, params = _rollup_where(query, split, table)
+        rows = conn.execute(
+            f"SELECT c.{field}, sum(n) FROM {table} c{where_sql} GROUP BY 1", params
+        )
+        for edge in split.edges:
+            result.update(group_count(conn, edge, field))
+    for key, n in rows:
+        result[hour_key(key) if field == "hour" and len(key) == 13 else key] += n
+    return dict(result.most_common())
+
+
+def duration_stats(conn: sqlite3.Connection, query: Query, percentiles: bool) -> DurationStats:
+    """Duration summary; without ``percentiles`` only count and average (from rollups)."""
+    split = split_by_hours(query)
+    if not percentiles and split is not None:
+        n, total = _duration_sum(conn, query, split)
+        return DurationStats(n, None, None, total / n if n else None, None, None, None)
+    where_sql, params = sql.where(query)
+    where_sql += (" AND" if where_sql else " WHERE") + " e.duration_ms IS NOT NULL"
+    n, lo, hi, avg = conn.execute(
+        "SELECT count(*), min(e.duration_ms), max(e.duration_ms), avg(e.duration_ms)"
+        f" FROM events e{where_sql}",
+        params,
+    ).fetchone()
+    if not n:
+        return DurationStats(0, None, None, None, None, None, None)
+    if not percentiles:
+        return DurationStats(n, lo, hi, float(avg), None, None, None)
+    p50, p95, p99 = _percentiles(conn, where_sql, params, n)
+    return DurationStats(n, lo, hi, float(avg), p50, p95, p99)
+
+
+def _percentiles(
+    conn: sqlite3.Connection, where_sql: str, params: list[Any], n: int
+) -> list[float]:
+    """Linearly interpolated percentiles (numpy's default) from one sort of the durations."""
+    ranks = [q * (n - 1) for q in _PERCENTILES]
+    needed = sorted({r for rank in ranks for r in (int(rank), min(int(rank) + 1, n - 1))})
+    marks = ", ".join("?" * len(needed))
+    values = dict(
+        conn.execute(
+            "SELECT r, d FROM (SELECT e.duration_ms AS d,"
+            f" row_number() OVER (ORDER BY e.duration_ms) - 1 AS r FROM events e{where_sql})"
+            f" WHERE r IN ({marks})",
+            [*params, *needed],
+        ).fetchall()
+    )
+    out = []
+    for rank in ranks:
+        below = int(rank)
+        low, high = values[below], values[min(below + 1, n - 1)]
+        out.append(float(low + (high - low) * (rank - below)))
+    return out
+
+
+def _duration_sum(conn: sqlite3.Connection, query: Query, split: HourSplit) -> tuple[int, int]:
+    table = _rollup_table(query, split, None)
+    where_sql, params = _rollup_where(query, split, table)
+    n, total = conn.execute(
+        f"SELECT coalesce(sum(d_n), 0), coalesce(sum(d_sum), 0) FROM {table} c{where_sql}", params
+    ).fetchone()
+    for edge in split.edges:
+        edge_where, edge_params = sql.where(edge)
+        edge_n, edge_total = conn.execute(
+            "SELECT count(e.duration_ms), coalesce(sum(e.duration_ms), 0)"
+            f" FROM events e{edge_where}",
+            edge_params,
+        ).fetchone()
+        n, total = n + edge_n, total + edge_total
+    return int(n), int(total)
+
+
+def _rollup_table(query: Query, split: HourSplit, field: str | None) -> str:
+    """The coarsest rollup that has the columns this count needs."""
+    has_dimensions = bool(query.systems or query.event_types or query.severities)
+    if split.first_hour is None and split.end_hour is None and field != "hour":
+        return "event_totals"
+    if not has_dimensions and field in (None, "hour"):
+        return "hour_totals"
+    return "event_counts"
+
+
+def _rollup_where(query: Query, split: HourSplit, table: str) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if table != "hour_totals":
+        for column, name in _DIMENSIONS:
+            values = getattr(query, name)
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+    if table != "event_totals":
+        if split.first_hour is not None:
+            clauses.append("c.hour >= ?")
+            params.append(split.first_hour)
+        if split.end_hour is not None:
+            clauses.append("c.hour < ?")
+            params.append(split.end_hour)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def read_after(
+    conn: sqlite3.Connection, position: int, query: Query, limit: int
+) -> tuple[list[Event], int]:
+    """Events after insertion position ``position`` matching ``query``, and the next position."""
+    end = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0])
+    # Cleanup may remove the newest rowids, which are then reused: anything past
+    # the current end is new.
+    if position < 0 or position >= end:
+        return [], end
+    where_sql, params = sql.where(query)
+    where_sql += (" AND" if where_sql else " WHERE") + " e.rowid > ? AND e.rowid <= ?"
+    # NOT INDEXED keeps the plan on the rowid range, so a poll costs only the new rows
+    # even when a filter has an index of its own.
+    rows = conn.execute(
+        f"SELECT {sql.COLUMNS} FROM events e NOT INDEXED{where_sql} ORDER BY e.rowid LIMIT ?",
+        [*params, position, end, limit],
+    ).fetchall()
+    if len(rows) == limit:
+        end = int(rows[-1][0])
+    return [sql.from_row(r) for r in rows], end

@@ -1,0 +1,129 @@
+"""Write jobs for the SQLite writer thread: insert events, delete old ones.
+
+Both keep the side tables (tags, full text, rollups) in step with ``events`` in
+the same transaction, so a reader never sees one without the other.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import orjson
+
+from eventcollector.model import Event
+from eventcollector.storage import _sqlite_sql as sql
+from eventcollector.storage._sqlite_writer import Transaction
+
+CLEANUP_CHUNK = 5_000
+_DUPLICATE_CHECK_CHUNK = 500
+
+# (hour prefix, system, event_type, severity, duration or None) of one event.
+_Facts = tuple[str, str, str, str, int | None]
+
+
+def insert_batches(tx: Transaction, batches: list[Sequence[Event]]) -> list[list[bool]]:
+    """Insert every queued append at once; per batch, which events were new."""
+    flat = [e for batch in batches for e in batch]
+    stored = iter(insert(tx, flat))
+    return [[next(stored) for _ in batch] for batch in batches]
+
+
+def insert(tx: Transaction, events: Sequence[Event]) -> list[bool]:
+    """Insert events whose ids are not stored yet; per event, True if it was new."""
+    conn = tx.conn
+    existing: set[str] = set()
+    ids = [e.id for e in events]
+    for start in range(0, len(ids), _DUPLICATE_CHECK_CHUNK):
+        chunk = ids[start : start + _DUPLICATE_CHECK_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        found = conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
+        existing.update(r[0] for r in found)
+    fresh: list[Event] = []
+    stored: list[bool] = []
+    for event in events:
+        is_new = event.id not in existing
+        stored.append(is_new)
+        if is_new:
+            existing.add(event.id)  # a repeat later in the same batch is a duplicate
+            fresh.append(event)
+    if not fresh:
+        return stored
+    first = tx.reserve_rowids(len(fresh))
+    rows = [sql.to_row(e, first + i) for i, e in enumerate(fresh)]
+    conn.executemany(sql.INSERT_EVENT, rows)
+    conn.executemany(
+        "INSERT INTO events_fts(rowid, title, description) VALUES (?, ?, ?)",
+        [(r[0], r[6], r[7]) for r in rows],
+    )
+    tags = [(tag, first + i) for i, e in enumerate(fresh) for tag in e.tags]
+    if tags:
+        conn.executemany("INSERT INTO event_tags(tag, event_rowid) VALUES (?, ?)", tags)
+    _add_to_rollups(conn, ((r[2][:13], r[3], r[4], r[5], r[12]) for r in rows), sign=1)
+    return stored
+
+
+def delete_chunk(tx: Transaction, cutoff: str) -> int:
+    """Delete up to CLEANUP_CHUNK of the oldest events before ``cutoff``; how many."""
+    conn = tx.conn
+    victims = conn.execute(
+        "SELECT rowid, title, description, substr(timestamp, 1, 13), system, event_type,"
+        " severity, duration_ms, tags FROM events WHERE timestamp < ? ORDER BY timestamp LIMIT ?",
+        (cutoff, CLEANUP_CHUNK),
+    ).fetchall()
+    if not victims:
+        return 0
+    conn.executemany(
+        "INSERT INTO events_fts(events_fts, rowid, title, description) VALUES ('delete', ?, ?, ?)",
+        [(v[0], v[1], v[2]) for v in victims],
+    )
+    # Through the primary key, from the tags each event carries: no index on event_rowid
+    # is kept, since every insert would pay for it and only cleanup would use it.
+    conn.executemany(
+        "DELETE FROM event_tags WHERE tag = ? AND event_rowid = ?",
+        [(tag, v[0]) for v in victims for tag in _json_list(v[8])],
+    )
+    conn.executemany("DELETE FROM events WHERE rowid = ?", [(v[0],) for v in victims])
+    _add_to_rollups(conn, ((v[3], v[4], v[5], v[6], v[7]) for v in victims), sign=-1)
+    return len(victims)
+
+
+def _add_to_rollups(conn: sqlite3.Connection, facts: Iterable[_Facts], sign: int) -> None:
+    """Add (sign=1) or remove (sign=-1) events from the three rollup tables."""
+    counts: defaultdict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for hour, system, event_type, severity, duration in facts:
+        acc = counts[(hour, system, event_type, severity)]
+        acc[0] += sign
+        if duration is not None:
+            acc[1] += sign
+            acc[2] += sign * duration
+    totals: defaultdict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
+    hours: defaultdict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for key, acc in counts.items():
+        for target, sub in ((totals, key[1:]), (hours, key[:1])):
+            agg = target[sub]
+            agg[0] += acc[0]
+            agg[1] += acc[1]
+            agg[2] += acc[2]
+    for table, keys, rows in (
+        ("event_counts", "hour, system, event_type, severity", counts),
+        ("event_totals", "system, event_type, severity", totals),
+        ("hour_totals", "hour", hours),
+    ):
+        marks = ", ".join("?" * (len(keys.split(",")) + 3))
+        conn.executemany(
+            f"INSERT INTO {table}({keys}, n, d_n, d_sum) VALUES ({marks}) ON CONFLICT DO UPDATE"
+            " SET n = n + excluded.n, d_n = d_n + excluded.d_n, d_sum = d_sum + excluded.d_sum",
+            [(*key, *acc) for key, acc in rows.items()],
+        )
+        if sign < 0:
+            conn.execute(f"DELETE FROM {table} WHERE n <= 0")
+
+
+def _json_list(text: str) -> list[str]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return []
+    return [t for t in value if isinstance(t, str)] if isinstance(value, list) else []
