@@ -45,19 +45,23 @@ async def query_latencies(storage: Storage, repeat: int = 30) -> dict[str, Any]:
         cases: dict[str, Callable[[], Awaitable[Any]]] = {
             "simple_query_1000": lambda: b().system(System.MAHAVISHNU).limit(1000).execute(),
             "simple_time_range_1000": lambda: b().time_range(hours=24).limit(1000).execute(),
-            "complex_query": lambda: b()
-            .system(System.MAHAVISHNU)
-            .severity(Severity.ERROR)
-            .time_range(days=1)
-            .tags(["production"])
-            .limit(1000)
-            .execute(),
-            "count_filtered": lambda: b()
-            .system(System.CRACKERJACK)
-            .severity(Severity.ERROR)
-            .event_type("test.failed")
-            .time_range(hours=24)
-            .count(),
+            "complex_query": lambda: (
+                b()
+                .system(System.MAHAVISHNU)
+                .severity(Severity.ERROR)
+                .time_range(days=1)
+                .tags(["production"])
+                .limit(1000)
+                .execute()
+            ),
+            "count_filtered": lambda: (
+                b()
+                .system(System.CRACKERJACK)
+                .severity(Severity.ERROR)
+                .event_type("test.failed")
+                .time_range(hours=24)
+                .count()
+            ),
             "count_all": lambda: b().count(),
             "get_statistics": c.get_statistics,
             "search_100": lambda: b().search("database").limit(100).execute(),
