@@ -18,6 +18,7 @@ import typer
 
 from eventcollector.collector import EventCollector
 from eventcollector.config import ENV_API_KEY, ENV_DB, ENV_URL, default_db_path
+from eventcollector.model import Severity
 from eventcollector.query import Query
 from eventcollector.query_params import query_from_params
 
@@ -255,7 +256,11 @@ def build_query(
 
 def _option_spelling(message: str) -> str:
     name, sep, rest = message.partition(":")
-    return f"{_OPTION_NAMES[name]}:{rest}" if sep and name in _OPTION_NAMES else message
+    if not sep or name not in _OPTION_NAMES:
+        return message
+    if name in ("severity", "min_severity") and "(one of" not in rest:
+        rest += f" (one of {', '.join(s.value for s in Severity)})"
+    return f"{_OPTION_NAMES[name]}:{rest}"
 
 
 # -- the collector ---------------------------------------------------------------

@@ -27,7 +27,6 @@ from eventcollector.cli._common import (
     CorrelationOpt,
     DbOpt,
     EventTypeOpt,
-    Format,
     FormatOpt,
     MinDurationOpt,
     MinSeverityOpt,
@@ -74,6 +73,7 @@ async def _follow_store(
         # Take the position first: an event stored while the backlog is read then
         # comes once (the seen ids filter it), never zero times.
         _, position = await storage.read_after(-1, q)
+        sink([])  # following from here: a table's header shows that tail is running
         seen = await _backlog(c, q, backlog, sink)
         while not stop.is_set():
             events, position = await storage.read_after(position, q, _READ_BATCH)
@@ -91,6 +91,7 @@ async def _follow_by_time(
 ) -> None:
     """For backends without ``read_after``: a timestamp watermark (late events are missed)."""
     since = datetime.now(UTC)
+    sink([])
     seen = await _backlog(c, q, backlog, sink)
     while not stop.is_set():
         events = await c.query(q.with_(since=since, ascending=True, limit=_READ_BATCH))
@@ -144,6 +145,7 @@ async def _follow_server(
                 body = (await resp.aread()).decode(errors="replace")[:200]
                 raise CliError(f"server: {resp.status_code} from {stream_url}: {body}")
             # Subscribed now, so the backlog cannot leave a gap before the stream.
+            sink([])
             seen = await _backlog(c, q, backlog, sink)
             reader = asyncio.ensure_future(_read_sse(resp.aiter_lines(), seen, sink))
             stopper = asyncio.ensure_future(stop.wait())
@@ -239,8 +241,6 @@ def tail(
     def sink(events: Sequence[Event]) -> None:
         writer.write(events, table_widths=widths)
 
-    if writer.fmt is Format.table:
-        sink([])  # the header, at once: a person sees that tail is running
     server, _ = resolve_target(ctx)
 
     async def work(c: EventCollector) -> None:
