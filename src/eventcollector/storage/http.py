@@ -182,7 +182,7 @@ class HTTPStorage:
         body = await self._get("/v1/events/group", params)
         return {str(k): int(v) for k, v in body["counts"].items()}
 
-    async def duration_stats(self, query: Query) -> DurationStats:
+    async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats:
         body = await self._get("/v1/events/duration-stats", query_to_params(query.unbounded))
         return DurationStats(
             count=int(body["count"]),
