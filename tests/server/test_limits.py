@@ -24,7 +24,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def test_rate_limit_429_with_retry_after(server: Server) -> None:
     with server.client() as c:
         statuses = []
-        for i in range(10):
+        for _ in range(10):
             r = c.post("/v1/events", content=orjson.dumps([event(system="flooder")] * 5))
             statuses.append(r.status_code)
             if r.status_code == 429:

@@ -146,26 +146,38 @@ def _subscribers(server: Server) -> int:
         return count
 
 
+def _stalled(server: Server, request: bytes) -> socket.socket:
+    """A client that sends its request and then never reads, with a tiny buffer."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    sock.sendall(request)
+    return sock
+
+
 async def test_consumer_that_stops_reading_is_cut_off_and_ingest_goes_on(server: Server) -> None:
-    # An SSE client that never reads, with a tiny receive buffer ...
-    stalled = socket.socket()
-    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    stalled.connect(("127.0.0.1", server.port))
-    stalled.sendall(b"GET /v1/stream?system=flood HTTP/1.1\r\nHost: x\r\n\r\n")
-    # ... and a WebSocket client that stops reading once its small queue is full.
-    ws = await connect(f"ws://127.0.0.1:{server.port}/v1/ws?system=flood", max_queue=1)
+    sse = _stalled(server, b"GET /v1/stream?system=flood HTTP/1.1\r\nHost: x\r\n\r\n")
+    ws = _stalled(
+        server,
+        b"GET /v1/ws?system=flood HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n",
+    )
     try:
-        before = _subscribers(server)
-        assert before >= 2
-        big = [event(system="flood", description="x" * 60_000) for _ in range(20)]
-        deadline = time.monotonic() + 40
+        assert ws.recv(12) == b"HTTP/1.1 101"
+        deadline = time.monotonic() + 5
+        while _subscribers(server) < 2:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        big = orjson.dumps([event(system="flood", description="x" * 60_000) for _ in range(20)])
+        deadline = time.monotonic() + 30
         statuses = []
-        while _subscribers(server) > before - 2:
-            assert time.monotonic() < deadline, "slow consumers were not cut off"
-            with server.client() as c:
-                statuses.append(c.post("/v1/events", content=orjson.dumps(big)).status_code)
-            await asyncio.sleep(0.05)
-        assert set(statuses) == {200}  # ingest never stalled nor failed
+        with server.client() as c:
+            while _subscribers(server) > 0:
+                assert time.monotonic() < deadline, "slow consumers were not cut off"
+                statuses.append(c.post("/v1/events", content=big).status_code)
+                await asyncio.sleep(0.05)
+        assert set(statuses) == {200}  # ingest neither stalled nor failed meanwhile
     finally:
-        stalled.close()
-        await ws.close()
+        sse.close()
+        ws.close()
