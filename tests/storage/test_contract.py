@@ -289,6 +289,16 @@ async def test_duration_stats_match_linear_interpolation(
     assert empty == DurationStats(0, None, None, None, None, None, None)
 
 
+async def test_duration_stats_without_percentiles(loaded: tuple[Storage, list[Event]]) -> None:
+    storage, events = loaded
+    for query in (Query(), Query(since=BASE + timedelta(hours=2), systems=("beta",))):
+        values = [e.duration_ms for e in events if query.matches(e) and e.duration_ms is not None]
+        stats = await storage.duration_stats(query, percentiles=False)
+        assert stats.count == len(values)
+        assert stats.avg == pytest.approx(sum(values) / len(values))
+        assert (stats.p50, stats.p95, stats.p99) == (None, None, None)
+
+
 async def test_duration_stats_single_value(storage: Storage) -> None:
     await storage.append([ev(1, duration_ms=7), ev(2)])
     stats = await storage.duration_stats(Query())

@@ -372,21 +372,30 @@ class PostgresStorage:
         )
         return dict(counts.most_common())
 
-    async def duration_stats(self, query: Query) -> DurationStats:
-        """min/max/avg and p50/p95/p99 (linear interpolation) of duration_ms."""
+    async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats:
+        """min/max/avg and p50/p95/p99 (linear interpolation) of duration_ms.
+
+        Without ``percentiles`` the sort they need is skipped (p50/p95/p99 are None).
+        """
         p = sql.Params()
         where_sql = sql.where(query.unbounded, p)
         where_sql += (" AND" if where_sql else " WHERE") + " e.duration_ms IS NOT NULL"
+        pct = (
+            "percentile_cont(ARRAY[0.5, 0.95, 0.99]::float8[])"
+            " WITHIN GROUP (ORDER BY e.duration_ms)"
+            if percentiles
+            else "NULL::float8[]"
+        )
         statement = (
             "SELECT count(*), min(e.duration_ms), max(e.duration_ms), avg(e.duration_ms)::float8,"
-            " percentile_cont(ARRAY[0.5, 0.95, 0.99]::float8[]) WITHIN GROUP"
-            f" (ORDER BY e.duration_ms) FROM events e{where_sql}"
+            f" {pct} FROM events e{where_sql}"
         )
-        row = await self._read(lambda conn: conn.fetchrow(statement, *p.values))
-        n, lo, hi, avg, pct = row
+        n, lo, hi, avg, values = await self._read(_Fetch(statement, tuple(p.values), one=True))
         if not n:
             return DurationStats(0, None, None, None, None, None, None)
-        return DurationStats(n, lo, hi, avg, pct[0], pct[1], pct[2])
+        if values is None:
+            return DurationStats(n, lo, hi, avg, None, None, None)
+        return DurationStats(n, lo, hi, avg, values[0], values[1], values[2])
 
     async def health(self) -> dict[str, Any]:
         """Schema, partitions and pool details; raises StorageUnavailable when unreachable."""
@@ -517,8 +526,11 @@ class _Fetch:
 
     statement: str
     args: tuple[Any, ...]
+    one: bool = False
 
     async def __call__(self, conn: Any) -> Any:
+        if self.one:
+            return await conn.fetchrow(self.statement, *self.args)
         return await conn.fetch(self.statement, *self.args)
 
 
