@@ -90,9 +90,12 @@ class EventCollectorHandler(logging.Handler):
             self._busy.active = False
 
     def flush(self) -> None:
-        flush_sync = getattr(self.collector.storage, "flush_sync", None)
+        if self._collector is None:  # nothing was ever emitted: do not create a collector
+            return
+        flush_sync = getattr(self._collector.storage, "flush_sync", None)
         if flush_sync is not None and not getattr(self._busy, "active", False):
-            flush_sync(5.0)
+            # logging.shutdown() calls this at exit: never wait out a down server here.
+            flush_sync(5.0, patient=False)
 
     def _event(self, record: logging.LogRecord) -> Event:
         message = record.getMessage()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,3 +168,23 @@ def test_submit_of_invalid_objects_never_raises_in_the_handler(
     finally:
         storage.close_sync(5)
     assert "Logging error" in capsys.readouterr().err
+
+
+def test_a_script_that_exits_without_closing_still_delivers(peer: Peer, spool_dir: Path) -> None:
+    """The atexit hook sends what a short-lived script emitted just before it exited."""
+    script = (
+        "from eventcollector import EventCollector\n"
+        "from eventcollector.logging_handler import EventCollectorHandler\n"
+        "import logging, sys\n"
+        "c = EventCollector(url=sys.argv[1])\n"
+        "log = logging.getLogger('cli')\n"
+        "log.addHandler(EventCollectorHandler(c, system='akosha'))\n"
+        "for i in range(25):\n"
+        "    log.warning('about to exit %d', i)\n"
+    )
+    env = {**os.environ, "EVENTCOLLECTOR_SPOOL_DIR": str(spool_dir)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, peer.url], env=env, timeout=30, check=False
+    )
+    assert done.returncode == 0
+    assert len(peer.ids()) == 25

@@ -174,7 +174,7 @@ class Sender:
         deadline = None if timeout is None else now + timeout
         patient = timeout is not None if patient is None else patient
         with self._cv:
-            if not self._started:
+            if not self._started or self._closed:  # no threads to wait for
                 return self._settled(-1, None) is True
             start = self._failures
             self._flushers += 1

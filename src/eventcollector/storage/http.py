@@ -131,9 +131,13 @@ class HTTPStorage:
         """Send what is buffered now; True when all is delivered, False if parked or late."""
         return await asyncio.to_thread(self._sender.flush, timeout)
 
-    def flush_sync(self, timeout: float | None = None) -> bool:
-        """``flush`` for threads without an event loop (a logging handler's flush)."""
-        return self._sender.flush(timeout)
+    def flush_sync(self, timeout: float | None = None, *, patient: bool | None = None) -> bool:
+        """``flush`` for threads without an event loop (a logging handler's flush).
+
+        ``patient=False`` returns after one failed attempt instead of retrying until
+        ``timeout`` (see docs/client.md).
+        """
+        return self._sender.flush(timeout, patient=patient)
 
     # -- writes --------------------------------------------------------------
 
@@ -183,6 +187,7 @@ class HTTPStorage:
         return {str(k): int(v) for k, v in body["counts"].items()}
 
     async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats:
+        """The server always computes percentiles; ``percentiles=False`` costs nothing less."""
         body = await self._get("/v1/events/duration-stats", query_to_params(query.unbounded))
         return DurationStats(
             count=int(body["count"]),
