@@ -297,3 +297,13 @@ async def test_failed_batch_write_stores_no_part_of_it(
     # The writer is still healthy afterwards.
     assert await collector.ingest([good]) == [True]
     assert _row_counts(db_path)["events"] == 1
+
+
+@pytest.mark.parametrize("field", ["data", "metadata"])
+def test_nul_characters_in_json_fields_are_refused(field: str) -> None:
+    # PostgreSQL's jsonb cannot store U+0000, so no backend accepts it.
+    with pytest.raises(ValueError, match=rf"^{field}: contains a NUL character"):
+        Event.create(system="s", event_type="t", title="x", **{field: {"k": "a\x00b"}})
+    # The six characters backslash-u-0-0-0-0 are ordinary text.
+    event = Event.create(system="s", event_type="t", title="x", **{field: {"k": "\\u0000"}})
+    assert getattr(event, field) == {"k": "\\u0000"}

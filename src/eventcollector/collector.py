@@ -327,9 +327,9 @@ class EventCollector:
         await self._ensure_started()
         return await self._storage.group_count(query, field)
 
-    async def duration_stats(self, query: Query) -> DurationStats:
+    async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats:
         await self._ensure_started()
-        return await self._storage.duration_stats(query)
+        return await self._storage.duration_stats(query, percentiles=percentiles)
 
     async def get_event(self, event_id: str) -> Event | None:
         """The event with this id, or None."""
@@ -377,6 +377,10 @@ class EventCollector:
         except (StorageError, OSError, ValueError) as exc:
             report["status"] = "unhealthy"
             report["error"] = str(exc)
+            # A remote client's delivery counters matter most while its server is down.
+            client_stats = getattr(self._storage, "client_stats", None)
+            if client_stats is not None:
+                report["client"] = client_stats()
         return report
 
     async def cleanup_old_events(

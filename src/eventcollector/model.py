@@ -55,6 +55,8 @@ _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
 # Tags, ids and components: no whitespace, control characters or commas (commas
 # separate values in the CLI and in URL parameters).
 _TOKEN_RE = re.compile(r"[^\s\x00-\x1f\x7f,]+")
+# A NUL escape in JSON text, not preceded by an escaped backslash.
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 # Open enums create members on demand; past this many we stop caching them so that
 # a flood of distinct names cannot grow memory without bound.
 _MAX_DYNAMIC_MEMBERS = 10_000
@@ -214,6 +216,9 @@ def _json_object(value: object, field_name: str, limit: int) -> dict[str, Any]:
         raise ValueError(f"{field_name}: not JSON-serialisable ({exc})") from None
     if len(encoded) > limit:
         raise ValueError(f"{field_name}: larger than {limit} bytes as JSON")
+    if b"\\u0000" in encoded and _JSON_NUL.search(encoded):
+        # PostgreSQL's jsonb cannot hold it, and no backend may store what another refuses.
+        raise ValueError(f"{field_name}: contains a NUL character (\\u0000)")
     # Store what JSON gives back, so the event equals itself after a round trip.
     result: dict[str, Any] = orjson.loads(encoded)
     return result
