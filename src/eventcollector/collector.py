@@ -366,13 +366,12 @@ class EventCollector:
             "events_accepted": self.counters["accepted"],
             "events_duplicate": self.counters["duplicates"],
             "subscriber_dropped": self._hub.dropped,
-            "uptime_seconds": (
-                0.0 if self._started_at is None else round(time.monotonic() - self._started_at, 3)
-            ),
         }
         try:
             await self._ensure_started()
             report["running"] = self._running
+            if self._started_at is not None:
+                report["uptime_seconds"] = round(time.monotonic() - self._started_at, 3)
             report["storage"] = await self._storage.health()
         except (StorageError, OSError, ValueError) as exc:
             report["status"] = "unhealthy"
