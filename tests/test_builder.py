@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _reference import reference
 from eventcollector import (
     Event,
     EventCollector,
@@ -383,22 +384,6 @@ def builder_calls(draw: st.DrawFn) -> list[tuple[str, tuple[Any, ...], dict[str,
     if draw(st.booleans()):
         calls.append(("offset", (draw(st.integers(0, 30)),), {}))
     return calls
-
-
-def reference(events: list[Event], query: Query) -> list[Event]:
-    """The documented semantics in plain Python: filter, order (ties by insertion), page."""
-    matching = [(i, e) for i, e in enumerate(events) if query.matches(e)]
-    present = [(i, e) for i, e in matching if getattr(e, query.order_by) is not None]
-    missing = [(i, e) for i, e in matching if getattr(e, query.order_by) is None]
-
-    def key(item: tuple[int, Event]) -> tuple[Any, int]:
-        value = getattr(item[1], query.order_by)
-        return (value.value if hasattr(value, "value") else value), item[0]
-
-    ordered = sorted(present, key=key, reverse=not query.ascending)
-    ordered += sorted(missing, key=lambda item: item[0], reverse=not query.ascending)
-    end = None if query.limit is None else query.offset + query.limit
-    return [e for _, e in ordered[query.offset : end]]
 
 
 def group_reference(events: list[Event], query: Query, field: str) -> dict[str, int]:

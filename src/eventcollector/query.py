@@ -120,6 +120,18 @@ class Query:
         return True
 
 
+def sort_value(event: Event, field: str) -> Any:
+    """The value ``order_by=field`` sorts on: severities by rank, other enums by value.
+
+    Together with ``Query.matches`` this is the reference semantics: results are
+    ordered by this value (None last in both directions), ties in insertion order.
+    """
+    value = getattr(event, field)
+    if isinstance(value, Severity):
+        return value.rank
+    return value.value if isinstance(value, System | EventType) else value
+
+
 def search_terms(text: str) -> list[str]:
     """Case-folded words of ``text``, split at anything not a letter or digit.
 

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _reference import reference
 from eventcollector.model import Event, Severity
-from eventcollector.query import GROUP_FIELDS, ORDER_FIELDS, DurationStats, Query
+from eventcollector.query import GROUP_FIELDS, ORDER_FIELDS, DurationStats, Query, sort_value
 from eventcollector.storage import Storage, StorageError
 
 BASE = datetime(2024, 3, 10, tzinfo=UTC)
@@ -37,26 +38,12 @@ def ev(i: int = 0, **fields: Any) -> Event:
     return Event.create(**values)
 
 
-# -- the plain-Python reference ---------------------------------------------------
+# -- the plain-Python reference (see tests/_reference.py) ---------------------------
 
 
-def _sort_value(event: Event, field: str) -> Any:
+def _field_value(event: Event, field: str) -> Any:
     value = getattr(event, field)
     return value.value if hasattr(value, "value") else value
-
-
-def reference(stored: list[Event], query: Query) -> list[Event]:
-    """What ``query`` returns over ``stored`` (in insertion order), by the contract."""
-    matched = [(i, e) for i, e in enumerate(stored) if query.matches(e)]
-    present = [(i, e) for i, e in matched if _sort_value(e, query.order_by) is not None]
-    missing = [(i, e) for i, e in matched if _sort_value(e, query.order_by) is None]
-    present.sort(key=lambda p: (_sort_value(p[1], query.order_by), p[0]))
-    if not query.ascending:
-        present.reverse()
-        missing.reverse()
-    ordered = [e for _, e in present + missing]
-    end = None if query.limit is None else query.offset + query.limit
-    return ordered[query.offset : end]
 
 
 def reference_groups(stored: list[Event], query: Query, field: str) -> dict[str, int]:
@@ -66,7 +53,7 @@ def reference_groups(stored: list[Event], query: Query, field: str) -> dict[str,
             if field == "hour":
                 key = e.timestamp.strftime("%Y-%m-%dT%H:00:00+00:00")
             else:
-                value = _sort_value(e, field)
+                value = _field_value(e, field)
                 key = "" if value is None else value
             counts[key] += 1
     return dict(counts)
@@ -209,7 +196,7 @@ async def test_order_ties_by_insertion_and_nulls_last(
     query = Query(order_by=field, ascending=ascending)
     got = await storage.query(query)
     assert got == reference(events, query)
-    values = [_sort_value(e, field) for e in got]
+    values = [sort_value(e, field) for e in got]
     if None in values:
         first_null = values.index(None)
         assert all(v is None for v in values[first_null:])

@@ -20,12 +20,19 @@ COLUMNS = (
     " e.data::text, e.tags, e.correlation_id, e.source_component, e.duration_ms, e.metadata::text"
 )
 
+
+def _severity_rank(column: str) -> str:
+    """ORDER BY expression ranking severities (debug < ... < critical), not by name."""
+    arms = " ".join(f"WHEN '{s.value}' THEN {s.rank}" for s in Severity)
+    return f"CASE {column} {arms} END"
+
+
 # Query field -> column; the only identifiers that ever reach ORDER BY / GROUP BY.
 ORDER_COLUMNS = {
     "timestamp": "e.timestamp",
     "system": "e.system",
     "event_type": "e.event_type",
-    "severity": "e.severity",
+    "severity": _severity_rank("e.severity"),
     "duration_ms": "e.duration_ms",
     "title": "e.title",
     "source_component": "e.source_component",
