@@ -76,7 +76,7 @@ def main() -> None:
         out = subprocess.run(
             [sys.executable, "-m", "benchmarks._ingest", "--db", str(db), "--events",
              str(args.events), "--raw-db", str(workdir / "raw.db")],
-            check=True, capture_output=True, text=True,
+            check=True, stdout=subprocess.PIPE, text=True,
         ).stdout  # fmt: skip
         report["ingest"] = json.loads(out)
         _progress("ingest", report["ingest"])

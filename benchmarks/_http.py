@@ -65,7 +65,7 @@ def run_http(workdir: Path, events: int) -> dict[str, Any]:
         out = subprocess.run(
             [sys.executable, "-m", "benchmarks._http_client", "--url",
              f"http://127.0.0.1:{port}/v1/events", "--events", str(events)],
-            check=True, capture_output=True, text=True,
+            check=True, stdout=subprocess.PIPE, text=True,
         ).stdout  # fmt: skip
         report["batch_1000"] = json.loads(out)
         report["batch_1000"]["stored_after"] = _stored(port)
@@ -86,7 +86,7 @@ def _wrk(port: int, seconds: int = 10) -> dict[str, Any]:
     out = subprocess.run(
         [wrk, "-t2", "-c32", f"-d{seconds}s", "-s", script.name,
          f"http://127.0.0.1:{port}/v1/events"],
-        check=True, capture_output=True, text=True,
+        check=True, stdout=subprocess.PIPE, text=True,
     ).stdout  # fmt: skip
     Path(script.name).unlink()
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)

@@ -13,13 +13,13 @@ import json
 import resource
 import sqlite3
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from benchmarks._data import generate
 from eventcollector import Event, EventCollector
 from eventcollector.storage import _sqlite_sql as sql
+from eventcollector.storage import _sqlite_writes as writes
 from eventcollector.storage.sqlite import SQLiteStorage
 
 CONCURRENCY = 1_000
@@ -74,31 +74,28 @@ def raw_engine_rate(db: Path, n: int) -> dict[str, Any]:
     storage.open_sync()
     storage.close_sync()
     events = [Event.create(**f) for f in generate(n, seed=13)]
-    rows = [sql.to_row(e, i + 1) for i, e in enumerate(events)]
-    fts = [(r[0], r[6], r[7]) for r in rows]
-    tags = [[(t, i + 1) for t in e.tags] for i, e in enumerate(events)]
+    chunks = []
+    for lo in range(0, n, RAW_TRANSACTION_ROWS):
+        part = events[lo : lo + RAW_TRANSACTION_ROWS]
+        rows = [sql.to_row(e, lo + i + 1) for i, e in enumerate(part)]
+        chunks.append(
+            (
+                rows,
+                [(r[0], r[6], r[7]) for r in rows],
+                [(t, r[0]) for e, r in zip(part, rows, strict=True) for t in e.tags],
+                writes.rollup_rows(((r[2][:13], r[3], r[4], r[5], r[12]) for r in rows), 1),
+            )
+        )
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA cache_size = -65536")
     clock = _Clock()
-    for lo in range(0, n, RAW_TRANSACTION_ROWS):
-        hi = lo + RAW_TRANSACTION_ROWS
-        chunk = rows[lo:hi]
+    for rows, fts, tags, rollups in chunks:
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(sql.INSERT_EVENT, chunk)
-        conn.executemany(
-            "INSERT INTO events_fts(rowid, title, description) VALUES (?, ?, ?)", fts[lo:hi]
-        )
-        conn.executemany(
-            "INSERT INTO event_tags(tag, event_rowid) VALUES (?, ?)",
-            [pair for per_event in tags[lo:hi] for pair in per_event],
-        )
-        counts = Counter((r[2][:13], r[3], r[4], r[5]) for r in chunk)
-        conn.executemany(
-            "INSERT INTO event_counts VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT DO UPDATE SET n = n + excluded.n",
-            [(*k, v) for k, v in counts.items()],
-        )
+        conn.executemany(sql.INSERT_EVENT, rows)
+        conn.executemany("INSERT INTO events_fts(rowid, title, description) VALUES (?, ?, ?)", fts)
+        conn.executemany("INSERT INTO event_tags(tag, event_rowid) VALUES (?, ?)", tags)
+        writes.apply_rollups(conn, rollups)
         conn.execute("COMMIT")
     conn.close()
     return clock.report(n)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
 
@@ -60,7 +61,7 @@ def insert(tx: Transaction, events: Sequence[Event]) -> list[bool]:
     tags = [(tag, first + i) for i, e in enumerate(fresh) for tag in e.tags]
     if tags:
         conn.executemany("INSERT INTO event_tags(tag, event_rowid) VALUES (?, ?)", tags)
-    _add_to_rollups(conn, ((r[2][:13], r[3], r[4], r[5], r[12]) for r in rows), sign=1)
+    apply_rollups(conn, rollup_rows(((r[2][:13], r[3], r[4], r[5], r[12]) for r in rows), 1))
     return stored
 
 
@@ -85,13 +86,21 @@ def delete_chunk(tx: Transaction, cutoff: str) -> int:
         [(tag, v[0]) for v in victims for tag in _json_list(v[8])],
     )
     conn.executemany("DELETE FROM events WHERE rowid = ?", [(v[0],) for v in victims])
-    _add_to_rollups(conn, ((v[3], v[4], v[5], v[6], v[7]) for v in victims), sign=-1)
+    apply_rollups(conn, rollup_rows(((v[3], v[4], v[5], v[6], v[7]) for v in victims), -1))
     return len(victims)
 
 
-def _add_to_rollups(conn: sqlite3.Connection, facts: Iterable[_Facts], sign: int) -> None:
-    """Add (sign=1) or remove (sign=-1) events from the three rollup tables."""
-    counts: defaultdict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+#: Rollup table -> its key columns.
+ROLLUP_KEYS = {
+    "event_counts": ("hour", "system", "event_type", "severity"),
+    "event_totals": ("system", "event_type", "severity"),
+    "hour_totals": ("hour",),
+}
+
+
+def rollup_rows(facts: Iterable[_Facts], sign: int) -> dict[str, list[tuple[Any, ...]]]:
+    """Per rollup table, (key..., n, d_n, d_sum) rows adding (1) or removing (-1) events."""
+    counts: defaultdict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
     for hour, system, event_type, severity, duration in facts:
         acc = counts[(hour, system, event_type, severity)]
         acc[0] += sign
@@ -106,18 +115,27 @@ def _add_to_rollups(conn: sqlite3.Connection, facts: Iterable[_Facts], sign: int
             agg[0] += acc[0]
             agg[1] += acc[1]
             agg[2] += acc[2]
-    for table, keys, rows in (
-        ("event_counts", "hour, system, event_type, severity", counts),
-        ("event_totals", "system, event_type, severity", totals),
-        ("hour_totals", "hour", hours),
-    ):
-        marks = ", ".join("?" * (len(keys.split(",")) + 3))
-        conn.executemany(
-            f"INSERT INTO {table}({keys}, n, d_n, d_sum) VALUES ({marks}) ON CONFLICT DO UPDATE"
-            " SET n = n + excluded.n, d_n = d_n + excluded.d_n, d_sum = d_sum + excluded.d_sum",
-            [(*key, *acc) for key, acc in rows.items()],
+    return {
+        table: [(*key, *acc) for key, acc in rows.items()]
+        for table, rows in (
+            ("event_counts", counts),
+            ("event_totals", totals),
+            ("hour_totals", hours),
         )
-        if sign < 0:
+    }
+
+
+def apply_rollups(conn: sqlite3.Connection, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    """Upsert ``rollup_rows`` output; rows whose count reaches zero are removed."""
+    for table, keys in ROLLUP_KEYS.items():
+        marks = ", ".join("?" * (len(keys) + 3))
+        conn.executemany(
+            f"INSERT INTO {table}({', '.join(keys)}, n, d_n, d_sum) VALUES ({marks})"
+            " ON CONFLICT DO UPDATE"
+            " SET n = n + excluded.n, d_n = d_n + excluded.d_n, d_sum = d_sum + excluded.d_sum",
+            rows[table],
+        )
+        if any(row[len(keys)] < 0 for row in rows[table]):
             conn.execute(f"DELETE FROM {table} WHERE n <= 0")
 
 
