@@ -12,6 +12,7 @@ import orjson
 from eventcollector.model import Event, EventType, Severity, System
 from eventcollector.query import GroupField, Query, search_terms
 from eventcollector.storage._rollup import hour_key, split_by_hours
+from eventcollector.storage._sql_common import ORDER_COLUMNS, group_expressions
 
 T = TypeVar("T")
 
@@ -21,29 +22,8 @@ COLUMNS = (
 )
 
 
-def _severity_rank(column: str) -> str:
-    """ORDER BY expression ranking severities (debug < ... < critical), not by name."""
-    arms = " ".join(f"WHEN '{s.value}' THEN {s.rank}" for s in Severity)
-    return f"CASE {column} {arms} END"
-
-
-# Query field -> column; the only identifiers that ever reach ORDER BY / GROUP BY.
-ORDER_COLUMNS = {
-    "timestamp": "e.timestamp",
-    "system": "e.system",
-    "event_type": "e.event_type",
-    "severity": _severity_rank("e.severity"),
-    "duration_ms": "e.duration_ms",
-    "title": "e.title",
-    "source_component": "e.source_component",
-}
-GROUP_EXPRESSIONS = {
-    "system": "e.system",
-    "event_type": "e.event_type",
-    "severity": "e.severity",
-    "source_component": "coalesce(e.source_component, '')",
-    "hour": "date_trunc('hour', e.timestamp)",  # sessions run with TimeZone = UTC
-}
+# Sessions run with TimeZone = UTC, so date_trunc gives UTC hours.
+GROUP_EXPRESSIONS = group_expressions("date_trunc('hour', e.timestamp)")
 # Staging columns for COPY, in order; ``ord`` is the position in the batch.
 STAGING_COLUMNS = (
     "ord",

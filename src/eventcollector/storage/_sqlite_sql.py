@@ -9,6 +9,7 @@ import orjson
 
 from eventcollector.model import Event, EventType, Severity, System, format_timestamp
 from eventcollector.query import Query, search_terms
+from eventcollector.storage._sql_common import NULLABLE, ORDER_COLUMNS, group_expressions
 
 COLUMNS = (
     "e.rowid, e.id, e.timestamp, e.system, e.event_type, e.severity, e.title, e.description,"
@@ -16,30 +17,7 @@ COLUMNS = (
 )
 
 
-def _severity_rank(column: str) -> str:
-    """ORDER BY expression ranking severities (debug < ... < critical), not by name."""
-    arms = " ".join(f"WHEN '{s.value}' THEN {s.rank}" for s in Severity)
-    return f"CASE {column} {arms} END"
-
-
-# Query field -> column; the only identifiers that ever reach ORDER BY / GROUP BY.
-ORDER_COLUMNS = {
-    "timestamp": "e.timestamp",
-    "system": "e.system",
-    "event_type": "e.event_type",
-    "severity": _severity_rank("e.severity"),
-    "duration_ms": "e.duration_ms",
-    "title": "e.title",
-    "source_component": "e.source_component",
-}
-NULLABLE = frozenset({"duration_ms", "source_component"})
-GROUP_EXPRESSIONS = {
-    "system": "e.system",
-    "event_type": "e.event_type",
-    "severity": "e.severity",
-    "source_component": "coalesce(e.source_component, '')",
-    "hour": "substr(e.timestamp, 1, 13)",
-}
+GROUP_EXPRESSIONS = group_expressions("substr(e.timestamp, 1, 13)")
 
 
 def fts_match(text: str) -> str:
