@@ -6,6 +6,14 @@ commit time under load, measured here. The writer therefore turns them off and
 this thread runs PASSIVE checkpoints (which never block the writer or readers)
 whenever the WAL has grown past a threshold, keeping the WAL bounded while the
 writer keeps committing on the other core.
+
+A PASSIVE checkpoint never lets the WAL start over while the writer commits
+without pause (it can only restart from the beginning once every frame was
+copied, and new frames keep arriving), so under sustained ingest the file grew
+without bound (hundreds of MB in seconds). Past ``WAL_HARD_LIMIT_BYTES`` the
+thread therefore runs a TRUNCATE checkpoint: it waits for the write lock (at most
+``HARD_BUSY_MS``), holds up the writer while it copies the rest, and empties the
+file. Reads are short transactions, so it rarely waits for one.
 """
 
 from __future__ import annotations
@@ -21,6 +29,10 @@ log = logging.getLogger("eventcollector.storage.sqlite")
 
 #: Checkpoint once the WAL is larger than this.
 WAL_THRESHOLD_BYTES = 8 * 1024 * 1024
+#: Past this size, checkpoint even if it briefly holds up the writer (TRUNCATE).
+WAL_HARD_LIMIT_BYTES = 4 * WAL_THRESHOLD_BYTES
+#: How long a TRUNCATE checkpoint waits for the writer or a reader before trying later.
+HARD_BUSY_MS = 5_000
 #: How often to look at the WAL's size.
 INTERVAL_SECONDS = 0.1
 
@@ -47,8 +59,12 @@ class Checkpointer:
     def _run(self) -> None:
         conn = self._connect()
         try:
+            conn.execute(f"PRAGMA busy_timeout = {HARD_BUSY_MS}")
             while not self._stop.wait(INTERVAL_SECONDS):
-                if self._wal_size() > WAL_THRESHOLD_BYTES:
+                size = self._wal_size()
+                if size > WAL_HARD_LIMIT_BYTES:
+                    self._checkpoint(conn, "TRUNCATE")
+                elif size > WAL_THRESHOLD_BYTES:
                     self._checkpoint(conn, "PASSIVE")
             self._checkpoint(conn, "TRUNCATE")
         finally:
