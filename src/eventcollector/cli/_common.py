@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -198,56 +198,42 @@ _OPTION_NAMES = {
 }
 
 
-def build_query(
-    *,
-    system: list[str] | None = None,
-    event_type: list[str] | None = None,
-    severity: list[str] | None = None,
-    min_severity: str | None = None,
-    tags: list[str] | None = None,
-    any_tags: list[str] | None = None,
-    correlation_id: str | None = None,
-    component: list[str] | None = None,
-    search: str | None = None,
-    min_duration: int | None = None,
-    minutes: float | None = None,
-    hours: float | None = None,
-    days: float | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    order_by: str | None = None,
-    ascending: bool = False,
-    limit: int | None = None,
-    offset: int | None = None,
-) -> Query:
-    """A ``Query`` through ``query_from_params``, so the CLI parses filters as the server does."""
+#: CLI option (as click names it) -> query parameter of ``query_params``.
+_FILTER_OPTIONS = {
+    "system": "system",
+    "event_type": "event_type",
+    "severity": "severity",
+    "min_severity": "min_severity",
+    "tags": "tags",
+    "any_tags": "any_tags",
+    "correlation_id": "correlation_id",
+    "component": "source_component",
+    "search": "search",
+    "min_duration": "min_duration_ms",
+    "minutes": "minutes",
+    "hours": "hours",
+    "days": "days",
+    "since": "since",
+    "until": "until",
+    "order_by": "order_by",
+    "limit": "limit",
+    "offset": "offset",
+}
+
+
+def build_query(options: Mapping[str, Any]) -> Query:
+    """A ``Query`` from a command's option values (``ctx.params``), through
+    ``query_from_params``, so the CLI parses filters exactly as the server does."""
     params: dict[str, list[str]] = {}
-
-    def put(name: str, value: object) -> None:
-        if value is None or value == []:
-            return
-        params[name] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
-
-    put("system", system)
-    put("event_type", event_type)
-    put("severity", severity)
-    put("min_severity", min_severity)
-    put("tags", tags)
-    put("any_tags", any_tags)
-    put("correlation_id", correlation_id)
-    put("source_component", component)
-    put("search", search)
-    put("min_duration_ms", min_duration)
-    put("minutes", minutes)
-    put("hours", hours)
-    put("days", days)
-    put("since", since)
-    put("until", until)
-    put("order_by", order_by)
-    if ascending:
-        put("ascending", "true")
-    put("limit", limit)
-    put("offset", offset)
+    for option, name in _FILTER_OPTIONS.items():
+        value = options.get(option)
+        if isinstance(value, list | tuple):  # repeatable options
+            if value:
+                params[name] = [str(v) for v in value]
+        elif value is not None:
+            params[name] = [str(value)]
+    if options.get("asc"):
+        params["ascending"] = ["true"]
     try:
         return query_from_params(params)
     except ValueError as exc:

@@ -92,27 +92,7 @@ def query(
       eventcollector query --severity error,critical --days 7 --format json
       eventcollector query --tags workflow,rag --search "timeout" -n 20
     """
-    q = build_query(
-        minutes=minutes,
-        hours=hours,
-        days=days,
-        since=since,
-        until=until,
-        system=system,
-        event_type=event_type,
-        severity=severity,
-        min_severity=min_severity,
-        tags=tags,
-        any_tags=any_tags,
-        correlation_id=correlation_id,
-        component=component,
-        search=search,
-        min_duration=min_duration,
-        order_by=order_by,
-        ascending=asc,
-        limit=limit,
-        offset=offset,
-    )
+    q = build_query(ctx.params)
     out = resolve_format(fmt)
 
     async def work(c: EventCollector) -> tuple[list[Event], int | None]:

@@ -223,18 +223,7 @@ def tail(
         raise CliError("--lines: must not be negative", code=2)
     if not interval > 0:
         raise CliError("--interval: must be a positive number of seconds", code=2)
-    q = build_query(
-        system=system,
-        event_type=event_type,
-        severity=severity,
-        min_severity=min_severity,
-        tags=tags,
-        any_tags=any_tags,
-        correlation_id=correlation_id,
-        component=component,
-        search=search,
-        min_duration=min_duration,
-    )
+    q = build_query(ctx.params)
     writer = EventWriter(resolve_format(fmt, stream=True))
     widths = tail_widths()
 

@@ -196,23 +196,7 @@ def export(
       eventcollector export events.jsonl.gz
       eventcollector export --system crackerjack --days 7 - | jq .title
     """
-    q = build_query(
-        minutes=minutes,
-        hours=hours,
-        days=days,
-        since=since,
-        until=until,
-        system=system,
-        event_type=event_type,
-        severity=severity,
-        min_severity=min_severity,
-        tags=tags,
-        any_tags=any_tags,
-        correlation_id=correlation_id,
-        component=component,
-        search=search,
-        min_duration=min_duration,
-    )
+    q = build_query(ctx.params)
 
     async def work(c: EventCollector) -> int:
         return await _export(c, q, output)
