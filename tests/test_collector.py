@@ -311,3 +311,22 @@ def test_emit_without_any_event_loop(db_path: Path) -> None:
     finally:
         asyncio.run_coroutine_threadsafe(collector.stop(), loop).result(10)
     assert not collector.running
+
+
+async def test_concurrent_collects_share_a_batch_and_one_cancelled_caller_spares_the_rest(
+    db_path: Path,
+) -> None:
+    async with EventCollector(db_path=db_path) as collector:
+        calls = [
+            asyncio.ensure_future(collector.collect(system="s", event_type="t", title=f"e{i}"))
+            for i in range(50)
+        ]
+        await asyncio.sleep(0)  # every call has joined the batch
+        calls[7].cancel()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert isinstance(results[7], asyncio.CancelledError)
+        others = [r for i, r in enumerate(results) if i != 7]
+        assert all(isinstance(r, Event) for r in others)
+        # The cancelled caller's event had been handed over: it is stored too.
+        assert await EventQueryBuilder(collector).count() == 50
+        assert await collector.get_event(others[0].id) == others[0]
