@@ -52,16 +52,12 @@ def insert(tx: Transaction, events: Sequence[Event]) -> list[bool]:
     if not fresh:
         return stored
     first = tx.reserve_rowids(len(fresh))
-    rows = [sql.to_row(e, first + i) for i, e in enumerate(fresh)]
-    conn.executemany(sql.INSERT_EVENT, rows)
-    conn.executemany(
-        "INSERT INTO events_fts(rowid, title, description) VALUES (?, ?, ?)",
-        [(r[0], r[6], r[7]) for r in rows],
-    )
-    tags = [(tag, first + i) for i, e in enumerate(fresh) for tag in e.tags]
-    if tags:
-        conn.executemany("INSERT INTO event_tags(tag, event_rowid) VALUES (?, ?)", tags)
-    apply_rollups(conn, rollup_rows(((r[2][:13], r[3], r[4], r[5], r[12]) for r in rows), 1))
+    last = first + len(fresh) - 1
+    conn.executemany(sql.INSERT_EVENT, [sql.to_row(e, first + i) for i, e in enumerate(fresh)])
+    # The side tables are derived from the rows just inserted, in SQL: SQLite does that
+    # work without holding the GIL, while Python would hold it for every row.
+    for statement in _DERIVE_SIDE_TABLES:
+        conn.execute(statement, (first, last))
     return stored
 
 
@@ -89,6 +85,26 @@ def delete_chunk(tx: Transaction, cutoff: str) -> int:
     apply_rollups(conn, rollup_rows(((v[3], v[4], v[5], v[6], v[7]) for v in victims), -1))
     return len(victims)
 
+
+_NEW_ROWS = "WHERE e.rowid BETWEEN ? AND ?"
+_ADD_ROLLUP = " ON CONFLICT DO UPDATE SET n = n + excluded.n, d_n = d_n + excluded.d_n,"
+_ADD_ROLLUP += " d_sum = d_sum + excluded.d_sum"
+_ROLLUP_VALUES = "count(*), count(e.duration_ms), coalesce(sum(e.duration_ms), 0)"
+_DERIVE_SIDE_TABLES = (
+    "INSERT INTO events_fts(rowid, title, description)"
+    f" SELECT e.rowid, e.title, e.description FROM events e {_NEW_ROWS}",
+    "INSERT INTO event_tags(tag, event_rowid)"
+    f" SELECT j.value, e.rowid FROM events e, json_each(e.tags) j {_NEW_ROWS}",
+    "INSERT INTO event_counts(hour, system, event_type, severity, n, d_n, d_sum)"
+    f" SELECT substr(e.timestamp, 1, 13), e.system, e.event_type, e.severity, {_ROLLUP_VALUES}"
+    f" FROM events e {_NEW_ROWS} GROUP BY 1, 2, 3, 4{_ADD_ROLLUP}",
+    "INSERT INTO event_totals(system, event_type, severity, n, d_n, d_sum)"
+    f" SELECT e.system, e.event_type, e.severity, {_ROLLUP_VALUES}"
+    f" FROM events e {_NEW_ROWS} GROUP BY 1, 2, 3{_ADD_ROLLUP}",
+    "INSERT INTO hour_totals(hour, n, d_n, d_sum)"
+    f" SELECT substr(e.timestamp, 1, 13), {_ROLLUP_VALUES}"
+    f" FROM events e {_NEW_ROWS} GROUP BY 1{_ADD_ROLLUP}",
+)
 
 #: Rollup table -> its key columns.
 ROLLUP_KEYS = {
