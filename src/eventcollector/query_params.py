@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventcollector.model import EventType, Severity, System, format_timestamp
-from eventcollector.query import Query, normalise_names, time_bound
+from eventcollector.query import Query, normalise_names, search_terms, time_bound
 
 __all__ = ["FILTER_PARAMS", "PAGING_PARAMS", "query_from_params", "query_to_params"]
 
@@ -128,6 +128,8 @@ def query_from_params(
         if (value := _one(params, name)) is not None:
             if not value.strip():
                 raise ValueError(f"{name}: must not be empty")
+            if name == "search" and not search_terms(value):  # the stores refuse it later
+                raise ValueError("search: no words to search for")
             fields[name] = value
     if (min_duration := _number(params, "min_duration_ms", int)) is not None:
         fields["min_duration_ms"] = min_duration
@@ -136,8 +138,12 @@ def query_from_params(
     if any(v is not None for v in window.values()):
         if since is not None:
             raise ValueError("since: give since or minutes/hours/days, not both")
-        delta = timedelta(**{u: v for u, v in window.items() if v is not None})
-        since = (now or datetime.now(UTC)) - delta
+        try:
+            delta = timedelta(**{u: v for u, v in window.items() if v is not None})
+            since = (now or datetime.now(UTC)) - delta
+        except (OverflowError, ValueError):  # also NaN
+            unit = next(u for u, v in window.items() if v is not None)
+            raise ValueError(f"{unit}: out of range") from None
     until = time_bound(_one(params, "until"), "until")
     if since is not None:
         fields["since"] = since
