@@ -34,6 +34,11 @@ async def read_body(
         )
     except ClientDisconnect:
         raise ApiError(400, "body: the client closed the connection mid-body") from None
+    except ApiError as exc:
+        # The rest of the body is unread: close the connection after the answer, or
+        # uvicorn keeps it alive and reads (and drops) a 1 GB upload to its end.
+        exc.headers["Connection"] = "close"
+        raise
 
 
 async def _read_body(
