@@ -158,6 +158,24 @@ async def test_large_batches_use_copy_and_stay_idempotent(pg_factory: Factory) -
     assert await store.count(Query(since=BASE, until=BASE + timedelta(days=1))) == 5001
 
 
+async def test_a_large_append_split_over_parallel_writers_keeps_its_order(
+    pg_factory: Factory,
+) -> None:
+    store = await pg_factory(max_writers=4)
+    # One timestamp for all: only insertion order (seq) orders them. Parts of this
+    # append are stored by parallel transactions; repeats in later parts of earlier
+    # ids lose to the first occurrence.
+    events = [ev(0, title=f"e{i:04d}") for i in range(2000)]
+    events[1500] = ev(0, id=events[10].id, title="repeat")
+    events[1999] = ev(0, id=events[600].id, title="repeat")
+    results, other = await asyncio.gather(store.append(events), store.append([ev(1)]))
+    assert other == [True]
+    assert results == [i not in (1500, 1999) for i in range(2000)]
+    stored = await store.query(Query(until=BASE + timedelta(seconds=1), ascending=True))
+    assert [e.title for e in stored] == [e.title for e in events if e.title != "repeat"]
+    assert await store.count(Query()) == 1999
+
+
 async def test_cross_instance_listen(pg_factory: Factory) -> None:
     reader = await pg_factory()
     writer = await pg_factory()

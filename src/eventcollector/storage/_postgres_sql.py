@@ -24,9 +24,9 @@ COLUMNS = (
 
 # Sessions run with TimeZone = UTC, so date_trunc gives UTC hours.
 GROUP_EXPRESSIONS = group_expressions("date_trunc('hour', e.timestamp)")
-# Staging columns for COPY, in order; ``ord`` is the position in the batch.
-STAGING_COLUMNS = (
-    "ord",
+# Columns of ``events`` that COPY fills, in ``to_record`` order (``search`` is generated).
+EVENT_COLUMNS = (
+    "seq",
     "id",
     "timestamp",
     "system",
@@ -41,32 +41,28 @@ STAGING_COLUMNS = (
     "duration_ms",
     "metadata",
 )
-CREATE_STAGING = """CREATE TEMP TABLE IF NOT EXISTS eventcollector_staging (
-    ord integer NOT NULL, id text NOT NULL, timestamp timestamptz NOT NULL,
-    system text NOT NULL, event_type text NOT NULL, severity text NOT NULL,
-    title text NOT NULL, description text NOT NULL, data jsonb NOT NULL, tags text[] NOT NULL,
-    correlation_id text, source_component text, duration_ms bigint, metadata jsonb NOT NULL
-) ON COMMIT DELETE ROWS"""
-_EVENT_COLUMNS = ", ".join(STAGING_COLUMNS[1:])
+# Claim ids (in id order: one lock order for every writer, so no deadlocks) and take one
+# insertion position (seq) per claimed id. The claim's insert gives the transaction its
+# xid before any seq is taken (``read_after`` relies on it).
 CLAIM_IDS = (
-    "INSERT INTO event_ids(id, timestamp) SELECT id, timestamp FROM eventcollector_staging"
-    " ORDER BY id ON CONFLICT DO NOTHING RETURNING id"
+    "WITH claimed AS ("
+    " INSERT INTO event_ids(id, timestamp)"
+    " SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS new(id, timestamp) ORDER BY 1"
+    " ON CONFLICT DO NOTHING RETURNING id"
+    ") SELECT id, nextval('events_seq') FROM claimed"
 )
-INSERT_ALL = (
-    f"INSERT INTO events(seq, {_EVENT_COLUMNS}) SELECT nextval('events_seq'), {_EVENT_COLUMNS}"
-    " FROM (SELECT * FROM eventcollector_staging ORDER BY ord) s"
-)
-INSERT_SOME = (
-    f"INSERT INTO events(seq, {_EVENT_COLUMNS}) SELECT nextval('events_seq'), {_EVENT_COLUMNS}"
-    " FROM (SELECT * FROM eventcollector_staging WHERE id = ANY($1::text[]) ORDER BY ord) s"
-)
+# The hourly counts of the stored events, keys sorted (one lock order), and the
+# notifications for the other instances ($5: none when empty).
 ADD_COUNTS = (
-    "INSERT INTO event_counts(hour, system, event_type, severity, n)"
-    " SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bigint[])"
+    "WITH counted AS ("
+    " INSERT INTO event_counts(hour, system, event_type, severity, n)"
+    " SELECT date_trunc('hour', t), s, y, v, count(*)"
+    " FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[]) AS new(t, s, y, v)"
+    " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     " ON CONFLICT (hour, system, event_type, severity) DO UPDATE"
     " SET n = event_counts.n + excluded.n"
+    ") SELECT pg_notify($6, payload) FROM unnest($5::text[]) AS payload"
 )
-NOTIFY = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
 
 
 class Params:
@@ -166,10 +162,10 @@ def hour_start(prefix: str) -> datetime:
     return datetime.strptime(prefix, "%Y-%m-%dT%H").replace(tzinfo=UTC)
 
 
-def to_record(ord_: int, event: Event) -> tuple[Any, ...]:
-    """A staging row (``STAGING_COLUMNS``) for COPY."""
+def to_record(seq: int, event: Event) -> tuple[Any, ...]:
+    """A row of ``events`` (``EVENT_COLUMNS``) for COPY."""
     return (
-        ord_,
+        seq,
         event.id,
         event.timestamp,
         event.system.value,

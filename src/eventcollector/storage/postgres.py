@@ -16,7 +16,7 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -51,6 +51,8 @@ EventsCallback = Callable[[list[Event]], Any]
 
 #: Stop adding queued appends to a transaction once it holds this many rows.
 MAX_ROWS_PER_TRANSACTION = 20_000
+#: ... and take at least this many when there are (or all there are).
+MIN_ROWS_PER_TRANSACTION = 200
 _NOTIFY_BYTES = 7_800  # below PostgreSQL's 8,000-byte payload limit
 _ATTEMPTS = 3
 _UNAVAILABLE_STATES = ("08", "53", "57P", "28")
@@ -59,8 +61,60 @@ _RETRY_STATES = frozenset({"40001", "40P01"})
 
 @dataclass(slots=True)
 class _Job:
+    """One ``append`` call; writers may store it in several parts."""
+
     events: Sequence[Event]
     future: asyncio.Future[list[bool]]
+    results: list[bool]
+    taken: int = 0  # events handed to writers so far
+    left: int = 0  # events whose transaction has not ended
+
+    def part_stored(self, lo: int, stored: list[bool]) -> None:
+        self.results[lo : lo + len(stored)] = stored
+        self.left -= len(stored)
+        if not self.left and not self.future.done():
+            self.future.set_result(self.results)
+
+
+class _Turns:
+    """Writers claim ids in the order they took their rows from the queue.
+
+    Seqs are taken with the claim, so the parts of one ``append`` stored by parallel
+    transactions still get their seqs in the order of the events.
+    """
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._turn = 0
+        self._ended: set[int] = set()
+        self._waiters: dict[int, asyncio.Future[None]] = {}
+
+    def take(self) -> int:
+        ticket = self._next
+        self._next += 1
+        return ticket
+
+    async def wait(self, ticket: int) -> None:
+        if ticket <= self._turn:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters[ticket] = waiter
+        try:
+            await waiter
+        finally:
+            self._waiters.pop(ticket, None)
+
+    def end(self, ticket: int) -> None:
+        """``ticket`` has claimed (or given up): the next may go. Idempotent."""
+        if ticket < self._turn:
+            return
+        self._ended.add(ticket)
+        while self._turn in self._ended:
+            self._ended.discard(self._turn)
+            self._turn += 1
+        waiter = self._waiters.get(self._turn)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class PostgresStorage:
@@ -109,7 +163,10 @@ class PostgresStorage:
         self._partition_lock = asyncio.Lock()
         self._jobs: deque[_Job] = deque()
         self._writers: set[asyncio.Task[None]] = set()
+        self._running_writers = 0
         self._pending = 0
+        self._queued = 0  # events in self._jobs not yet taken by a writer
+        self._turns = _Turns()
         self._schema_version: int | None = None
         self._callbacks: list[EventsCallback] = []
         self._listener: asyncio.Task[None] | None = None
@@ -125,7 +182,7 @@ class PostgresStorage:
                 return
             try:
                 pool = await asyncpg.create_pool(
-                    self._dsn, init=_init_connection, **self._pool_args
+                    self._dsn, reset=_reset_connection, **self._pool_args
                 )
             except Exception as exc:
                 raise _translate(exc, "cannot connect") from exc
@@ -178,51 +235,78 @@ class PostgresStorage:
         if not events:
             return []
         self._require_pool()
-        job = _Job(events, asyncio.get_running_loop().create_future())
+        job = _Job(events, asyncio.get_running_loop().create_future(), [False] * len(events))
+        job.left = len(events)
         self._jobs.append(job)
         self._pending += len(events)
-        if len(self._writers) < self._max_writers:
+        self._queued += len(events)
+        # One writer per MIN_ROWS_PER_TRANSACTION queued, up to max_writers.
+        wanted = min(self._max_writers, -(-self._queued // MIN_ROWS_PER_TRANSACTION))
+        while self._running_writers < wanted:
+            self._running_writers += 1
             task = asyncio.get_running_loop().create_task(self._write_loop())
             self._writers.add(task)
             task.add_done_callback(self._writers.discard)
         return await job.future
 
     async def _write_loop(self) -> None:
-        while self._jobs:
-            batch: list[_Job] = []
-            rows = 0
-            while self._jobs and rows < MAX_ROWS_PER_TRANSACTION:
-                job = self._jobs.popleft()
-                batch.append(job)
-                rows += len(job.events)
-            try:
-                stored = await self._write([e for job in batch for e in job.events])
-            except Exception as exc:
-                error = _translate(exc, "write failed")
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(error)
-            else:
-                start = 0
-                for job in batch:
-                    end = start + len(job.events)
-                    if not job.future.done():
-                        job.future.set_result(stored[start:end])
-                    start = end
-            finally:
-                self._pending -= rows
+        try:
+            while self._jobs:
+                await self._write_next()
+        finally:
+            # No await between the last look at the queue and this: an append that
+            # finds too few running writers starts one.
+            self._running_writers -= 1
 
-    async def _write(self, events: list[Event]) -> list[bool]:
+    async def _write_next(self) -> None:
+        """Take a share of the queue and store it in one transaction."""
+        # A fair share of what is queued (splitting a large append if need be), so
+        # that the writers store it in parallel transactions, and the callers whose
+        # events are committed first can go on meanwhile.
+        share = -(-self._queued // self._max_writers)
+        limit = min(MAX_ROWS_PER_TRANSACTION, max(MIN_ROWS_PER_TRANSACTION, share))
+        parts: list[tuple[_Job, int, int]] = []
+        rows = 0
+        while self._jobs and rows < limit:
+            job = self._jobs[0]
+            lo = job.taken
+            hi = min(len(job.events), lo + limit - rows)
+            job.taken = hi
+            if hi == len(job.events):
+                self._jobs.popleft()
+            parts.append((job, lo, hi))
+            rows += hi - lo
+        self._queued -= rows
+        ticket = self._turns.take()
+        try:
+            stored = await self._write(
+                [e for job, lo, hi in parts for e in job.events[lo:hi]], ticket
+            )
+        except Exception as exc:
+            error = _translate(exc, "write failed")
+            for job, _, _ in parts:
+                if not job.future.done():
+                    job.future.set_exception(error)
+        else:
+            start = 0
+            for job, lo, hi in parts:
+                job.part_stored(lo, stored[start : start + hi - lo])
+                start += hi - lo
+        finally:
+            self._turns.end(ticket)
+            self._pending -= rows
+
+    async def _write(self, events: list[Event], ticket: int) -> list[bool]:
         first: dict[str, int] = {}
         for i, event in enumerate(events):
             first.setdefault(event.id, i)
-        unique = [events[i] for i in first.values()]
-        records = [sql.to_record(i, e) for i, e in enumerate(unique)]
+        unique = events if len(first) == len(events) else [events[i] for i in first.values()]
         days = {e.timestamp.astimezone(UTC).date() for e in unique}
         for attempt in range(_ATTEMPTS):
             try:
                 await self._ensure_days(days)
-                new_ids = await self._run(lambda conn: self._insert(conn, unique, records))
+                await self._turns.wait(ticket)
+                new_ids = await self._run(lambda conn: self._insert(conn, unique, ticket))
                 break
             except asyncpg.PostgresError as exc:
                 state = getattr(exc, "sqlstate", "")
@@ -234,39 +318,35 @@ class PostgresStorage:
                     raise
         return [first[e.id] == i and e.id in new_ids for i, e in enumerate(events)]
 
-    async def _insert(self, conn: Any, unique: list[Event], records: list[Any]) -> set[str]:
+    async def _insert(self, conn: Any, unique: list[Event], ticket: int) -> set[str]:
+        """One transaction: claim the ids, COPY the winners into ``events``, count, notify."""
         async with conn.transaction():
-            await conn.copy_records_to_table(
-                "eventcollector_staging", records=records, columns=sql.STAGING_COLUMNS
-            )
-            new_ids = {r[0] for r in await conn.fetch(sql.CLAIM_IDS)}
-            if len(new_ids) == len(unique):
-                await conn.execute(sql.INSERT_ALL)
-            elif new_ids:
-                await conn.execute(sql.INSERT_SOME, list(new_ids))
-            if not new_ids:
-                return new_ids
-            fresh = [e for e in unique if e.id in new_ids]
-            counts = Counter(
-                (
-                    e.timestamp.replace(minute=0, second=0, microsecond=0),
-                    e.system.value,
-                    e.event_type.value,
-                    e.severity.value,
+            try:
+                claimed = await conn.fetch(
+                    sql.CLAIM_IDS, [e.id for e in unique], [e.timestamp for e in unique]
                 )
-                for e in fresh
-            )
-            keys = sorted(counts)  # one lock order for every writer: no deadlocks
+            finally:
+                self._turns.end(ticket)
+            if not claimed:
+                return set()
+            new_ids = {r[0] for r in claimed}
+            fresh = unique
+            if len(new_ids) < len(unique):
+                fresh = [e for e in unique if e.id in new_ids]
+            # The seqs were taken in id order; handed out in batch order they keep the
+            # events' insertion order.
+            seqs = sorted(r[1] for r in claimed)
+            records = [sql.to_record(seq, e) for seq, e in zip(seqs, fresh, strict=True)]
+            await conn.copy_records_to_table("events", records=records, columns=sql.EVENT_COLUMNS)
             await conn.execute(
                 sql.ADD_COUNTS,
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                [k[2] for k in keys],
-                [k[3] for k in keys],
-                [counts[k] for k in keys],
+                [r[2] for r in records],
+                [r[3] for r in records],
+                [r[4] for r in records],
+                [r[5] for r in records],
+                self._payloads(fresh) if self.notify else [],
+                self.channel,
             )
-            if self.notify:
-                await conn.execute(sql.NOTIFY, self.channel, self._payloads(fresh))
         return new_ids
 
     def _payloads(self, events: list[Event]) -> list[str]:
@@ -534,8 +614,11 @@ class _Fetch:
         return await conn.fetch(self.statement, *self.args)
 
 
-async def _init_connection(conn: Any) -> None:
-    await conn.execute(sql.CREATE_STAGING)
+async def _reset_connection(conn: Any) -> None:
+    """Run when a connection goes back to the pool, after asyncpg's own cleanup (which
+    rolls back a transaction left open). Nothing here sets session state (advisory
+    locks are transaction-scoped, LISTEN has its own connection), so the default reset,
+    one more round trip (unlock all, CLOSE ALL, UNLISTEN *, RESET ALL), is skipped."""
 
 
 def _connect_args(pool_args: dict[str, Any]) -> dict[str, Any]:
