@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from collections.abc import Iterable
+from datetime import date, timedelta
 from typing import Any
 
 from eventcollector.model import Event
@@ -47,26 +49,30 @@ def count(conn: sqlite3.Connection, query: Query) -> int:
     if split is None:
         where_sql, params = sql.where(query)
         return int(conn.execute(f"SELECT count(*) FROM events e{where_sql}", params).fetchone()[0])
-    table = _rollup_table(query, split, None)
-    where_sql, params = _rollup_where(query, split, table)
-    total = conn.execute(f"SELECT coalesce(sum(n), 0) FROM {table} c{where_sql}", params)
-    return int(total.fetchone()[0]) + sum(count(conn, edge) for edge in split.edges)
+    total = sum(
+        conn.execute(f"SELECT coalesce(sum(n), 0) FROM {table} c{where_sql}", params).fetchone()[0]
+        for table, where_sql, params in _rollup_parts(query, split, None)
+    )
+    return int(total) + sum(count(conn, edge) for edge in split.edges)
 
 
 def group_count(conn: sqlite3.Connection, query: Query, field: GroupField) -> dict[str, int]:
     """Matching events counted by ``field``, largest first."""
     split = split_by_hours(query)
     result: Counter[str] = Counter()
+    rows: Iterable[tuple[Any, ...]]
     if split is None or field == "source_component":
         where_sql, params = sql.where(query)
         expr = sql.GROUP_EXPRESSIONS[field]
         rows = conn.execute(f"SELECT {expr}, count(*) FROM events e{where_sql} GROUP BY 1", params)
     else:
-        table = _rollup_table(query, split, field)
-        where_sql, params = _rollup_where(query, split, table)
-        rows = conn.execute(
-            f"SELECT c.{field}, sum(n) FROM {table} c{where_sql} GROUP BY 1", params
-        )
+        rows = [
+            row
+            for table, where_sql, params in _rollup_parts(query, split, field)
+            for row in conn.execute(
+                f"SELECT c.{field}, sum(n) FROM {table} c{where_sql} GROUP BY 1", params
+            )
+        ]
         for edge in split.edges:
             result.update(group_count(conn, edge, field))
     for key, n in rows:
@@ -115,11 +121,13 @@ def _percentiles(conn: sqlite3.Connection, where_sql: str, params: list[Any]) ->
 
 
 def _duration_sum(conn: sqlite3.Connection, query: Query, split: HourSplit) -> tuple[int, int]:
-    table = _rollup_table(query, split, None)
-    where_sql, params = _rollup_where(query, split, table)
-    n, total = conn.execute(
-        f"SELECT coalesce(sum(d_n), 0), coalesce(sum(d_sum), 0) FROM {table} c{where_sql}", params
-    ).fetchone()
+    n = total = 0
+    for table, where_sql, params in _rollup_parts(query, split, None):
+        part_n, part_total = conn.execute(
+            f"SELECT coalesce(sum(d_n), 0), coalesce(sum(d_sum), 0) FROM {table} c{where_sql}",
+            params,
+        ).fetchone()
+        n, total = n + part_n, total + part_total
     for edge in split.edges:
         edge_where, edge_params = sql.where(edge)
         edge_n, edge_total = conn.execute(
@@ -131,33 +139,73 @@ def _duration_sum(conn: sqlite3.Connection, query: Query, split: HourSplit) -> t
     return int(n), int(total)
 
 
-def _rollup_table(query: Query, split: HourSplit, field: str | None) -> str:
-    """The coarsest rollup that has the columns this count needs."""
-    has_dimensions = bool(query.systems or query.event_types or query.severities)
-    if split.first_hour is None and split.end_hour is None and field != "hour":
-        return "event_totals"
-    if not has_dimensions and field in (None, "hour"):
-        return "hour_totals"
-    return "event_counts"
+def _rollup_parts(
+    query: Query, split: HourSplit, field: str | None
+) -> list[tuple[str, str, list[Any]]]:
+    """(table, WHERE, params) for each rollup part covering the split's whole hours.
+
+    The coarsest table with the needed columns serves each part: all-time totals for
+    an unbounded range, per-hour totals without dimension filters, and otherwise whole
+    days from ``day_counts`` plus the remaining hours from ``event_counts``.
+    """
+    first, end = split.first_hour, split.end_hour
+    dims = _dimension_filters(query)
+    if first is None and end is None and field != "hour":
+        return [("event_totals", *_where(dims))]
+    if not dims[0] and field in (None, "hour"):
+        return [("hour_totals", *_where(_time_range("c.hour", first, end)))]
+    if field == "hour":
+        return [("event_counts", *_where(dims, _time_range("c.hour", first, end)))]
+    first_day = None if first is None else _first_whole_day(first)
+    end_day = None if end is None else end[:10]
+    if first_day is not None and end_day is not None and first_day >= end_day:
+        return [("event_counts", *_where(dims, _time_range("c.hour", first, end)))]
+    parts = [("day_counts", *_where(dims, _time_range("c.day", first_day, end_day)))]
+    if first is not None and first_day is not None and first < f"{first_day}T00":
+        hours = _time_range("c.hour", first, f"{first_day}T00")
+        parts.append(("event_counts", *_where(dims, hours)))
+    if end is not None and end_day is not None and f"{end_day}T00" < end:
+        parts.append(("event_counts", *_where(dims, _time_range("c.hour", f"{end_day}T00", end))))
+    return parts
 
 
-def _rollup_where(query: Query, split: HourSplit, table: str) -> tuple[str, list[Any]]:
+_Clauses = tuple[list[str], list[Any]]
+
+
+def _dimension_filters(query: Query) -> _Clauses:
     clauses: list[str] = []
     params: list[Any] = []
-    if table != "hour_totals":
-        for column, name in _DIMENSIONS:
-            values = getattr(query, name)
-            if values:
-                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-                params.extend(values)
-    if table != "event_totals":
-        if split.first_hour is not None:
-            clauses.append("c.hour >= ?")
-            params.append(split.first_hour)
-        if split.end_hour is not None:
-            clauses.append("c.hour < ?")
-            params.append(split.end_hour)
+    for column, name in _DIMENSIONS:
+        values = getattr(query, name)
+        if values:
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+    return clauses, params
+
+
+def _time_range(column: str, first: str | None, end: str | None) -> _Clauses:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if first is not None:
+        clauses.append(f"{column} >= ?")
+        params.append(first)
+    if end is not None:
+        clauses.append(f"{column} < ?")
+        params.append(end)
+    return clauses, params
+
+
+def _where(*parts: _Clauses) -> tuple[str, list[Any]]:
+    clauses = [c for part in parts for c in part[0]]
+    params = [p for part in parts for p in part[1]]
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _first_whole_day(first_hour: str) -> str:
+    """The first day starting at or after hour ``first_hour`` ("YYYY-MM-DDTHH")."""
+    if first_hour.endswith("T00"):
+        return first_hour[:10]
+    return (date.fromisoformat(first_hour[:10]) + timedelta(days=1)).isoformat()
 
 
 def read_after(

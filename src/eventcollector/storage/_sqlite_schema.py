@@ -5,8 +5,8 @@ unchanged in the sqlite3 shell. Beside it:
 
 - ``event_tags``: one row per (tag, event), for all-of / any-of tag filters;
 - ``events_fts``: an FTS5 index over title and description (external content);
-- ``event_counts`` (per hour, system, type and severity), ``event_totals`` (all
-  time, per system, type and severity) and ``hour_totals`` (per hour): rollups of
+- ``event_counts`` (per hour, system, type and severity), ``day_counts`` (the same
+  per day), ``event_totals`` (all time) and ``hour_totals`` (per hour only): rollups of
   counts and duration sums, maintained in the same transaction as the events, so
   statistics, plain counts and hourly distributions read a few rows, not events.
 
@@ -80,6 +80,16 @@ _V1 = [
         d_sum INTEGER NOT NULL,
         PRIMARY KEY (hour, system, event_type, severity)
     ) WITHOUT ROWID""",
+    """CREATE TABLE day_counts (
+        day TEXT NOT NULL,
+        system TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        d_n INTEGER NOT NULL,
+        d_sum INTEGER NOT NULL,
+        PRIMARY KEY (day, system, event_type, severity)
+    ) WITHOUT ROWID""",
     """CREATE TABLE event_totals (
         system TEXT NOT NULL,
         event_type TEXT NOT NULL,
@@ -104,6 +114,9 @@ _V1 = [
         SELECT substr(timestamp, 1, 13), system, event_type, severity, count(*),
                count(duration_ms), coalesce(sum(duration_ms), 0)
         FROM events GROUP BY 1, 2, 3, 4""",
+    """INSERT INTO day_counts
+        SELECT substr(hour, 1, 10), system, event_type, severity, sum(n), sum(d_n), sum(d_sum)
+        FROM event_counts GROUP BY 1, 2, 3, 4""",
     """INSERT INTO event_totals
         SELECT system, event_type, severity, sum(n), sum(d_n), sum(d_sum)
         FROM event_counts GROUP BY 1, 2, 3""",

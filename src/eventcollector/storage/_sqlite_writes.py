@@ -98,6 +98,9 @@ _DERIVE_SIDE_TABLES = (
     "INSERT INTO event_counts(hour, system, event_type, severity, n, d_n, d_sum)"
     f" SELECT substr(e.timestamp, 1, 13), e.system, e.event_type, e.severity, {_ROLLUP_VALUES}"
     f" FROM events e {_NEW_ROWS} GROUP BY 1, 2, 3, 4{_ADD_ROLLUP}",
+    "INSERT INTO day_counts(day, system, event_type, severity, n, d_n, d_sum)"
+    f" SELECT substr(e.timestamp, 1, 10), e.system, e.event_type, e.severity, {_ROLLUP_VALUES}"
+    f" FROM events e {_NEW_ROWS} GROUP BY 1, 2, 3, 4{_ADD_ROLLUP}",
     "INSERT INTO event_totals(system, event_type, severity, n, d_n, d_sum)"
     f" SELECT e.system, e.event_type, e.severity, {_ROLLUP_VALUES}"
     f" FROM events e {_NEW_ROWS} GROUP BY 1, 2, 3{_ADD_ROLLUP}",
@@ -109,6 +112,7 @@ _DERIVE_SIDE_TABLES = (
 #: Rollup table -> its key columns.
 ROLLUP_KEYS = {
     "event_counts": ("hour", "system", "event_type", "severity"),
+    "day_counts": ("day", "system", "event_type", "severity"),
     "event_totals": ("system", "event_type", "severity"),
     "hour_totals": ("hour",),
 }
@@ -123,22 +127,23 @@ def rollup_rows(facts: Iterable[_Facts], sign: int) -> dict[str, list[tuple[Any,
         if duration is not None:
             acc[1] += sign
             acc[2] += sign * duration
+    days: defaultdict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
     totals: defaultdict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
     hours: defaultdict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
     for key, acc in counts.items():
-        for target, sub in ((totals, key[1:]), (hours, key[:1])):
+        day_key = (key[0][:10], *key[1:])
+        for target, sub in ((days, day_key), (totals, key[1:]), (hours, key[:1])):
             agg = target[sub]
             agg[0] += acc[0]
             agg[1] += acc[1]
             agg[2] += acc[2]
-    return {
-        table: [(*key, *acc) for key, acc in rows.items()]
-        for table, rows in (
-            ("event_counts", counts),
-            ("event_totals", totals),
-            ("hour_totals", hours),
-        )
+    tables = {
+        "event_counts": counts,
+        "day_counts": days,
+        "event_totals": totals,
+        "hour_totals": hours,
     }
+    return {table: [(*key, *acc) for key, acc in rows.items()] for table, rows in tables.items()}
 
 
 def apply_rollups(conn: sqlite3.Connection, rows: dict[str, list[tuple[Any, ...]]]) -> None:
