@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,7 +104,7 @@ async def test_concurrent_opens_migrate_once(pg_schema: tuple[str, str]) -> None
     try:
         await asyncio.gather(*(s.open() for s in stores))
         versions = await admin(url, f'SELECT version FROM "{schema}".schema_migrations')
-        assert [r[0] for r in versions] == [1]
+        assert [r[0] for r in versions] == [1, 2]
         results = await asyncio.gather(*(s.append([ev(1, id="same")]) for s in stores))
         assert sorted(r[0] for r in results) == [False] * 5 + [True]
     finally:
@@ -174,6 +178,118 @@ async def test_a_large_append_split_over_parallel_writers_keeps_its_order(
     stored = await store.query(Query(until=BASE + timedelta(seconds=1), ascending=True))
     assert [e.title for e in stored] == [e.title for e in events if e.title != "repeat"]
     assert await store.count(Query()) == 1999
+
+
+async def test_read_after_follows_insertion_order(pg_factory: Factory) -> None:
+    store = await pg_factory()
+    other = await pg_factory()  # another instance writing to the same schema
+    assert await store.read_after(5, Query()) == ([], 0)  # empty store
+    _, start = await store.read_after(-1, Query())
+    first = [ev(i) for i in range(5)]
+    await store.append(first)
+    late = ev(0, timestamp=datetime(2001, 2, 3, tzinfo=UTC), title="Late event")
+    await other.append([late, ev(1, system="beta")])
+    events, position = await store.read_after(start, Query())
+    assert [e.id for e in events] == [*(e.id for e in first), late.id, events[-1].id]
+    assert (await store.read_after(position, Query())) == ([], position)
+    # Filters apply; a limit pages through, each page's position continuing it.
+    alpha = Query(systems=("alpha",), search="event", limit=1, ascending=False)
+    page, middle = await store.read_after(start, alpha, limit=3)
+    assert [e.id for e in page] == [e.id for e in first[:3]]
+    rest, end = await store.read_after(middle, alpha, limit=3)
+    assert [e.id for e in rest] == [first[3].id, first[4].id, late.id]
+    assert (await store.read_after(end, alpha, limit=3))[0] == []
+
+
+async def test_read_after_waits_for_a_writer_holding_a_smaller_seq(
+    pg_factory: Factory, pg_schema: tuple[str, str]
+) -> None:
+    import asyncpg
+
+    url, schema = pg_schema
+    store = await pg_factory()
+    _, start = await store.read_after(-1, Query())
+    slow = ev(1, title="slow")
+    # A writer that has claimed its id and taken its seq, but not committed yet.
+    conn = await asyncpg.connect(url, server_settings={"search_path": schema})
+    try:
+        tx = conn.transaction()
+        await tx.start()
+        seq = await conn.fetchval(
+            "WITH c AS (INSERT INTO event_ids VALUES ($1, $2) RETURNING id)"
+            " SELECT nextval('events_seq') FROM c",
+            slow.id,
+            slow.timestamp,
+        )
+        await store.append([ev(2, title="fast")])  # a larger seq, committed first
+        reading = asyncio.ensure_future(store.read_after(start, Query()))
+        await asyncio.sleep(0.3)
+        assert not reading.done()  # it waits rather than skip past the smaller seq
+        await conn.execute(
+            "INSERT INTO events (seq, id, timestamp, system, event_type, severity, title,"
+            " description, data, tags, metadata)"
+            " VALUES ($1, $2, $3, 'alpha', 'job.run', 'info', 'slow', '', '{}', '{}', '{}')",
+            seq,
+            slow.id,
+            slow.timestamp,
+        )
+        await tx.commit()
+        events, _ = await asyncio.wait_for(reading, 10)
+    finally:
+        await conn.close()
+    assert [e.title for e in events] == ["slow", "fast"]
+
+
+async def test_tail_on_postgres_follows_insertion_order(
+    pg_factory: Factory, pg_schema: tuple[str, str], tmp_path: Path
+) -> None:
+    url, schema = pg_schema
+    store = await pg_factory()
+    now = datetime.now(UTC)
+    await store.append([ev(0, title="before", timestamp=now)])
+    db = f"{url}{'&' if '?' in url else '?'}schema={schema}"
+    command = [sys.executable, "-m", "eventcollector", "tail", "--db", db]
+    command += ["-f", "jsonl", "-n", "1", "--interval", "0.05", "--system", "alpha"]
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+
+    async def line() -> str:
+        title: str = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))["title"]  # type: ignore[union-attr]
+        return title
+
+    try:
+        assert await line() == "before"  # the backlog: tail has its position
+        await store.append([ev(1, title="live", timestamp=now), ev(2, system="beta")])
+        assert await line() == "live"
+        # Stored late with an old timestamp: a timestamp watermark would miss it.
+        await store.append([ev(3, title="late", timestamp=now - timedelta(days=3))])
+        assert await line() == "late"
+    finally:
+        proc.terminate()
+        code = await asyncio.wait_for(proc.wait(), 15)
+        errors = await proc.stderr.read()
+    assert code == 0, errors
+    assert b"Traceback" not in errors
+
+
+async def test_migration_from_version_1(pg_factory: Factory, pg_schema: tuple[str, str]) -> None:
+    url, schema = pg_schema
+    first = await pg_factory()
+    await first.close()
+    await admin(url, f'DROP INDEX "{schema}".events_seq_idx')
+    await admin(url, f'DELETE FROM "{schema}".schema_migrations WHERE version = 2')
+    store = await pg_factory()
+    assert (await store.health())["schema_version"] == 2
+    indexes = await admin(
+        url,
+        "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'events'",
+        schema,
+    )
+    assert "events_seq_idx" in {r[0] for r in indexes}
 
 
 async def test_cross_instance_listen(pg_factory: Factory) -> None:

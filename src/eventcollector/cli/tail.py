@@ -1,10 +1,11 @@
 """``tail``: follow new events as they are stored, like ``tail -f``.
 
-Subscribers are in-process only, so on the embedded store another process's
-events are found by polling: ``SQLiteStorage.read_after`` walks insertion order
-from a position, which costs only the new rows and also finds events stored
-late with an old timestamp. Backends without it are polled by timestamp. With
---url the server pushes events over Server-Sent Events (``GET /v1/stream``).
+Subscribers are in-process only, so on a store (SQLite or PostgreSQL) another
+process's events are found by polling: ``read_after`` (``SQLiteStorage``,
+``PostgresStorage``) walks insertion order from a position, which costs only the
+new rows and also finds events stored late with an old timestamp. Backends
+without it are polled by timestamp. With --url the server pushes events over
+Server-Sent Events (``GET /v1/stream``).
 """
 
 from __future__ import annotations

@@ -65,6 +65,39 @@ ADD_COUNTS = (
 )
 
 
+# -- followers --------------------------------------------------------------------
+
+LAST_SEQ = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq"
+# Transactions (other than ours) that write event_ids: ingest holds this lock from its
+# claim, before it takes any seq, until it commits.
+WRITERS = (
+    "SELECT array_agg(DISTINCT virtualtransaction) FROM pg_locks"
+    " WHERE locktype = 'relation' AND relation = 'event_ids'::regclass"
+    " AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()"
+)
+STILL_RUNNING = (
+    "SELECT array_agg(virtualxid) FROM pg_locks"
+    " WHERE locktype = 'virtualxid' AND virtualxid = ANY($1::text[])"
+)
+
+
+def select_after(query: Query, position: int, end: int, limit: int) -> tuple[str, list[Any]]:
+    """Matching events with ``position < seq <= end`` in seq order, at most ``limit``.
+
+    The seq range is read first (``events_seq_idx``: only the new rows of each
+    partition); the subquery's OFFSET 0 keeps the planner from preferring a filter's
+    own index, which could walk every matching event ever stored.
+    """
+    p = Params()
+    lo, hi = p.add(position), p.add(end)
+    where_sql = where(query, p)
+    statement = (
+        f"SELECT {COLUMNS} FROM (SELECT * FROM events WHERE seq > {lo} AND seq <= {hi}"
+        f" OFFSET 0) e{where_sql} ORDER BY e.seq LIMIT {p.add(limit)}"
+    )
+    return statement, p.values
+
+
 class Params:
     """Numbered placeholders ($1, $2, ...) for bound values."""
 

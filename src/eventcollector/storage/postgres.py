@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from eventcollector.model import Event
-from eventcollector.query import DurationStats, GroupField, Query
+from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage import _postgres_sql as sql
 from eventcollector.storage._postgres_schema import (
     CLEANUP_CHUNK,
@@ -40,7 +40,7 @@ from eventcollector.storage._postgres_schema import (
     migrate,
     validate_schema,
 )
-from eventcollector.storage.base import StorageError, StorageUnavailable
+from eventcollector.storage.base import StorageError, StorageUnavailable, retention_cutoff
 
 __all__ = ["SCHEMA_VERSION", "NotOurSchema", "PostgresStorage"]
 
@@ -55,6 +55,7 @@ MAX_ROWS_PER_TRANSACTION = 20_000
 MIN_ROWS_PER_TRANSACTION = 200
 _NOTIFY_BYTES = 7_800  # below PostgreSQL's 8,000-byte payload limit
 _ATTEMPTS = 3
+_SETTLE_SECONDS = 5.0  # read_after waits this long at most for running writers
 _UNAVAILABLE_STATES = ("08", "53", "57P", "28")
 _RETRY_STATES = frozenset({"40001", "40P01"})
 
@@ -386,9 +387,7 @@ class PostgresStorage:
         self, retention_days: float, *, now: datetime | None = None
     ) -> int:
         """Drop partitions wholly older than the cutoff, delete the rest in chunks."""
-        if retention_days < 0:
-            raise ValueError("retention_days: must not be negative")
-        cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+        cutoff = retention_cutoff(retention_days, now)
         partitions = await self._run(list_partitions)
         deleted = 0
         for day in sorted(partitions):
@@ -447,6 +446,7 @@ class PostgresStorage:
 
     async def group_count(self, query: Query, field: GroupField) -> dict[str, int]:
         """Matching events counted by one field (None values under "")."""
+        field = group_field(field)
         counts = await self._read(
             lambda conn: sql.snapshot(conn, sql.group_count, query.unbounded, field)
         )
@@ -476,6 +476,47 @@ class PostgresStorage:
         if values is None:
             return DurationStats(n, lo, hi, avg, None, None, None)
         return DurationStats(n, lo, hi, avg, values[0], values[1], values[2])
+
+    async def read_after(
+        self, position: int, query: Query, limit: int = 1_000
+    ) -> tuple[list[Event], int]:
+        """Events matching ``query`` stored after ``position``, in insertion order.
+
+        Returns them with the position to pass next; ``position < 0`` returns no
+        events and the current end. For followers (``eventcollector tail``): unlike
+        a timestamp watermark, insertion order also finds events stored late with
+        an old timestamp. The query's order, limit and offset are ignored.
+
+        Positions are seqs. A writer takes its seqs before it commits, so a smaller
+        seq can become visible after a larger one: the end returned is the last seq
+        taken before the call, once every transaction that was then writing has
+        ended (usually milliseconds). While one is still writing after
+        ``_SETTLE_SECONDS``, nothing is returned and the position stays.
+        """
+        return await self._read(
+            functools.partial(
+                self._read_after, position=position, query=query.unbounded, limit=limit
+            )
+        )
+
+    async def _read_after(
+        self, conn: Any, position: int, query: Query, limit: int
+    ) -> tuple[list[Event], int]:
+        end = int(await conn.fetchval(sql.LAST_SEQ))  # first: see the docstring
+        writers = await conn.fetchval(sql.WRITERS)
+        deadline = asyncio.get_running_loop().time() + _SETTLE_SECONDS
+        while writers:
+            if asyncio.get_running_loop().time() > deadline:
+                return [], max(position, -1)
+            await asyncio.sleep(0.002)
+            writers = await conn.fetchval(sql.STILL_RUNNING, writers)
+        if position < 0 or position >= end:
+            return [], end
+        statement, params = sql.select_after(query, position, end, limit)
+        rows = await conn.fetch(statement, *params)
+        if len(rows) == limit:
+            end = int(rows[-1][0])
+        return [sql.from_row(r) for r in rows], end
 
     async def health(self) -> dict[str, Any]:
         """Schema, partitions and pool details; raises StorageUnavailable when unreachable."""
