@@ -120,6 +120,18 @@ class Query:
         return True
 
 
+def group_field(field: str) -> GroupField:
+    """``field`` if events can be counted by it; else a ValueError naming the allowed ones.
+
+    Backends put the field in SQL (from their own allow-list), so every entry checks it.
+    """
+    if field not in GROUP_FIELDS:
+        raise ValueError(
+            f"field: unknown field {field!r} (one of {', '.join(sorted(GROUP_FIELDS))})"
+        )
+    return field  # type: ignore[return-value]
+
+
 def sort_value(event: Event, field: str) -> Any:
     """The value ``order_by=field`` sorts on: severities by rank, other enums by value.
 

@@ -83,7 +83,9 @@ def _number(params: Mapping[str, list[str]], name: str, kind: type[int] | type[f
         value = kind(text)
     except ValueError:
         raise ValueError(f"{name}: expected a number, got {text!r}") from None
-    if value < 0 or value != value:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name}: expected a finite number, got {text!r}")
+    if value < 0:
         raise ValueError(f"{name}: must not be negative")
     return value
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import httpx
 import orjson
-import pytest
 
 from eventcollector import Event
 from eventcollector.model import format_timestamp
@@ -102,11 +101,6 @@ def test_jsonl_export_and_cli_table_cannot_be_forged(tmp_path: Path) -> None:
         assert not line.startswith(FORGED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: csv.writer(lineterminator='\\n') does not quote a bare CR, so a title "
-    "with one splits its row for CSV readers (cli/_output.py, cli/query.py)",
-)
 def test_csv_output_keeps_one_row_per_event(tmp_path: Path) -> None:
     db = tmp_path / "forge.db"
     _seed(db)

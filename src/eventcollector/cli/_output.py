@@ -243,7 +243,7 @@ class EventWriter:
             out.write(body.decode() + "\n")
         elif self.fmt is Format.csv:
             if self._csv is None:
-                self._csv = csv.writer(out, lineterminator="\n")
+                self._csv = csv_writer(out)
                 self._csv.writerow(CSV_COLUMNS)
             for e in events:
                 row = csv_row(e)
@@ -254,6 +254,11 @@ class EventWriter:
             self._table.write(events, header=not self._started)
         self._started = True
         out.flush()
+
+
+def csv_writer(out: TextIO) -> Any:
+    """RFC 4180 CSV (CRLF rows): a CR or LF inside a field is then quoted, never a row break."""
+    return csv.writer(out, lineterminator="\r\n")
 
 
 def tail_widths() -> list[int]:
@@ -271,7 +276,7 @@ def write_document(doc: Mapping[str, Any], fmt: Format, *, title: str) -> None:
     elif fmt is Format.jsonl:
         out.write(orjson.dumps(doc).decode() + "\n")
     elif fmt is Format.csv:
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv_writer(out)
         writer.writerow(("key", "value"))
         terminal = is_terminal(out)
         for key, value in _flatten(doc):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from typing import Annotated, Any
 
@@ -42,6 +41,7 @@ from eventcollector.cli._output import (
     EventTable,
     EventWriter,
     csv_row,
+    csv_writer,
     is_terminal,
     note,
     safe,
@@ -169,7 +169,7 @@ def trace(
     elif out is Format.jsonl:
         sys.stdout.write("".join(orjson.dumps(r).decode() + "\n" for r in rows))
     else:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = csv_writer(sys.stdout)
         writer.writerow(("offset_ms", *CSV_COLUMNS))
         terminal = is_terminal(sys.stdout)
         for ms, e in zip(offsets, events, strict=True):

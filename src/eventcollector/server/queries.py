@@ -26,6 +26,7 @@ from eventcollector.query_params import FILTER_PARAMS, PAGING_PARAMS, query_from
 from eventcollector.server.errors import ApiError, json_response
 from eventcollector.server.limits import read_body
 from eventcollector.server.state import ServerState
+from eventcollector.storage.base import MAX_RETENTION_DAYS
 
 __all__ = ["routes"]
 
@@ -252,14 +253,10 @@ class _Reads:
         days = payload["retention_days"]
         if isinstance(days, bool) or not isinstance(days, int | float) or not days >= 0:
             raise ApiError(400, "retention_days: expected a non-negative number")
-        if days > _MAX_RETENTION_DAYS:  # the cutoff would fall before year 1: OverflowError
-            raise ApiError(400, f"retention_days: at most {_MAX_RETENTION_DAYS}")
+        if days > MAX_RETENTION_DAYS:  # the cutoff would fall before year 1: OverflowError
+            raise ApiError(400, f"retention_days: at most {MAX_RETENTION_DAYS}")
         deleted = await self.collector.cleanup_old_events(days)
         return json_response({"deleted": deleted})
-
-
-#: 1,000 years; near 740,000 days the cutoff would fall before year 1 (OverflowError).
-_MAX_RETENTION_DAYS = 365_000
 
 
 def routes(state: ServerState) -> list[Route]:

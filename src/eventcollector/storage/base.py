@@ -8,13 +8,33 @@ contract test suite in ``tests/storage`` runs unchanged against each of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query
 
-__all__ = ["Storage", "StorageError", "StorageUnavailable"]
+__all__ = [
+    "MAX_RETENTION_DAYS",
+    "Storage",
+    "StorageError",
+    "StorageUnavailable",
+    "retention_cutoff",
+]
+
+#: 1,000 years; near 740,000 days a cutoff would fall before year 1.
+MAX_RETENTION_DAYS = 365_000
+
+
+def retention_cutoff(retention_days: float, now: datetime | None = None) -> datetime:
+    """The moment before which ``cleanup_old_events`` deletes; ValueError if out of range."""
+    if (
+        isinstance(retention_days, bool)
+        or not isinstance(retention_days, int | float)
+        or not 0 <= retention_days <= MAX_RETENTION_DAYS
+    ):
+        raise ValueError(f"retention_days: must be a number from 0 to {MAX_RETENTION_DAYS}")
+    return (now or datetime.now(UTC)) - timedelta(days=retention_days)
 
 
 class StorageError(RuntimeError):

@@ -15,20 +15,20 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from eventcollector.model import Event, format_timestamp
-from eventcollector.query import DurationStats, GroupField, Query
+from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage import _sqlite_reads as reads
 from eventcollector.storage import _sqlite_writes as writes
 from eventcollector.storage._sqlite_checkpointer import Checkpointer
 from eventcollector.storage._sqlite_schema import SCHEMA_VERSION, NotOurDatabase, migrate
 from eventcollector.storage._sqlite_writer import Writer
 from eventcollector.storage._sqlite_writes import CLEANUP_CHUNK as CHUNK
-from eventcollector.storage.base import StorageError
+from eventcollector.storage.base import StorageError, retention_cutoff
 
 __all__ = ["NotOurDatabase", "SQLiteStorage"]
 
@@ -164,9 +164,7 @@ class SQLiteStorage:
         self, retention_days: float, *, now: datetime | None = None
     ) -> int:
         """Delete events older than the retention period, in chunks; the number deleted."""
-        if retention_days < 0:
-            raise ValueError("retention_days: must not be negative")
-        cutoff = format_timestamp((now or datetime.now(UTC)) - timedelta(days=retention_days))
+        cutoff = format_timestamp(retention_cutoff(retention_days, now))
         writer = self._require_writer()
         deleted = 0
         while True:
@@ -211,6 +209,7 @@ class SQLiteStorage:
 
     async def group_count(self, query: Query, field: GroupField) -> dict[str, int]:
         """Matching events counted by one field (None values under "")."""
+        field = group_field(field)
         return await self._read(partial(reads.group_count, query=query.unbounded, field=field))
 
     async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats:
