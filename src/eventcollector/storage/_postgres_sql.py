@@ -12,7 +12,7 @@ import orjson
 from eventcollector.model import Event, EventType, Severity, System
 from eventcollector.query import GroupField, Query, search_terms
 from eventcollector.storage._rollup import hour_key, split_by_hours
-from eventcollector.storage._sql_common import ORDER_COLUMNS, group_expressions
+from eventcollector.storage._sql_common import NULLABLE, ORDER_COLUMNS, group_expressions
 
 T = TypeVar("T")
 
@@ -162,9 +162,12 @@ def select(query: Query) -> tuple[str, list[Any]]:
     where_sql = where(query, p)
     direction = "ASC" if query.ascending else "DESC"
     column = ORDER_COLUMNS[query.order_by]
+    # NULLS LAST only where NULLs can be: on a NOT NULL column it would not match a
+    # backward index scan (NULLS FIRST), and "newest first, limit N" would sort everything.
+    nulls = " NULLS LAST" if query.order_by in NULLABLE else ""
     sql = (
         f"SELECT {COLUMNS} FROM events e{where_sql}"
-        f" ORDER BY {column} {direction} NULLS LAST, e.seq {direction}"
+        f" ORDER BY {column} {direction}{nulls}, e.seq {direction}"
     )
     if query.limit is not None:
         sql += f" LIMIT {p.add(query.limit)}"
