@@ -7,13 +7,16 @@ this thread runs PASSIVE checkpoints (which never block the writer or readers)
 whenever the WAL has grown past a threshold, keeping the WAL bounded while the
 writer keeps committing on the other core.
 
-A PASSIVE checkpoint never lets the WAL start over while the writer commits
-without pause (it can only restart from the beginning once every frame was
-copied, and new frames keep arriving), so under sustained ingest the file grew
-without bound (hundreds of MB in seconds). Past ``WAL_HARD_LIMIT_BYTES`` the
-thread therefore runs a TRUNCATE checkpoint: it waits for the write lock (at most
-``HARD_BUSY_MS``), holds up the writer while it copies the rest, and empties the
-file. Reads are short transactions, so it rarely waits for one.
+A PASSIVE checkpoint alone never lets the WAL start over while the writer commits
+without pause (it restarts from the beginning only once every frame was copied,
+and new frames keep arriving), so under sustained ingest the file grew without
+bound (hundreds of MB in seconds). So once this thread has copied most of a large
+WAL, it asks the writer to finish the job between two transactions
+(``request_reset``): the few frames left copy quickly, nothing new arrives
+meanwhile, and the writer's next transaction starts the WAL over. Should that
+not happen (a reader holding an old snapshot), past ``WAL_HARD_LIMIT_BYTES`` the
+thread runs a TRUNCATE checkpoint, which waits for the writer (at most
+``HARD_BUSY_MS``) and empties the file.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from collections.abc import Callable
 
 log = logging.getLogger("eventcollector.storage.sqlite")
 
-#: Checkpoint once the WAL is larger than this.
-WAL_THRESHOLD_BYTES = 8 * 1024 * 1024
+#: Ask the writer to let the WAL start over once it holds this many frames.
+RESET_FRAMES = 2_000
 #: Past this size, checkpoint even if it briefly holds up the writer (TRUNCATE).
-WAL_HARD_LIMIT_BYTES = 4 * WAL_THRESHOLD_BYTES
+WAL_HARD_LIMIT_BYTES = 64 * 1024 * 1024
 #: How long a TRUNCATE checkpoint waits for the writer or a reader before trying later.
 HARD_BUSY_MS = 5_000
 #: How often to look at the WAL's size.
@@ -38,11 +41,17 @@ INTERVAL_SECONDS = 0.1
 
 
 class Checkpointer:
-    """Runs ``PRAGMA wal_checkpoint(PASSIVE)`` when the WAL grows; TRUNCATE on close."""
+    """PASSIVE checkpoints every interval, a writer-assisted restart of large WALs."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], wal_path: str) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        wal_path: str,
+        request_reset: Callable[[], None],
+    ) -> None:
         self._connect = connect
         self._wal_path = wal_path
+        self._request_reset = request_reset
         self._stop = threading.Event()
         self.checkpoints = 0
         self._thread = threading.Thread(
@@ -61,21 +70,25 @@ class Checkpointer:
         try:
             conn.execute(f"PRAGMA busy_timeout = {HARD_BUSY_MS}")
             while not self._stop.wait(INTERVAL_SECONDS):
-                size = self._wal_size()
-                if size > WAL_HARD_LIMIT_BYTES:
+                if self._wal_size() > WAL_HARD_LIMIT_BYTES:
                     self._checkpoint(conn, "TRUNCATE")
-                elif size > WAL_THRESHOLD_BYTES:
-                    self._checkpoint(conn, "PASSIVE")
+                    continue
+                frames = self._checkpoint(conn, "PASSIVE")
+                if frames > RESET_FRAMES:
+                    self._request_reset()
             self._checkpoint(conn, "TRUNCATE")
         finally:
             conn.close()
 
-    def _checkpoint(self, conn: sqlite3.Connection, mode: str) -> None:
+    def _checkpoint(self, conn: sqlite3.Connection, mode: str) -> int:
+        """Run one checkpoint; the number of frames in the WAL (0 if it failed)."""
         try:
-            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
-            self.checkpoints += 1
-        except sqlite3.Error as exc:  # busy, or the disk is full: try again next time
+            _busy, frames, _copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        except sqlite3.Error as exc:  # the disk is full, say: try again next time
             log.warning("WAL checkpoint (%s) failed: %s", mode, exc)
+            return 0
+        self.checkpoints += 1
+        return int(frames)
 
     def close(self) -> None:
         """Stop after a final checkpoint that also empties the WAL file."""

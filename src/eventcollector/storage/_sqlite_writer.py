@@ -78,6 +78,7 @@ class Writer:
         self._conn = conn
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._pending = 0
+        self._reset_requested = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -114,6 +115,13 @@ class Writer:
             raise job.error
         return job.result
 
+    def request_reset(self) -> None:
+        """Checkpoint between two transactions, so that the WAL can start over.
+
+        Called by the checkpointer thread once it has copied most of a large WAL.
+        """
+        self._reset_requested.set()
+
     def close(self) -> None:
         """Finish queued jobs, then stop the thread and close the connection."""
         self._queue.put(_STOP)
@@ -142,7 +150,16 @@ class Writer:
             self._write(batch)
             self._pending -= rows
             _settle(batch)
+            if self._reset_requested.is_set():
+                self._reset_requested.clear()
+                self._finish_checkpoint()
         self._conn.close()
+
+    def _finish_checkpoint(self) -> None:
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint in the writer failed: %s", exc)
 
     def _write(self, batch: list[_Job]) -> None:
         try:

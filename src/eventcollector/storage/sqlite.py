@@ -38,7 +38,7 @@ _NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs"}
 )
 #: After a checkpoint, SQLite truncates the WAL file back to at most this size.
-_WAL_SIZE_LIMIT = 64 * 1024 * 1024
+_WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
 
 class SQLiteStorage:
@@ -96,7 +96,9 @@ class SQLiteStorage:
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
             self._writer = Writer(conn, name="eventcollector-sqlite-writer")
-            self._checkpointer = Checkpointer(self._connect, self.path + "-wal")
+            self._checkpointer = Checkpointer(
+                self._connect, self.path + "-wal", self._writer.request_reset
+            )
             self._readers = ThreadPoolExecutor(
                 self._read_threads, thread_name_prefix="eventcollector-sqlite-read"
             )
