@@ -45,11 +45,10 @@ def _media_type(request: Request) -> str:
 
 def _split(body: bytes, media_type: str, max_batch: int) -> list[bytes | msgspec.Raw]:
     """The raw events of a body, before any is decoded."""
-    too_many = limit_error(413, "max_batch", max_batch, "more events in one request than")
     if media_type in _NDJSON_TYPES:
         lines = [line for line in body.split(b"\n") if line.strip()]
         if len(lines) > max_batch:
-            raise too_many
+            raise _too_many(max_batch)
         return list(lines)
     stripped = body.lstrip()
     if stripped[:1] == b"{":
@@ -63,8 +62,12 @@ def _split(body: bytes, media_type: str, max_batch: int) -> list[bytes | msgspec
     except RecursionError:
         raise ApiError(400, "max_depth: JSON nested too deeply", limit="max_depth") from None
     if len(items) > max_batch:
-        raise too_many
+        raise _too_many(max_batch)
     return items
+
+
+def _too_many(max_batch: int) -> ApiError:
+    return limit_error(413, "max_batch", max_batch, "more events in one request than")
 
 
 def _system_label(payload: Any) -> str:
