@@ -7,9 +7,9 @@ touches the network or the disk, and never raises. Two daemon threads do the res
   (size- or time-triggered). Its next batch is, in this order: a batch that failed and
   is kept in memory (only without a spool), the spool's oldest lines, the buffer.
   So events reach the server in the order they were submitted.
-* the **spooler** moves the buffer to the spool file while the server is down (or the
-  buffer is half full because the server is slow), so that a sender stuck in a
-  request that will time out never makes the buffer overflow.
+* the **spooler** (``_http_spooler``) moves the buffer to the spool file while the
+  server is down (or the buffer is half full because the server is slow), so that a
+  sender stuck in a request that will time out never makes the buffer overflow.
 
 Threads, not an asyncio task: host code may block its event loop, use several loops
 or none, and the events of a crashing loop must still leave. Threads are also what
@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import contextvars
 import gzip
-import logging
 import os
 import threading
 import time
@@ -40,25 +38,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 
 from eventcollector.model import Event
+from eventcollector.storage._http_common import INSIDE_CLIENT, event_line, log
 from eventcollector.storage._http_retry import RETRYABLE_STATUS, backoff_delay, parse_retry_after
+from eventcollector.storage._http_spooler import _Spooler
 from eventcollector.storage._spool import Spool
 
 __all__ = ["INSIDE_CLIENT", "Sender", "SenderConfig"]
 
-log = logging.getLogger("eventcollector.client")
-
-#: True while the client's own code runs (its threads, its HTTP calls): a logging handler
-#: that forwards records to the collector must ignore records made there, or it would
-#: feed on itself (httpx logs every request at INFO).
-INSIDE_CLIENT: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "eventcollector_inside_client", default=False
-)
-
-_SPOOL_CHUNK = 1_000
-_SPOOL_LINGER = 0.05  # while down, gather this long so each spool write carries many events
 _GZIP_MIN_BYTES = 1_024
 _LOG_EVERY = 10.0  # seconds between repeated warnings of one kind
 
@@ -264,7 +252,7 @@ class Sender:
         self._started = True
         self._threads = [
             threading.Thread(target=self._run_sender, name="eventcollector-sender", daemon=True),
-            threading.Thread(target=self._run_spooler, name="eventcollector-spooler", daemon=True),
+            threading.Thread(target=_Spooler(self).run, name="eventcollector-spooler", daemon=True),
         ]
         self._alive = len(self._threads)
         for thread in self._threads:
@@ -366,7 +354,7 @@ class Sender:
         elif kind == "memory":
             lines = self._memory_retry or []
         else:
-            lines = [_line(e) for e in events or ()]
+            lines = [event_line(e) for e in events or ()]
         result = self._deliver(lines)
         if kind == "spool":
             self._settle_spool(lines, result)
@@ -496,69 +484,7 @@ class Sender:
             error = str(payload["rejected"][0].get("error", ""))
         return response.status_code, payload, retry_after, f"{response.status_code} {error}"
 
-    # -- spooler thread --------------------------------------------------------
-
-    def _run_spooler(self) -> None:
-        INSIDE_CLIENT.set(True)
-        try:
-            self._open_spool()
-            while (events := self._next_chunk()) is not None:
-                lines = [_line(e) for e in events]
-                assert self._spool is not None
-                with self._spool_lock:
-                    written = self._safe_spool(self._spool.append, lines)
-                with self._cv:
-                    self._spooling -= len(events)
-                    if written < len(events):
-                        self._drop(len(events) - written, "spool_full")
-                    self._cv.notify_all()
-        except Exception:
-            log.exception("eventcollector spooler thread failed")
-        finally:
-            self._thread_done()
-
-    def _open_spool(self) -> None:
-        if self.config.spool_dir is None:
-            return
-        spool = Spool(self.config.spool_dir, max_bytes=self.config.spool_max_bytes)
-        try:
-            spool.open()
-        except OSError as exc:
-            log.warning("cannot use spool directory %s: %s", self.config.spool_dir, exc)
-            with self._cv:
-                self._spool_state = "failed"
-                self._cv.notify_all()
-            return
-        with self._cv:
-            self._spool = spool
-            self._spool_state = "ready"
-            self.counters["recovered"] += spool.adopted
-            self._cv.notify_all()
-
-    def _next_chunk(self) -> list[Event] | None:
-        high = max(self.config.max_buffer // 2, 1)
-        with self._cv:
-            while True:
-                if self._spool_state != "ready":
-                    return None  # no spool: the buffer is all there is
-                buffer = self._buffer
-                if buffer and (self._down or len(buffer) >= high or self._stop):
-                    lingering = time.monotonic() - self._first_at < _SPOOL_LINGER
-                    if (
-                        len(buffer) < _SPOOL_CHUNK
-                        and lingering
-                        and not (self._flushers or self._stop)
-                    ):
-                        self._cv.wait(_SPOOL_LINGER)
-                        continue
-                    n = min(len(buffer), _SPOOL_CHUNK)
-                    events = [buffer.popleft() for _ in range(n)]
-                    self._first_at = time.monotonic()
-                    self._spooling += n
-                    return events
-                if self._stop:
-                    return None
-                self._cv.wait(0.5 if buffer else None)
+    # -- used by both threads ---------------------------------------------------
 
     def _safe_spool(self, write: Any, lines: list[bytes]) -> int:
         """Write to the spool; a disk error drops those events (counted) instead of raising."""
@@ -594,10 +520,6 @@ class Sender:
         closed = self._closed
         self._reset()
         self._closed = closed
-
-
-def _line(event: Event) -> bytes:
-    return orjson.dumps(event.to_dict())
 
 
 # -- process-wide hooks ------------------------------------------------------------
