@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import builtins
 import io
+import random
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from eventcollector.model import format_timestamp
+from _reference import reference
+from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query
 from eventcollector.storage import open_storage
 from eventcollector.storage._sqlite_schema import APPLICATION_ID
@@ -168,3 +170,45 @@ async def test_network_filesystem_is_refused(
     with pytest.raises(ValueError, match="network filesystem"):
         await SQLiteStorage(tmp_path / "events.db").open()
     assert not (tmp_path / "events.db").exists()
+
+
+@pytest.mark.parametrize("ascending", [False, True])
+async def test_search_walks_rowid_blocks_and_matches_the_reference(
+    tmp_path: Path, ascending: bool
+) -> None:
+    """A page of search results in time order walks the matches block by block."""
+    rng = random.Random(5)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    # Three and a half rowid blocks; timestamps mostly rising with insertion, with
+    # stragglers stored late under old timestamps (imports), so that block bounds overlap.
+    minutes = [i if rng.random() < 0.9 else rng.randrange(15_000) for i in range(15_000)]
+    events = [
+        Event.create(
+            system=rng.choice(["a", "b"]),
+            event_type="t",
+            title=f"{rng.choice(['database', 'cache'])} event {i}",
+            timestamp=base + timedelta(minutes=m),
+            now=base + timedelta(days=400),
+        )
+        for i, m in enumerate(minutes)
+    ]
+    storage = SQLiteStorage(tmp_path / "search.db")
+    await storage.open()
+    try:
+        for start in range(0, len(events), 5_000):
+            await storage.append(events[start : start + 5_000])
+        for query in (
+            Query(search="data", limit=100, ascending=ascending),
+            Query(search="data", limit=50, offset=120, ascending=ascending),
+            Query(search="data", systems=("a",), limit=30, ascending=ascending),
+            Query(
+                search="database",
+                since=base + timedelta(minutes=4_000),
+                until=base + timedelta(minutes=9_000),
+                limit=200,
+                ascending=ascending,
+            ),
+        ):
+            assert await storage.query(query) == reference(events, query)
+    finally:
+        await storage.close()

@@ -13,16 +13,19 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
-from eventcollector.model import Event
+from eventcollector.model import Event, format_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
 from eventcollector.storage import _sqlite_sql as sql
 from eventcollector.storage._rollup import HourSplit, hour_key, split_by_hours
+from eventcollector.storage._sqlite_writes import ROWID_BLOCK_BITS
 
 #: A search matching at most this many events drives the query from the full-text
 #: index; a broader one is checked while walking the ordering index, which stops
 #: as soon as the page is full instead of sorting every match.
 SEARCH_DRIVES_BELOW = 5_000
 _PERCENTILES = (0.5, 0.95, 0.99)
+_FETCH_CHUNK = 10_000
+_WALK_CHUNK = 1_000
 _DIMENSIONS = (
     ("c.system", "systems"),
     ("c.event_type", "event_types"),
@@ -34,13 +37,92 @@ def select_events(conn: sqlite3.Connection, query: Query) -> list[Event]:
     """The events of ``query``, with the search plan chosen by how many events match."""
     search_drives = True
     if query.search is not None:
+        match = sql.fts_match(query.search)
+        if query.order_by == "timestamp" and query.limit is not None:
+            return _search_in_time_order(conn, query, match)
         matches = conn.execute(
             "SELECT count(*) FROM (SELECT rowid FROM events_fts WHERE events_fts MATCH ? LIMIT ?)",
-            (sql.fts_match(query.search), SEARCH_DRIVES_BELOW + 1),
+            (match, SEARCH_DRIVES_BELOW + 1),
         ).fetchone()[0]
         search_drives = matches <= SEARCH_DRIVES_BELOW
     statement, params = sql.select(query, search_drives=search_drives)
     return [sql.from_row(r) for r in conn.execute(statement, params)]
+
+
+def _search_in_time_order(conn: sqlite3.Connection, query: Query, match: str) -> list[Event]:
+    """A page of search results in time order, without gathering every match.
+
+    One full-text cursor yields the matches in rowid order, newest first (oldest for
+    ascending order). ``rowid_blocks`` bounds the timestamps each block of rowids may
+    hold, so once a page's worth of matches beats everything the rest of the walk
+    could hold, it stops: usually after a few thousand matches, not all of them.
+    """
+    need = query.offset + (query.limit or 0)
+    newest_first = not query.ascending
+    best_from, first_rowid, last_rowid = _walk_bounds(conn, query, newest_first)
+    if need == 0 or first_rowid > last_rowid:
+        return []
+    matches = conn.execute(
+        "SELECT rowid FROM events_fts WHERE events_fts MATCH ? AND rowid BETWEEN ? AND ?"
+        f" ORDER BY rowid {'DESC' if newest_first else 'ASC'}",
+        (match, first_rowid, last_rowid),
+    )
+    where_sql, params = sql.where(query.with_(search=None))
+    where_sql += " AND" if where_sql else " WHERE"
+    found: list[tuple[str, int]] = []
+    while chunk := [r[0] for r in matches.fetchmany(_WALK_CHUNK)]:
+        if len(found) >= need:
+            kth = found[need - 1][0]
+            bound = best_from.get(chunk[0] >> ROWID_BLOCK_BITS)
+            # Unread rows come later in the walk, so they rank below an equal
+            # timestamp: ">=" ("<=") is enough to stop. No bound: nothing left in range.
+            if bound is None or ((kth >= bound) if newest_first else (kth <= bound)):
+                break
+        marks = ", ".join("?" * len(chunk))
+        found += conn.execute(
+            f"SELECT e.timestamp, e.rowid FROM events e{where_sql} e.rowid IN ({marks})",
+            [*params, *chunk],
+        ).fetchall()
+        found.sort(reverse=newest_first)
+        del found[need:]
+    return _fetch_in_order(conn, [rowid for _, rowid in found[query.offset :]])
+
+
+def _walk_bounds(
+    conn: sqlite3.Connection, query: Query, newest_first: bool
+) -> tuple[dict[int, str | None], int, int]:
+    """Per rowid block, the best timestamp a match there or later in the walk may have
+    (None: no block from there on overlaps the time range), and the rowid range to walk."""
+    since = None if query.since is None else format_timestamp(query.since)
+    until = None if query.until is None else format_timestamp(query.until)
+    blocks = conn.execute(
+        "SELECT block, min_ts, max_ts FROM rowid_blocks"
+        f" ORDER BY block {'ASC' if newest_first else 'DESC'}"  # walked backwards below
+    ).fetchall()
+    best_from: dict[int, str | None] = {}
+    best: str | None = None
+    better = max if newest_first else min
+    included: list[int] = []
+    for block, low, high in blocks:
+        if (since is None or high >= since) and (until is None or low < until):
+            included.append(block)
+            bound = high if newest_first else low
+            best = bound if best is None else better(best, bound)
+        best_from[block] = best
+    if not included:
+        return best_from, 1, 0
+    first = min(included) << ROWID_BLOCK_BITS
+    return best_from, first, ((max(included) + 1) << ROWID_BLOCK_BITS) - 1
+
+
+def _fetch_in_order(conn: sqlite3.Connection, rowids: list[int]) -> list[Event]:
+    by_rowid: dict[int, tuple[Any, ...]] = {}
+    for start in range(0, len(rowids), _FETCH_CHUNK):  # bound parameters are limited
+        part = rowids[start : start + _FETCH_CHUNK]
+        marks = ", ".join("?" * len(part))
+        statement = f"SELECT {sql.COLUMNS} FROM events e WHERE e.rowid IN ({marks})"
+        by_rowid.update((row[0], row) for row in conn.execute(statement, part))
+    return [sql.from_row(by_rowid[rowid]) for rowid in rowids]
 
 
 def count(conn: sqlite3.Connection, query: Query) -> int:

@@ -99,6 +99,12 @@ _V1 = [
         d_sum INTEGER NOT NULL,
         PRIMARY KEY (system, event_type, severity)
     ) WITHOUT ROWID""",
+    # Time bounds per 4,096 rowids: lets a search walk matches newest first and stop.
+    """CREATE TABLE rowid_blocks (
+        block INTEGER PRIMARY KEY,
+        min_ts TEXT NOT NULL,
+        max_ts TEXT NOT NULL
+    )""",
     """CREATE TABLE hour_totals (
         hour TEXT PRIMARY KEY,
         n INTEGER NOT NULL,
@@ -120,6 +126,8 @@ _V1 = [
     """INSERT INTO event_totals
         SELECT system, event_type, severity, sum(n), sum(d_n), sum(d_sum)
         FROM event_counts GROUP BY 1, 2, 3""",
+    """INSERT INTO rowid_blocks
+        SELECT rowid >> 12, min(timestamp), max(timestamp) FROM events GROUP BY 1""",
     """INSERT INTO hour_totals
         SELECT hour, sum(n), sum(d_n), sum(d_sum) FROM event_counts GROUP BY 1""",
 ]
