@@ -8,7 +8,6 @@ through LISTEN/NOTIFY), and a batch posted to both at once is stored once per id
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,53 +19,31 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from .conftest import Server, event, start
+from _common import admin, drop_schema, event, fresh_schema, postgres_url, with_schema
+
+from .conftest import Server, start
 from .test_streams import sse_frames
 
 pytestmark = pytest.mark.postgres
 
-PG_ENV = "EVENTCOLLECTOR_TEST_POSTGRES"
 STREAM_TIMEOUT = 10.0  # a bound on waiting, not a latency assertion
-
-
-def _postgres_url() -> str:
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
-    try:
-        import asyncpg  # noqa: F401
-    except ImportError:
-        pytest.skip("PostgreSQL tests need the 'postgres' extra (asyncpg)")
-    return url
-
-
-async def _sql(url: str, statement: str, *args: Any) -> list[Any]:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        rows: list[Any] = await conn.fetch(statement, *args)
-        return rows
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[tuple[str, str]]:
     """(server URL, schema) of a fresh schema, dropped after the module."""
-    url = _postgres_url()
-    schema = f"ect_multi_{uuid.uuid4().hex[:12]}"
+    url = postgres_url()
+    schema = fresh_schema("ect_multi_")
     try:
         yield url, schema
     finally:
-        asyncio.run(_sql(url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        asyncio.run(drop_schema(url, schema))
 
 
 def _options(url: str, schema: str) -> list[str]:
-    separator = "&" if "?" in url else "?"
     # The later --db wins over the SQLite file the helper passes; each server gets its own
     # (empty) key file, so the API is open on loopback.
-    return ["--db", f"{url}{separator}schema={schema}", "--rate-limit", "0"]
+    return ["--db", with_schema(url, schema), "--rate-limit", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -228,13 +205,6 @@ def test_same_batch_posted_to_both_servers_is_stored_once(
 
 
 async def _count_rows(url: str, schema: str, pattern: str) -> list[Any]:
-    import asyncpg
-
-    conn = await asyncpg.connect(url, server_settings={"search_path": f'"{schema}"'})
-    try:
-        rows: list[Any] = await conn.fetch(
-            "SELECT id, count(*) FROM events WHERE id LIKE $1 GROUP BY id", pattern
-        )
-        return rows
-    finally:
-        await conn.close()
+    return await admin(
+        url, f'SELECT id, count(*) FROM "{schema}".events WHERE id LIKE $1 GROUP BY id', pattern
+    )
