@@ -4,23 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from eventcollector import Event, EventCollector
+from _common import make_event as _make_event
+from eventcollector import Event, EventCollector, set_event_collector
 
 EventFactory = Callable[..., Event]
-
-
-def _make_event(**overrides: Any) -> Event:
-    fields: dict[str, Any] = {
-        "system": "mahavishnu",
-        "event_type": "workflow.started",
-        "title": "Workflow started",
-    }
-    fields.update(overrides)
-    return Event.create(**fields)
 
 
 @pytest.fixture
@@ -43,3 +33,14 @@ async def collector(db_path: Path) -> AsyncIterator[EventCollector]:
         yield c
     finally:
         await c.stop()
+
+
+@pytest.fixture
+async def process_collector(collector: EventCollector) -> AsyncIterator[EventCollector]:
+    """``collector`` installed as the process-wide one: what ``get_event_collector()``
+    returns and the decorator uses by default."""
+    set_event_collector(collector)
+    try:
+        yield collector
+    finally:
+        set_event_collector(None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,7 +17,6 @@ from eventcollector import (
     Severity,
     System,
     collect_event,
-    set_event_collector,
 )
 
 
@@ -48,16 +47,6 @@ def check_failure(events: list[Event], error_type: str, message: str) -> None:
     assert failed.duration_ms is not None
     assert failed.data["error_type"] == error_type
     assert failed.data["error"] == message
-
-
-@pytest.fixture
-async def process_collector(collector: EventCollector) -> AsyncIterator[EventCollector]:
-    """``collector`` installed as the process-wide one that the decorator uses by default."""
-    set_event_collector(collector)
-    try:
-        yield collector
-    finally:
-        set_event_collector(None)
 
 
 async def test_async_function_success(process_collector: EventCollector) -> None:

@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,7 +35,6 @@ from eventcollector import (
     Query,
     Severity,
     System,
-    set_event_collector,
 )
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "central-event-logging.md"
@@ -66,16 +65,6 @@ def base_namespace(collector: EventCollector) -> dict[str, Any]:
         "get_event_collector": eventcollector.get_event_collector,
         "asyncio": asyncio,
     }
-
-
-@pytest.fixture
-async def spec_collector(collector: EventCollector) -> AsyncIterator[EventCollector]:
-    """The test's collector, installed as the one ``get_event_collector()`` returns."""
-    set_event_collector(collector)
-    try:
-        yield collector
-    finally:
-        set_event_collector(None)
 
 
 async def stored(collector: EventCollector, **filters: Any) -> list[Event]:
@@ -113,7 +102,7 @@ def test_schema_reference_matches_the_model() -> None:
 # -- integration guide -------------------------------------------------------------------
 
 
-async def test_mahavishnu_integration(spec_collector: EventCollector) -> None:
+async def test_mahavishnu_integration(process_collector: EventCollector) -> None:
     calls: list[str] = []
 
     async def execute_workflow(workflow_id: str) -> None:
@@ -121,14 +110,17 @@ async def test_mahavishnu_integration(spec_collector: EventCollector) -> None:
         if workflow_id == "wf_bad":
             raise RuntimeError("pool exhausted")
 
-    ns = base_namespace(spec_collector) | {"execute_workflow": execute_workflow, "duration": 1234}
+    ns = base_namespace(process_collector) | {
+        "execute_workflow": execute_workflow,
+        "duration": 1234,
+    }
     await run_example(4, ns)
     await ns["run_workflow"]("wf_ok", "org/repo")
     with pytest.raises(RuntimeError, match="pool exhausted"):
         await ns["run_workflow"]("wf_bad", "org/repo")
     assert calls == ["wf_ok", "wf_bad"]
 
-    ok = await stored(spec_collector, correlation_id="wf_ok")
+    ok = await stored(process_collector, correlation_id="wf_ok")
     assert [e.event_type for e in ok] == [EventType.WORKFLOW_STARTED, EventType.WORKFLOW_COMPLETED]
     assert ok[0].data == {
         "workflow_id": "wf_ok",
@@ -138,13 +130,13 @@ async def test_mahavishnu_integration(spec_collector: EventCollector) -> None:
     assert ok[0].tags == ["workflow", "rag", "orchestration"]
     assert ok[0].source_component == "orchestrator"
     assert ok[1].duration_ms == 1234
-    bad = await stored(spec_collector, correlation_id="wf_bad")
+    bad = await stored(process_collector, correlation_id="wf_bad")
     assert [e.event_type for e in bad] == [EventType.WORKFLOW_STARTED, EventType.WORKFLOW_FAILED]
     assert bad[1].severity is Severity.ERROR
     assert bad[1].data == {"error": "pool exhausted", "error_type": "RuntimeError"}
 
 
-async def test_crackerjack_integration(spec_collector: EventCollector) -> None:
+async def test_crackerjack_integration(process_collector: EventCollector) -> None:
     tests = [
         SimpleNamespace(name=name, status=status, passed=status == "passed", file="t.py",
                         duration=ms, is_unit=unit)
@@ -158,9 +150,11 @@ async def test_crackerjack_integration(spec_collector: EventCollector) -> None:
     async def execute_checks(repo: str) -> SimpleNamespace:
         return results
 
-    ns = await run_example(5, base_namespace(spec_collector) | {"execute_checks": execute_checks})
+    ns = await run_example(
+        5, base_namespace(process_collector) | {"execute_checks": execute_checks}
+    )
     await ns["run_quality_checks"]("org/repo")
-    events = await stored(spec_collector, systems=("crackerjack",))
+    events = await stored(process_collector, systems=("crackerjack",))
     assert [e.event_type.value for e in events] == [
         "quality_check.started", "test.passed", "test.failed", "quality_check.completed",
     ]  # fmt: skip
@@ -171,12 +165,12 @@ async def test_crackerjack_integration(spec_collector: EventCollector) -> None:
     assert events[3].data["coverage"] == 81.5
 
 
-async def test_session_buddy_integration(spec_collector: EventCollector) -> None:
-    ns = await run_example(6, base_namespace(spec_collector))
+async def test_session_buddy_integration(process_collector: EventCollector) -> None:
+    ns = await run_example(6, base_namespace(process_collector))
     await ns["create_session"]("s1", {"user": "ada"})
     await ns["update_session"]("s1", {"a": 1, "b": 2})
     await ns["restore_session"]("s1")
-    events = await stored(spec_collector, correlation_id="s1")
+    events = await stored(process_collector, correlation_id="s1")
     assert [e.event_type for e in events] == [
         EventType.SESSION_CREATED, EventType.SESSION_UPDATED, EventType.SESSION_RESTORED,
     ]  # fmt: skip
@@ -185,21 +179,21 @@ async def test_session_buddy_integration(spec_collector: EventCollector) -> None
     assert all(e.source_component == "session_manager" for e in events)
 
 
-async def test_akosha_integration(spec_collector: EventCollector) -> None:
+async def test_akosha_integration(process_collector: EventCollector) -> None:
     async def run_query(query: str, params: dict[str, Any]) -> SimpleNamespace:
         return SimpleNamespace(has_insights=True, insights=["spike"], confidence=0.9)
 
-    ns = await run_example(7, base_namespace(spec_collector) | {"run_query": run_query})
+    ns = await run_example(7, base_namespace(process_collector) | {"run_query": run_query})
     results = await ns["execute_query"]("SELECT 1", {"limit": 5})
     assert results.insights == ["spike"]
-    events = await stored(spec_collector, systems=("akosha",))
+    events = await stored(process_collector, systems=("akosha",))
     assert [e.event_type for e in events] == [EventType.ANALYTICS_QUERY, EventType.INSIGHT_DETECTED]
     assert events[0].data == {"query": "SELECT 1", "params": {"limit": 5}}
     assert events[1].data == {"insights": ["spike"], "confidence": 0.9}
 
 
-async def test_oneiric_integration(spec_collector: EventCollector) -> None:
-    ns = base_namespace(spec_collector) | {
+async def test_oneiric_integration(process_collector: EventCollector) -> None:
+    ns = base_namespace(process_collector) | {
         "config": {"debug": True, "pool": 4},
         "validate": lambda config: ["pool: too small"] if config.get("pool", 0) < 8 else [],
     }
@@ -207,7 +201,7 @@ async def test_oneiric_integration(spec_collector: EventCollector) -> None:
     await ns["reload_config"]("/etc/app.toml")
     await ns["validate_config"]({"pool": 4})
     await ns["validate_config"]({"pool": 16})
-    events = await stored(spec_collector, systems=("oneiric",))
+    events = await stored(process_collector, systems=("oneiric",))
     assert [e.event_type for e in events] == [
         EventType.CONFIG_RELOADED, EventType.CONFIG_VALIDATED, EventType.CONFIG_VALIDATED,
     ]  # fmt: skip
@@ -217,16 +211,16 @@ async def test_oneiric_integration(spec_collector: EventCollector) -> None:
     assert events[2].severity is Severity.INFO
 
 
-async def test_decorator_example(spec_collector: EventCollector) -> None:
+async def test_decorator_example(process_collector: EventCollector) -> None:
     processed: list[str] = []
 
     async def process_repo(repo: str) -> None:
         processed.append(repo)
 
-    ns = await run_example(9, base_namespace(spec_collector) | {"process_repo": process_repo})
+    ns = await run_example(9, base_namespace(process_collector) | {"process_repo": process_repo})
     assert await ns["run_workflow"]("org/repo") == {"status": "success"}
     assert processed == ["org/repo"]
-    events = await stored(spec_collector)
+    events = await stored(process_collector)
     assert [e.event_type for e in events] == [
         EventType.WORKFLOW_STARTED,
         EventType.WORKFLOW_COMPLETED,
@@ -239,7 +233,9 @@ async def test_decorator_example(spec_collector: EventCollector) -> None:
 
 
 @pytest.fixture
-async def seeded(spec_collector: EventCollector, make_event: Callable[..., Event]) -> list[Event]:
+async def seeded(
+    process_collector: EventCollector, make_event: Callable[..., Event]
+) -> list[Event]:
     now = datetime.now(UTC)
 
     def at(minutes: float, **fields: Any) -> Event:
@@ -264,7 +260,7 @@ async def seeded(spec_collector: EventCollector, make_event: Callable[..., Event
         at(5, system="mahavishnu", event_type="workflow.completed", duration_ms=1200,
            title="Quick workflow", source_component="orchestrator"),
     ]  # fmt: skip
-    await spec_collector.ingest(events)
+    await process_collector.ingest(events)
     return events
 
 
@@ -295,44 +291,46 @@ QUERY_EXAMPLES: list[tuple[int, str, Callable[[Event], bool]]] = [
 
 @pytest.mark.parametrize(("number", "variable", "predicate"), QUERY_EXAMPLES)
 async def test_query_examples(
-    spec_collector: EventCollector,
+    process_collector: EventCollector,
     seeded: list[Event],
     number: int,
     variable: str,
     predicate: Callable[[Event], bool],
 ) -> None:
-    ns = await run_example(number, base_namespace(spec_collector))
+    ns = await run_example(number, base_namespace(process_collector))
     expected = newest_first(seeded, predicate)
     assert expected, "the seeded data must exercise the example"
     assert [e.id for e in ns[variable]] == expected
 
 
 async def test_query_example_8_explicit_range(
-    spec_collector: EventCollector, seeded: list[Event]
+    process_collector: EventCollector, seeded: list[Event]
 ) -> None:
-    ns = await run_example(17, base_namespace(spec_collector))
-    builder = EventQueryBuilder(spec_collector).time_range(since=ns["since"], until=ns["until"])
+    ns = await run_example(17, base_namespace(process_collector))
+    builder = EventQueryBuilder(process_collector).time_range(since=ns["since"], until=ns["until"])
     assert [e.id for e in await builder.execute()] == newest_first(
         seeded, lambda e: ns["since"] <= e.timestamp < ns["until"]
     )
 
 
 async def test_query_example_12_ordering(
-    spec_collector: EventCollector, seeded: list[Event]
+    process_collector: EventCollector, seeded: list[Event]
 ) -> None:
-    ns = await run_example(21, base_namespace(spec_collector))
+    ns = await run_example(21, base_namespace(process_collector))
     completed = [e for e in seeded if e.event_type == "workflow.completed"]
     by_duration = sorted(completed, key=lambda e: e.duration_ms or 0, reverse=True)
     assert [e.id for e in ns["events"]] == [e.id for e in by_duration]
-    oldest_first = EventQueryBuilder(spec_collector).system(System.MAHAVISHNU)
+    oldest_first = EventQueryBuilder(process_collector).system(System.MAHAVISHNU)
     found = await oldest_first.order_by("timestamp", ascending=True).execute()
     assert [e.id for e in found] == list(
         reversed(newest_first(seeded, lambda e: e.system == "mahavishnu"))
     )
 
 
-async def test_query_example_14_count(spec_collector: EventCollector, seeded: list[Event]) -> None:
-    ns = await run_example(23, base_namespace(spec_collector))
+async def test_query_example_14_count(
+    process_collector: EventCollector, seeded: list[Event]
+) -> None:
+    ns = await run_example(23, base_namespace(process_collector))
     assert ns["error_count"] == len(
         newest_first(seeded, lambda e: e.severity == "error" and within(60)(e))
     )
@@ -340,20 +338,20 @@ async def test_query_example_14_count(spec_collector: EventCollector, seeded: li
 
 
 async def test_query_example_15_slow_workflows(
-    spec_collector: EventCollector, seeded: list[Event]
+    process_collector: EventCollector, seeded: list[Event]
 ) -> None:
-    ns = await run_example(24, base_namespace(spec_collector))
+    ns = await run_example(24, base_namespace(process_collector))
     assert [e.title for e in ns["events"]] == ["Workflow completed", "Quick workflow"]
     assert [e.title for e in ns["slow_workflows"]] == ["Workflow completed"]
 
 
 @pytest.mark.parametrize("number", [29, 30, 31, 32, 33, 34])
 async def test_builder_reference_snippets(
-    spec_collector: EventCollector, seeded: list[Event], number: int
+    process_collector: EventCollector, seeded: list[Event], number: int
 ) -> None:
-    builder = EventQueryBuilder(spec_collector)
+    builder = EventQueryBuilder(process_collector)
     ns = await run_example(
-        number, base_namespace(spec_collector) | {"builder": builder, "datetime": datetime}
+        number, base_namespace(process_collector) | {"builder": builder, "datetime": datetime}
     )
     await run_example(35, ns)
     query = builder.build()
@@ -386,8 +384,10 @@ async def test_api_reference_collector(tmp_path: Path, monkeypatch: pytest.Monke
         await collector.stop()
 
 
-async def test_api_reference_analyzer(spec_collector: EventCollector, seeded: list[Event]) -> None:
-    ns = base_namespace(spec_collector)
+async def test_api_reference_analyzer(
+    process_collector: EventCollector, seeded: list[Event]
+) -> None:
+    ns = base_namespace(process_collector)
     await run_example(36, ns)
     assert ns["analysis"]["total_errors"] == 3
     assert ns["analysis"]["critical_errors"] == 1
@@ -411,18 +411,20 @@ async def wait_for(predicate: Callable[[], bool]) -> None:
 
 
 async def test_subscribing_example(
-    spec_collector: EventCollector, capsys: pytest.CaptureFixture[str]
+    process_collector: EventCollector, capsys: pytest.CaptureFixture[str]
 ) -> None:
     alerts: list[Event] = []
 
     async def send_alert(event: Event) -> None:
         alerts.append(event)
 
-    ns = base_namespace(spec_collector) | {"send_alert": send_alert}
+    ns = base_namespace(process_collector) | {"send_alert": send_alert}
     subscribe_part, unsubscribe_part = SPEC_EXAMPLES[40].split("# Unsubscribe")
     await run_example(40, ns, subscribe_part)
-    error = await spec_collector.collect(system="a", event_type="b", title="bad", severity="error")
-    await spec_collector.collect(system="a", event_type="b", title="fine")
+    error = await process_collector.collect(
+        system="a", event_type="b", title="bad", severity="error"
+    )
+    await process_collector.collect(system="a", event_type="b", title="fine")
     output: list[str] = []
 
     def printed_both() -> bool:
@@ -433,10 +435,10 @@ async def test_subscribing_example(
     assert "New event: bad from a" in "".join(output)
     assert alerts == [error]
     await run_example(40, ns, unsubscribe_part)
-    assert spec_collector.subscriber_count == 0
+    assert process_collector.subscriber_count == 0
 
 
-async def test_filtering_subscriptions_example(spec_collector: EventCollector) -> None:
+async def test_filtering_subscriptions_example(process_collector: EventCollector) -> None:
     handled: list[tuple[str, Event]] = []
 
     async def handle_error(event: Event) -> None:
@@ -445,21 +447,21 @@ async def test_filtering_subscriptions_example(spec_collector: EventCollector) -
     async def handle_mahavishnu_event(event: Event) -> None:
         handled.append(("mahavishnu", event))
 
-    ns = base_namespace(spec_collector) | {
+    ns = base_namespace(process_collector) | {
         "handle_error": handle_error,
         "handle_mahavishnu_event": handle_mahavishnu_event,
     }
     await run_example(41, ns)
-    crit = await spec_collector.collect(
+    crit = await process_collector.collect(
         system="akosha", event_type="b", title="x", severity="critical"
     )
-    mv = await spec_collector.collect(system="mahavishnu", event_type="b", title="y")
-    await spec_collector.collect(system="akosha", event_type="b", title="ignored")
+    mv = await process_collector.collect(system="mahavishnu", event_type="b", title="y")
+    await process_collector.collect(system="akosha", event_type="b", title="ignored")
     await wait_for(lambda: len(handled) == 2)
     assert sorted(handled, key=lambda h: h[0]) == [("error", crit), ("mahavishnu", mv)]
 
 
-async def test_websocket_streaming_example(spec_collector: EventCollector) -> None:
+async def test_websocket_streaming_example(process_collector: EventCollector) -> None:
     sent: list[dict[str, Any]] = []
     closed = asyncio.Event()
 
@@ -470,14 +472,14 @@ async def test_websocket_streaming_example(spec_collector: EventCollector) -> No
         async def wait_closed(self) -> None:
             await closed.wait()
 
-    ns = await run_example(42, base_namespace(spec_collector))
+    ns = await run_example(42, base_namespace(process_collector))
     task = asyncio.create_task(ns["stream_events"](WebSocket()))
-    await wait_for(lambda: spec_collector.subscriber_count == 1)
-    event = await spec_collector.collect(system="a", event_type="b", title="streamed")
+    await wait_for(lambda: process_collector.subscriber_count == 1)
+    event = await process_collector.collect(system="a", event_type="b", title="streamed")
     await wait_for(lambda: sent == [event.to_dict()])
     closed.set()
     await task
-    assert spec_collector.subscriber_count == 0
+    assert process_collector.subscriber_count == 0
 
 
 # -- analysis and insights ----------------------------------------------------------------
@@ -485,7 +487,7 @@ async def test_websocket_streaming_example(spec_collector: EventCollector) -> No
 
 @pytest.mark.parametrize("number", [43, 44, 45, 46])
 async def test_analysis_examples(
-    spec_collector: EventCollector,
+    process_collector: EventCollector,
     seeded: list[Event],
     number: int,
     tmp_path: Path,
@@ -493,7 +495,7 @@ async def test_analysis_examples(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    ns = base_namespace(spec_collector) | {"analyzer": EventAnalyzer(spec_collector)}
+    ns = base_namespace(process_collector) | {"analyzer": EventAnalyzer(process_collector)}
     await run_example(number, ns)
     out = capsys.readouterr().out
     if number == 43:
@@ -528,22 +530,22 @@ def test_debug_logging_example() -> None:
 # -- performance tuning ----------------------------------------------------------------
 
 
-async def test_batch_operations_example(spec_collector: EventCollector) -> None:
-    ns = await run_example(48, base_namespace(spec_collector))
+async def test_batch_operations_example(process_collector: EventCollector) -> None:
+    ns = await run_example(48, base_namespace(process_collector))
     data = [
         {"system": "mahavishnu", "event_type": "workflow.started", "severity": "info",
          "title": f"batch {i}", "description": "from collect_batch"}
         for i in range(100)
     ]  # fmt: skip
     await ns["collect_batch"](data)
-    assert await EventQueryBuilder(spec_collector).search("batch").count() == 100
+    assert await EventQueryBuilder(process_collector).search("batch").count() == 100
 
 
 @pytest.mark.parametrize("number", [49, 50])
 async def test_query_optimisation_examples(
-    spec_collector: EventCollector, seeded: list[Event], number: int
+    process_collector: EventCollector, seeded: list[Event], number: int
 ) -> None:
-    ns = await run_example(number, base_namespace(spec_collector))
+    ns = await run_example(number, base_namespace(process_collector))
     recent_errors = newest_first(seeded, lambda e: e.severity == "error" and within(60)(e))
     if number == 49:
         assert [e.id for e in ns["events"]] == newest_first(
@@ -554,23 +556,23 @@ async def test_query_optimisation_examples(
 
 
 async def test_regular_cleanup_example(
-    spec_collector: EventCollector, seeded: list[Event], capsys: pytest.CaptureFixture[str]
+    process_collector: EventCollector, seeded: list[Event], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    old = await spec_collector.collect(
+    old = await process_collector.collect(
         system="a",
         event_type="b",
         title="ancient",
         timestamp=datetime.now(UTC) - timedelta(days=40),
     )
-    ns = await run_example(51, base_namespace(spec_collector))
+    ns = await run_example(51, base_namespace(process_collector))
     await ns["cleanup_events"]()
     assert "Deleted 1 old events" in capsys.readouterr().out
-    assert await spec_collector.get_event(old.id) is None
-    assert await spec_collector.count(Query()) == len(seeded)
+    assert await process_collector.get_event(old.id) is None
+    assert await process_collector.count(Query()) == len(seeded)
 
 
 async def test_monitoring_example(
-    spec_collector: EventCollector, seeded: list[Event], capsys: pytest.CaptureFixture[str]
+    process_collector: EventCollector, seeded: list[Event], capsys: pytest.CaptureFixture[str]
 ) -> None:
     class Stop(Exception):
         pass
@@ -580,7 +582,7 @@ async def test_monitoring_example(
         raise Stop
 
     ns = await run_example(
-        52, base_namespace(spec_collector) | {"asyncio": SimpleNamespace(sleep=sleep)}
+        52, base_namespace(process_collector) | {"asyncio": SimpleNamespace(sleep=sleep)}
     )
     with pytest.raises(Stop):
         await ns["monitor_performance"]()

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -45,16 +44,6 @@ class Result:
 
 
 Runner = Callable[..., Result]
-
-
-def make_event(**overrides: Any) -> Event:
-    fields: dict[str, Any] = {
-        "system": "mahavishnu",
-        "event_type": "workflow.started",
-        "title": "Workflow started",
-    }
-    fields.update(overrides)
-    return Event.create(**fields)
 
 
 def seed(db: Path, events: Iterable[Event]) -> list[Event]:

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.cli.conftest import Runner, assert_error, make_event, seed
+from tests.cli.conftest import Runner, assert_error, seed
+
+from _common import make_event
 
 T0 = datetime.now(UTC) - timedelta(minutes=10)
 

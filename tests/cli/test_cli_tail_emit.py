@@ -14,7 +14,9 @@ from typing import IO, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from tests.cli.conftest import SCRIPT, Runner, assert_error, make_event, seed
+from tests.cli.conftest import SCRIPT, Runner, assert_error, seed
+
+from _common import make_event
 
 
 def test_emit_prints_the_id_and_stores_the_event(ec: Runner, db: Path) -> None:

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.cli.conftest import Runner, assert_error, make_event, seed
+from tests.cli.conftest import Runner, assert_error, seed
+
+from _common import make_event
 
 NOW = datetime.now(UTC)
 

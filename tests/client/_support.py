@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,10 @@ from typing import Any
 
 import httpx
 
+from _common import free_port, serve_command, wait_for_health
 from eventcollector.storage.http import HTTPStorage
 
 _PEER = Path(__file__).with_name("_peer.py")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> None:
@@ -98,23 +91,13 @@ class Server:
         self.start()
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "eventcollector", "serve", "--port", str(self.port)]
-        command += ["--db", str(self.db), "--log-level", "warning", *self.options]
+        command = serve_command(self.port, self.db, *self.options)
         env = {**os.environ, "EVENTCOLLECTOR_KEYS_FILE": str(self.directory / "keys.json")}
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"server did not start: {self.log.read_text()}")
+        wait_for_health(
+            self.process, self.url, self.log, timeout=20, probe_timeout=1, give_up=self.kill
+        )
 
     def kill(self) -> None:
         """SIGKILL: what a crash or an OOM kill does."""

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from _common import free_port
 from eventcollector.model import Event, EventType, Severity, System
 from eventcollector.storage.http import HTTPStorage
 
-from ._support import Peer, free_port, make_storage, wait_until
+from ._support import Peer, make_storage, wait_until
 
 
 def events(n: int, prefix: str = "e") -> list[Event]:

@@ -189,7 +189,7 @@ async def test_cleanup_old_events_remotely(remote: EventCollector, local: EventC
 async def test_reads_raise_storage_unavailable_when_the_server_is_gone(
     spool_dir: Path,
 ) -> None:
-    from ._support import free_port
+    from _common import free_port
 
     collector = EventCollector(url=f"http://127.0.0.1:{free_port()}")
     try:

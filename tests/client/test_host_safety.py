@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
+from _common import free_port
 from eventcollector import EventCollector
 from eventcollector.logging_handler import EventCollectorHandler
 from eventcollector.model import Event
 from eventcollector.storage.http import HTTPStorage
 
-from ._support import Peer, free_port, make_storage, wait_until
+from ._support import Peer, make_storage, wait_until
 
 
 @pytest.fixture

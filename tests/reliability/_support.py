@@ -1,4 +1,4 @@
-"""Helpers for the reliability suite: the real server in a subprocess, RSS, events.
+"""Helpers for the reliability suite: the real server in a subprocess, RSS.
 
 The server can be killed with SIGKILL and restarted on the same port and database,
 which is what the crash tests need; ``rss_kib`` reads ``/proc`` so no extra package
@@ -9,25 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-PG_ENV = "EVENTCOLLECTOR_TEST_POSTGRES"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from _common import free_port, serve_command, wait_for_health
 
 
 def rss_kib(pid: int) -> int:
@@ -37,48 +25,6 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError(f"no VmRSS for {pid}")
-
-
-def event(**overrides: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "system": "deployer",
-        "event_type": "workflow.started",
-        "title": "Deploy started",
-    }
-    fields.update(overrides)
-    return fields
-
-
-def postgres_base() -> str:
-    """The PostgreSQL URL of the test server, or skip naming the variable."""
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(
-            f"PostgreSQL variant needs {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)"
-        )
-    try:
-        import asyncpg  # noqa: F401
-    except ImportError:
-        pytest.skip("PostgreSQL variant needs the 'postgres' extra (asyncpg)")
-    return url
-
-
-def fresh_schema() -> str:
-    return f"ecr_{uuid.uuid4().hex[:16]}"
-
-
-async def drop_schema(url: str, schema: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
-
-
-def with_schema(url: str, schema: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
 
 
 class Server:
@@ -103,22 +49,12 @@ class Server:
         return self.process.pid
 
     def start(self, timeout: float = 30.0) -> None:
-        command = [sys.executable, "-m", "eventcollector", "serve", "--port", str(self.port)]
-        command += ["--db", self.db, "--log-level", "warning", *self.options]
+        command = serve_command(self.port, self.db, *self.options)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server did not start: {self.log.read_text()}")
+        wait_for_health(
+            self.process, self.url, self.log, timeout=timeout, probe_timeout=2, give_up=self.stop
+        )
 
     def kill9(self) -> None:
         assert self.process is not None
@@ -148,16 +84,3 @@ class Server:
                 self.process.kill()
                 self.process.wait(5)
         return self.log.read_text() if self.log.exists() else ""
-
-
-def cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "eventcollector", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )

@@ -24,11 +24,12 @@ from pathlib import Path
 import httpx
 import orjson
 
+from _common import cli, event
 from eventcollector import Event
 from eventcollector.model import format_timestamp
 from eventcollector.storage.sqlite import SQLiteStorage
 
-from ._support import Server, cli, event
+from ._support import Server
 
 FORGED = "FORGED"
 HOSTILE_TITLES = [
@@ -199,7 +200,7 @@ def test_cleanup_killed_midway_and_rerun(tmp_path: Path) -> None:
         finally:
             conn.close()
     assert kills >= 1
-    done = cli("cleanup", "--retention-days", "30", "--db", str(db))
+    done = cli("cleanup", "--retention-days", "30", "--db", str(db), timeout=120)
     assert done.returncode == 0, done.stderr
     conn = sqlite3.connect(db)
     try:

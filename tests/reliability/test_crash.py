@@ -24,7 +24,9 @@ import httpx
 import orjson
 import pytest
 
-from ._support import Server, event
+from _common import event
+
+from ._support import Server
 
 SLOW = pytest.mark.skipif(
     os.environ.get("EVENTCOLLECTOR_SLOW") != "1",

@@ -16,12 +16,13 @@ from pathlib import Path
 import orjson
 import pytest
 
+from _common import event
 from eventcollector import Event
 from eventcollector.query import Query
 from eventcollector.storage.base import StorageError, StorageUnavailable
 from eventcollector.storage.sqlite import SQLiteStorage
 
-from ._support import Server, event
+from ._support import Server
 
 SIZE = "6m"
 FILLER_BYTES = 2 * 1024 * 1024

@@ -20,23 +20,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ._support import (
-    Server,
-    cli,
-    drop_schema,
-    event,
-    fresh_schema,
-    postgres_base,
-    rss_kib,
-    with_schema,
-)
+from _common import cli, drop_schema, event, fresh_schema, postgres_url, with_schema
+
+from ._support import Server, rss_kib
 
 
 @pytest.fixture
 async def pg_db() -> AsyncIterator[str]:
     """A ``postgresql://...?schema=<unique>`` URL; the schema is dropped afterwards."""
-    base = postgres_base()
-    schema = fresh_schema()
+    base = postgres_url()
+    schema = fresh_schema("ecr_")
     try:
         yield with_schema(base, schema)
     finally:
@@ -167,7 +160,7 @@ def keyed_server(tmp_path: Path) -> Iterator[tuple[Server, str, str]]:
     keys = []
     for name in ("flooder", "quiet"):
         done = cli("keys", "create", "--scope", "ingest", "--name", name, "--keys-file",
-                   str(keys_file))  # fmt: skip
+                   str(keys_file), timeout=120)  # fmt: skip
         assert done.returncode == 0, done.stderr
         keys.append(done.stdout.strip())
     server = Server(tmp_path, "--keys-file", str(keys_file), "--rate-limit", "200",

@@ -19,7 +19,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ._support import Server, event, rss_kib
+from _common import event
+
+from ._support import Server, rss_kib
 
 #: RSS growth allowed for one hostile request (the body limit is 16 MiB).
 FLAT_KIB = 96 * 1024

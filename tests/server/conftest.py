@@ -6,11 +6,7 @@ needs once (module-scoped fixtures) with the options its tests exercise.
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,24 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real console entry point."""
-    return subprocess.run(
-        [sys.executable, "-m", "eventcollector", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+from _common import free_port, serve_command, wait_for_health
 
 
 class Server:
@@ -48,25 +27,12 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = directory / "server.log"
-        command = [sys.executable, "-m", "eventcollector", "serve", "--host", host]
-        command += ["--port", str(self.port), "--db", str(self.db), "--log-level", "warning"]
+        command = serve_command(self.port, self.db, "--host", host, *options)
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([*command, *options], stdout=log, stderr=log)
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server did not start: {self.log.read_text()}")
+            self.process = subprocess.Popen(command, stdout=log, stderr=log)
+        wait_for_health(
+            self.process, self.url, self.log, timeout=20.0, probe_timeout=1, give_up=self.stop
+        )
 
     def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -98,13 +64,3 @@ def start(
         log = server.stop()
         # Nothing a test sends may surface as a server-side traceback.
         assert "Traceback" not in log, log
-
-
-def event(**overrides: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "system": "deployer",
-        "event_type": "workflow.started",
-        "title": "Deploy started",
-    }
-    fields.update(overrides)
-    return fields

@@ -13,7 +13,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from .conftest import Server, cli, event, free_port, start
+from _common import cli, event, free_port
+
+from .conftest import Server, start
 
 SCOPES = {
     "ingest": ["--scope", "ingest"],

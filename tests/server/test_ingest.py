@@ -11,7 +11,9 @@ import httpx
 import orjson
 import pytest
 
-from .conftest import Server, event, start
+from _common import event
+
+from .conftest import Server, start
 
 
 @pytest.fixture(scope="module")

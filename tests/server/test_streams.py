@@ -14,7 +14,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from .conftest import Server, event, start
+from _common import event
+
+from .conftest import Server, start
 
 GOOD_ORIGIN = "http://good.example"
 

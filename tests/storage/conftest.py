@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_helpers import drop_schema, fresh_schema, postgres_url
 
+from _common import drop_schema, fresh_schema, postgres_url
 from eventcollector.storage import Storage
 from eventcollector.storage.sqlite import SQLiteStorage
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_helpers import admin, drop_schema, fresh_schema, postgres_url
 
+from _common import admin, drop_schema, fresh_schema, postgres_url
 from eventcollector import EventCollector
 from eventcollector.model import Event
 from eventcollector.query import Query

@@ -1,0 +1,149 @@
+"""Helpers shared by the test directories (``from _common import ...``; ``tests/`` is on
+sys.path through the root conftest).
+
+* the real server: ``free_port``, ``serve_command`` and ``wait_for_health`` for the
+  ``Server`` classes of tests/server, tests/client and tests/reliability (each keeps the
+  kill/restart behaviour its tests need), ``cli`` for the console entry point;
+* events: ``event`` (an ingest request body), ``make_event`` (an ``Event``);
+* PostgreSQL: ``postgres_url`` (or a skip naming EVENTCOLLECTOR_TEST_POSTGRES),
+  ``fresh_schema``/``with_schema``/``drop_schema`` and ``admin`` statements.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from eventcollector import Event
+
+PG_ENV = "EVENTCOLLECTOR_TEST_POSTGRES"
+
+
+# -- the real server -----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def serve_command(port: int, db: str | Path, *options: str) -> list[str]:
+    """``python -m eventcollector serve`` on ``port`` with ``db``, logging warnings only."""
+    command = [sys.executable, "-m", "eventcollector", "serve", "--port", str(port)]
+    return [*command, "--db", str(db), "--log-level", "warning", *options]
+
+
+def wait_for_health(
+    process: subprocess.Popen[bytes],
+    url: str,
+    log: Path,
+    *,
+    timeout: float,
+    probe_timeout: float,
+    give_up: Callable[[], object],
+) -> None:
+    """Return once ``url``/health answers 200; raise if the process exits or ``timeout``
+    passes (then after calling ``give_up`` to stop it), with the server's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=probe_timeout).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    give_up()
+    raise RuntimeError(f"server did not start: {log.read_text()}")
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point."""
+    return subprocess.run(
+        [sys.executable, "-m", "eventcollector", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+# -- events --------------------------------------------------------------------------
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    """The JSON body of one event for the HTTP API, with defaults for the required fields."""
+    fields: dict[str, Any] = {
+        "system": "deployer",
+        "event_type": "workflow.started",
+        "title": "Deploy started",
+    }
+    fields.update(overrides)
+    return fields
+
+
+def make_event(**overrides: Any) -> Event:
+    """A valid ``Event`` with defaults for the required fields."""
+    fields: dict[str, Any] = {
+        "system": "mahavishnu",
+        "event_type": "workflow.started",
+        "title": "Workflow started",
+    }
+    fields.update(overrides)
+    return Event.create(**fields)
+
+
+# -- PostgreSQL ----------------------------------------------------------------------
+
+
+def postgres_url() -> str:
+    """The test server's URL, or skip naming the variable that enables these tests."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
+    try:
+        import asyncpg  # noqa: F401
+    except ImportError:
+        pytest.skip("PostgreSQL tests need the 'postgres' extra (asyncpg)")
+    return url
+
+
+def fresh_schema(prefix: str = "ect_") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:16]}"
+
+
+def with_schema(url: str, schema: str) -> str:
+    """``url`` with ``schema=<schema>`` added to its query string."""
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    await admin(url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def admin(url: str, statement: str, *args: Any) -> list[Any]:
+    """Run one statement on a separate superuser connection; its rows."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows: list[Any] = await conn.fetch(statement, *args)
+        return rows
+    finally:
+        await conn.close()
