@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import logging
 import uuid
 from collections import deque
@@ -182,9 +183,7 @@ class PostgresStorage:
             if self._pool is not None:
                 return
             try:
-                pool = await asyncpg.create_pool(
-                    self._dsn, reset=_reset_connection, **self._pool_args
-                )
+                pool = await asyncpg.create_pool(self._dsn, **_POOL_RESET, **self._pool_args)
             except Exception as exc:
                 raise _translate(exc, "cannot connect") from exc
             try:
@@ -356,7 +355,7 @@ class PostgresStorage:
         chunk: list[Event] = []
         size = 0
         for event in events:
-            n = len(event.id.encode()) + 1
+            n = (len(event.id) if event.id.isascii() else len(event.id.encode())) + 1
             if chunk and size + n > _NOTIFY_BYTES:
                 payloads.append(self._payload(chunk))
                 chunk, size = [], 0
@@ -367,9 +366,9 @@ class PostgresStorage:
         return payloads
 
     def _payload(self, events: list[Event]) -> str:
-        stamps = [_micros(e.timestamp) for e in events]
+        stamps = [e.timestamp for e in events]
         ids = ",".join(e.id for e in events)
-        return f"{self._instance}|{min(stamps)}|{max(stamps)}|{ids}"
+        return f"{self._instance}|{_micros(min(stamps))}|{_micros(max(stamps))}|{ids}"
 
     async def _ensure_days(self, days: set[date]) -> None:
         if days <= self._days:
@@ -660,6 +659,14 @@ async def _reset_connection(conn: Any) -> None:
     rolls back a transaction left open). Nothing here sets session state (advisory
     locks are transaction-scoped, LISTEN has its own connection), so the default reset,
     one more round trip (unlock all, CLOSE ALL, UNLISTEN *, RESET ALL), is skipped."""
+
+
+# ``reset=`` is newer than the oldest asyncpg supported: without it, the default reset.
+_POOL_RESET: dict[str, Any] = (
+    {"reset": _reset_connection}
+    if "reset" in inspect.signature(asyncpg.create_pool).parameters
+    else {}
+)
 
 
 def _connect_args(pool_args: dict[str, Any]) -> dict[str, Any]:
