@@ -130,6 +130,8 @@ INSERT_EVENT = (
     " data, tags, correlation_id, source_component, duration_ms, metadata)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: Only the id's uniqueness is waived; any other constraint still fails loudly.
+INSERT_EVENT_UNLESS_STORED = INSERT_EVENT + " ON CONFLICT(id) DO NOTHING"
 
 _systems = System._value2member_map_
 _types = EventType._value2member_map_

@@ -18,7 +18,7 @@ from eventcollector.storage import _sqlite_sql as sql
 from eventcollector.storage._sqlite_writer import Transaction
 
 CLEANUP_CHUNK = 5_000
-_DUPLICATE_CHECK_CHUNK = 500
+_ROWIDS_BETWEEN = "SELECT rowid FROM events WHERE rowid BETWEEN ? AND ?"
 
 # (hour prefix, system, event_type, severity, duration or None) of one event.
 _Facts = tuple[str, str, str, str, int | None]
@@ -33,31 +33,25 @@ def insert_batches(tx: Transaction, batches: list[Sequence[Event]]) -> list[list
 
 def insert(tx: Transaction, events: Sequence[Event]) -> list[bool]:
     """Insert events whose ids are not stored yet; per event, True if it was new."""
+    if not events:
+        return []
     conn = tx.conn
-    existing: set[str] = set()
-    ids = [e.id for e in events]
-    for start in range(0, len(ids), _DUPLICATE_CHECK_CHUNK):
-        chunk = ids[start : start + _DUPLICATE_CHECK_CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        found = conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
-        existing.update(r[0] for r in found)
-    fresh: list[Event] = []
-    stored: list[bool] = []
-    for event in events:
-        is_new = event.id not in existing
-        stored.append(is_new)
-        if is_new:
-            existing.add(event.id)  # a repeat later in the same batch is a duplicate
-            fresh.append(event)
-    if not fresh:
-        return stored
-    first = tx.reserve_rowids(len(fresh))
-    last = first + len(fresh) - 1
-    conn.executemany(sql.INSERT_EVENT, [sql.to_row(e, first + i) for i, e in enumerate(fresh)])
-    # The side tables are derived from the rows just inserted, in SQL: SQLite does that
-    # work without holding the GIL, while Python would hold it for every row.
-    for statement in _DERIVE_SIDE_TABLES:
-        conn.execute(statement, (first, last))
+    first = tx.reserve_rowids(len(events))
+    last = first + len(events) - 1
+    rows = [sql.to_row(e, first + i) for i, e in enumerate(events)]
+    # A stored id (or one repeated in this batch) is skipped by the conflict clause;
+    # the row count says whether any was, so duplicates cost a lookup only when they occur.
+    inserted = conn.executemany(sql.INSERT_EVENT_UNLESS_STORED, rows).rowcount
+    if inserted == len(events):
+        stored = [True] * len(events)
+    else:
+        kept = {r[0] for r in conn.execute(_ROWIDS_BETWEEN, (first, last))}
+        stored = [first + i in kept for i in range(len(events))]
+    if inserted:
+        # The side tables are derived from the rows just inserted, in SQL: SQLite does
+        # that work without holding the GIL, while Python would hold it for every row.
+        for statement in _DERIVE_SIDE_TABLES:
+            conn.execute(statement, (first, last))
     return stored
 
 
