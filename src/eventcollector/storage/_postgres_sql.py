@@ -198,9 +198,10 @@ def hour_start(prefix: str) -> datetime:
     return datetime.strptime(prefix, "%Y-%m-%dT%H").replace(tzinfo=UTC)
 
 
-def to_record(seq: int, event: Event) -> tuple[Any, ...]:
-    """A row of ``events`` (``EVENT_COLUMNS``) for COPY."""
-    return (
+def to_record(seq: int, event: Event) -> list[Any]:
+    """A row of ``events`` (``EVENT_COLUMNS``) for COPY (a list: ingest builds the rows
+    before it has claimed the seqs, then sets them)."""
+    return [
         seq,
         event.id,
         event.timestamp,
@@ -215,7 +216,7 @@ def to_record(seq: int, event: Event) -> tuple[Any, ...]:
         event.source_component,
         event.duration_ms,
         orjson.dumps(event.metadata).decode(),
-    )
+    ]
 
 
 _systems = System._value2member_map_

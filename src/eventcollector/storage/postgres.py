@@ -302,11 +302,13 @@ class PostgresStorage:
             first.setdefault(event.id, i)
         unique = events if len(first) == len(events) else [events[i] for i in first.values()]
         days = {e.timestamp.astimezone(UTC).date() for e in unique}
+        # Built before the transaction (shorter lock holds); the seqs are set once claimed.
+        rows = [sql.to_record(0, e) for e in unique]
         for attempt in range(_ATTEMPTS):
             try:
                 await self._ensure_days(days)
                 await self._turns.wait(ticket)
-                new_ids = await self._run(lambda conn: self._insert(conn, unique, ticket))
+                new_ids = await self._run(lambda conn: self._insert(conn, unique, rows, ticket))
                 break
             except asyncpg.PostgresError as exc:
                 state = getattr(exc, "sqlstate", "")
@@ -318,25 +320,28 @@ class PostgresStorage:
                     raise
         return [first[e.id] == i and e.id in new_ids for i, e in enumerate(events)]
 
-    async def _insert(self, conn: Any, unique: list[Event], ticket: int) -> set[str]:
+    async def _insert(
+        self, conn: Any, unique: list[Event], rows: list[list[Any]], ticket: int
+    ) -> set[str]:
         """One transaction: claim the ids, COPY the winners into ``events``, count, notify."""
         async with conn.transaction():
             try:
                 claimed = await conn.fetch(
-                    sql.CLAIM_IDS, [e.id for e in unique], [e.timestamp for e in unique]
+                    sql.CLAIM_IDS, [r[1] for r in rows], [r[2] for r in rows]
                 )
             finally:
                 self._turns.end(ticket)
             if not claimed:
                 return set()
             new_ids = {r[0] for r in claimed}
-            fresh = unique
+            fresh, records = unique, rows
             if len(new_ids) < len(unique):
-                fresh = [e for e in unique if e.id in new_ids]
+                kept = [i for i, e in enumerate(unique) if e.id in new_ids]
+                fresh, records = [unique[i] for i in kept], [rows[i] for i in kept]
             # The seqs were taken in id order; handed out in batch order they keep the
             # events' insertion order.
-            seqs = sorted(r[1] for r in claimed)
-            records = [sql.to_record(seq, e) for seq, e in zip(seqs, fresh, strict=True)]
+            for seq, record in zip(sorted(r[1] for r in claimed), records, strict=True):
+                record[0] = seq
             await conn.copy_records_to_table("events", records=records, columns=sql.EVENT_COLUMNS)
             await conn.execute(
                 sql.ADD_COUNTS,
