@@ -13,7 +13,8 @@ touches the network or the disk, and never raises. Two daemon threads do the res
 
 Threads, not an asyncio task: host code may block its event loop, use several loops
 or none, and the events of a crashing loop must still leave. Threads are also what
-the Sentry and OpenTelemetry SDKs use for the same job.
+the Sentry and OpenTelemetry SDKs use for the same job. ``_http_process`` closes every
+sender at interpreter exit and resets them in forked children.
 
 Accounting (all under one lock)::
 
@@ -24,13 +25,9 @@ Accounting (all under one lock)::
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import gzip
-import os
 import threading
 import time
-import weakref
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +37,7 @@ from typing import Any
 import httpx
 
 from eventcollector.model import Event
+from eventcollector.storage import _http_process
 from eventcollector.storage._http_common import INSIDE_CLIENT, event_line, log
 from eventcollector.storage._http_retry import RETRYABLE_STATUS, backoff_delay, parse_retry_after
 from eventcollector.storage._http_spooler import _Spooler
@@ -86,8 +84,7 @@ class Sender:
     def __init__(self, config: SenderConfig) -> None:
         self.config = config
         self._reset()
-        _LIVE.add(self)
-        _register_process_hooks()
+        _http_process.track(self)
 
     def _reset(self) -> None:
         """Fresh state: at construction and in a forked child (whose threads are gone)."""
@@ -516,39 +513,7 @@ class Sender:
         if client is not None:
             # Its sockets are the parent's; closing them here could disturb its connections
             # and its pool lock may be held by a thread that no longer exists. Keep it alive.
-            _ABANDONED.append(client)
+            _http_process.abandon(client)
         closed = self._closed
         self._reset()
         self._closed = closed
-
-
-# -- process-wide hooks ------------------------------------------------------------
-
-_LIVE: weakref.WeakSet[Sender] = weakref.WeakSet()
-_ABANDONED: list[Any] = []
-_hooks_registered = False
-_hooks_lock = threading.Lock()
-
-
-def _register_process_hooks() -> None:
-    global _hooks_registered
-    with _hooks_lock:
-        if _hooks_registered:
-            return
-        _hooks_registered = True
-    atexit.register(_close_all_at_exit)
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_reset_all_in_child)
-
-
-def _close_all_at_exit() -> None:
-    """Deliver (or spool) what short-lived scripts emitted just before exiting."""
-    for sender in list(_LIVE):
-        # Nothing useful can be done about a failure at interpreter exit.
-        with contextlib.suppress(Exception):
-            sender.close(sender.config.exit_timeout)
-
-
-def _reset_all_in_child() -> None:
-    for sender in list(_LIVE):
-        sender._after_fork_in_child()
