@@ -4,9 +4,10 @@
 touches the network or the disk, and never raises. Two daemon threads do the rest:
 
 * the **sender** owns a synchronous ``httpx.Client`` and posts gzip'd NDJSON batches
-  (size- or time-triggered). Its next batch is, in this order: a batch that failed and
-  is kept in memory (only without a spool), the spool's oldest lines, the buffer.
-  So events reach the server in the order they were submitted.
+  (size- or time-triggered; ``_http_delivery`` posts one and reads the answer). Its
+  next batch is, in this order: a batch that failed and is kept in memory (only
+  without a spool), the spool's oldest lines, the buffer. So events reach the server
+  in the order they were submitted.
 * the **spooler** (``_http_spooler``) moves the buffer to the spool file while the
   server is down (or the buffer is half full because the server is slow), so that a
   sender stuck in a request that will time out never makes the buffer overflow.
@@ -25,12 +26,11 @@ Accounting (all under one lock)::
 
 from __future__ import annotations
 
-import gzip
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +39,13 @@ import httpx
 from eventcollector.model import Event
 from eventcollector.storage import _http_process
 from eventcollector.storage._http_common import INSIDE_CLIENT, event_line, log
-from eventcollector.storage._http_retry import RETRYABLE_STATUS, backoff_delay, parse_retry_after
+from eventcollector.storage._http_delivery import Result, deliver
+from eventcollector.storage._http_retry import backoff_delay
 from eventcollector.storage._http_spooler import _Spooler
 from eventcollector.storage._spool import Spool
 
 __all__ = ["INSIDE_CLIENT", "Sender", "SenderConfig"]
 
-_GZIP_MIN_BYTES = 1_024
 _LOG_EVERY = 10.0  # seconds between repeated warnings of one kind
 
 
@@ -66,16 +66,6 @@ class SenderConfig:
     spool_max_bytes: int = 256 << 20
     exit_timeout: float = 5.0
     transport: httpx.BaseTransport | None = None
-
-
-@dataclass(slots=True)
-class _Result:
-    delivered: int = 0
-    rejected: int = 0
-    retry: bool = False
-    retry_after: float | None = None
-    error: str = ""
-    remaining: list[bytes] = field(default_factory=list)
 
 
 class Sender:
@@ -352,13 +342,13 @@ class Sender:
             lines = self._memory_retry or []
         else:
             lines = [event_line(e) for e in events or ()]
-        result = self._deliver(lines)
+        result = deliver(self, lines)
         if kind == "spool":
             self._settle_spool(lines, result)
         else:
             self._settle_memory(lines, result)
 
-    def _settle_spool(self, lines: list[bytes], result: _Result) -> None:
+    def _settle_spool(self, lines: list[bytes], result: Result) -> None:
         assert self._spool is not None
         if not result.retry or len(result.remaining) < len(lines):
             with self._spool_lock:
@@ -367,7 +357,7 @@ class Sender:
                     self._spool.prepend(result.remaining)
         self._account(result)
 
-    def _settle_memory(self, lines: list[bytes], result: _Result) -> None:
+    def _settle_memory(self, lines: list[bytes], result: Result) -> None:
         written = 0
         spool = self._spool if self._spool_state == "ready" else None
         if result.retry and spool is not None:
@@ -384,7 +374,7 @@ class Sender:
                     self._drop(len(result.remaining) - written, "spool_full")
         self._account(result)
 
-    def _account(self, result: _Result) -> None:
+    def _account(self, result: Result) -> None:
         with self._cv:
             self.counters["delivered"] += result.delivered
             self.counters["rejected"] += result.rejected
@@ -418,68 +408,6 @@ class Sender:
                 self._down = False
                 self._attempt = 0
             self._cv.notify_all()
-
-    def _deliver(self, lines: list[bytes]) -> _Result:
-        """POST ``lines``; a 413 splits the batch in halves until single events remain."""
-        result = _Result()
-        queue = [lines]
-        while queue:
-            chunk = queue.pop(0)
-            status, body, retry_after, error = self._post(chunk)
-            if status is None or status in RETRYABLE_STATUS:
-                result.retry, result.retry_after, result.error = True, retry_after, error
-                result.remaining = [line for part in (chunk, *queue) for line in part]
-                return result
-            if status == 413 and len(chunk) > 1:
-                half = len(chunk) // 2
-                queue[:0] = [chunk[:half], chunk[half:]]
-                continue
-            if status < 300:
-                rejected = body.get("rejected") if isinstance(body, dict) else None
-                refused = len(rejected) if isinstance(rejected, list) else 0
-                result.delivered += len(chunk) - refused
-                if refused:
-                    assert isinstance(rejected, list)
-                    self._rejected(refused, "invalid", str(rejected[0].get("error", "")))
-                result.rejected += refused
-                continue
-            # Anything else would fail again (bad input, auth, 500): count it and move on.
-            reason = "invalid" if status == 400 else f"http_{status}"
-            self._rejected(len(chunk), reason, f"HTTP {status}: {error}")
-            result.rejected += len(chunk)
-        return result
-
-    def _rejected(self, n: int, reason: str, message: str) -> None:
-        with self._lock:
-            self.rejected_by_reason[reason] += n
-            self.last_rejection = message
-            self._warn(f"reject:{reason}", "collector server refused %d event(s): %s", n, message)
-
-    def _post(self, lines: list[bytes]) -> tuple[int | None, Any, float | None, str]:
-        """(status or None for a network error, JSON body, Retry-After, error text)."""
-        body = b"\n".join(lines) + b"\n"
-        headers = {"Content-Type": "application/x-ndjson"}
-        if self.config.gzip and len(body) >= _GZIP_MIN_BYTES:
-            body = gzip.compress(body, compresslevel=1, mtime=0)
-            headers["Content-Encoding"] = "gzip"
-        assert self._client is not None
-        with self._lock:
-            self.counters["requests"] += 1
-        try:
-            response = self._client.post("/v1/events", content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return None, None, None, f"{type(exc).__name__}: {exc}".rstrip(": ")
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        retry_after = parse_retry_after(
-            response.headers.get("Retry-After"), limit=self.config.retry_after_max
-        )
-        error = payload.get("error", "") if isinstance(payload, dict) else response.text[:200]
-        if isinstance(payload, dict) and not error and payload.get("rejected"):
-            error = str(payload["rejected"][0].get("error", ""))
-        return response.status_code, payload, retry_after, f"{response.status_code} {error}"
 
     # -- used by both threads ---------------------------------------------------
 
