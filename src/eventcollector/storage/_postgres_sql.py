@@ -9,10 +9,15 @@ from typing import Any, TypeVar
 
 import orjson
 
-from eventcollector.model import Event, EventType, Severity, System
+from eventcollector.model import Event
 from eventcollector.query import GroupField, Query, search_terms
 from eventcollector.storage._rollup import hour_key, split_by_hours
-from eventcollector.storage._sql_common import NULLABLE, ORDER_COLUMNS, group_expressions
+from eventcollector.storage._sql_common import (
+    NULLABLE,
+    ORDER_COLUMNS,
+    group_expressions,
+    stored_event,
+)
 
 T = TypeVar("T")
 
@@ -219,44 +224,9 @@ def to_record(seq: int, event: Event) -> list[Any]:
     ]
 
 
-_systems = System._value2member_map_
-_types = EventType._value2member_map_
-_severities = Severity._value2member_map_
-
-
 def from_row(row: Any) -> Event:
     """An ``Event`` from a row selected with ``COLUMNS`` (trusted: no validation)."""
-    (
-        _,
-        id_,
-        ts,
-        system,
-        event_type,
-        severity,
-        title,
-        description,
-        data,
-        tags,
-        corr,
-        comp,
-        duration,
-        metadata,
-    ) = row
-    return Event(
-        id=id_,
-        timestamp=ts,
-        system=_systems.get(system) or System(system),  # type: ignore[arg-type]
-        event_type=_types.get(event_type) or EventType(event_type),  # type: ignore[arg-type]
-        severity=_severities.get(severity) or Severity(severity),  # type: ignore[arg-type]
-        title=title,
-        description=description,
-        data=orjson.loads(data),
-        tags=list(tags),
-        correlation_id=corr,
-        source_component=comp,
-        duration_ms=duration,
-        metadata=orjson.loads(metadata),
-    )
+    return stored_event(row, row[2], list(row[9]))
 
 
 # -- reads that take several statements ------------------------------------------

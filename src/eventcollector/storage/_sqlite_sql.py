@@ -7,9 +7,14 @@ from typing import Any
 
 import orjson
 
-from eventcollector.model import Event, EventType, Severity, System, format_timestamp
+from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query, search_terms
-from eventcollector.storage._sql_common import NULLABLE, ORDER_COLUMNS, group_expressions
+from eventcollector.storage._sql_common import (
+    NULLABLE,
+    ORDER_COLUMNS,
+    group_expressions,
+    stored_event,
+)
 
 COLUMNS = (
     "e.rowid, e.id, e.timestamp, e.system, e.event_type, e.severity, e.title, e.description,"
@@ -133,41 +138,7 @@ INSERT_EVENT = (
 #: Only the id's uniqueness is waived; any other constraint still fails loudly.
 INSERT_EVENT_UNLESS_STORED = INSERT_EVENT + " ON CONFLICT(id) DO NOTHING"
 
-_systems = System._value2member_map_
-_types = EventType._value2member_map_
-_severities = Severity._value2member_map_
-
 
 def from_row(row: tuple[Any, ...]) -> Event:
     """An ``Event`` from a row selected with ``COLUMNS`` (trusted: no validation)."""
-    (
-        _,
-        id_,
-        ts,
-        system,
-        event_type,
-        severity,
-        title,
-        description,
-        data,
-        tags,
-        corr,
-        comp,
-        duration,
-        metadata,
-    ) = row
-    return Event(
-        id=id_,
-        timestamp=datetime.fromisoformat(ts),
-        system=_systems.get(system) or System(system),  # type: ignore[arg-type]
-        event_type=_types.get(event_type) or EventType(event_type),  # type: ignore[arg-type]
-        severity=_severities.get(severity) or Severity(severity),  # type: ignore[arg-type]
-        title=title,
-        description=description,
-        data=orjson.loads(data),
-        tags=orjson.loads(tags),
-        correlation_id=corr,
-        source_component=comp,
-        duration_ms=duration,
-        metadata=orjson.loads(metadata),
-    )
+    return stored_event(row, datetime.fromisoformat(row[2]), orjson.loads(row[9]))
