@@ -1,4 +1,5 @@
-"""emit, and tail following the embedded store and a server's SSE stream."""
+"""emit, and tail following the embedded store and a server's SSE stream (also across a
+restart of the real server)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import queue
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,10 +15,12 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from tests.cli.conftest import SCRIPT, Runner, assert_error, seed
 
-from _common import make_event
+from _common import free_port, make_event, serve_command, wait_for_health
+from eventcollector.server.auth import KeyStore
 
 
 def test_emit_prints_the_id_and_stores_the_event(ec: Runner, db: Path) -> None:
@@ -204,3 +208,112 @@ def test_tail_url_reads_the_sse_stream(spawn: Any) -> None:
         _SSEHandler.release.set()
         server.shutdown()
         server.server_close()
+
+
+class _RestartableServer:
+    """``eventcollector serve`` with one admin key, restartable on the same port and db."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir()
+        self.db = directory / "events.db"
+        self.keys_file = directory / "keys.json"
+        _, self.key = KeyStore(self.keys_file).create(["admin"])
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = directory / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        command = serve_command(self.port, self.db, "--keys-file", str(self.keys_file))
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=log)
+        wait_for_health(
+            self.process, self.url, self.log, timeout=20, probe_timeout=1, give_up=self.stop
+        )
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def post(self, *ids: str) -> None:
+        body = b"\n".join(make_event(id=i, title=i).to_json() for i in ids)
+        response = httpx.post(
+            f"{self.url}/v1/events",
+            content=body,
+            headers={
+                "Authorization": f"Bearer {self.key}",
+                "Content-Type": "application/x-ndjson",
+            },
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[_RestartableServer]:
+    server = _RestartableServer(tmp_path / "server")
+    try:
+        yield server
+    finally:
+        server.stop()
+        assert "Traceback" not in server.log.read_text()
+
+
+def _wait_for(lines: _Lines, words: str, timeout: float = 15.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        line = lines.raw(timeout=max(deadline - time.monotonic(), 0.01))
+        if words in line:
+            return line
+
+
+def test_tail_url_follows_across_a_server_restart(
+    spawn: Any, live_server: _RestartableServer
+) -> None:
+    server = live_server
+    server.post("r0")
+    proc, out = spawn(
+        "tail", "--url", server.url, "--api-key", server.key, "-n", "1", "-f", "jsonl"
+    )  # fmt: skip
+    assert proc.stderr is not None
+    err = _Lines(proc.stderr)
+    shown = [out.next()["id"]]  # the backlog, read once subscribed
+    server.post("r1", "r2", "r3")
+    shown += [out.next()["id"] for _ in range(3)]
+
+    server.stop()
+    assert _wait_for(err, "lost the stream").startswith("warning: ")
+    # Stored while the server is down: only the catch-up after reconnecting can find them.
+    seed(server.db, [make_event(id=i, title=i) for i in ("r4", "r5")])
+    server.start()  # same port, same database
+    server.post("r6")  # before or after tail is back: the catch-up or the stream has it
+    back = _wait_for(err, "reconnected")
+    assert back.startswith("reconnected to "), back
+    assert int(back.split("caught up ")[1].split()[0]) >= 2, back  # r4 and r5 (maybe r6)
+    server.post("r7", "r8")
+    shown += [out.next()["id"] for _ in range(5)]
+    server.post("r9")  # the next line: nothing came twice before it
+    shown.append(out.next()["id"])
+
+    assert sorted(shown) == [f"r{i}" for i in range(10)], shown
+    assert proc.poll() is None  # still following
+    proc.terminate()
+    assert proc.wait(timeout=10) == 0
+    assert out.empty()
+    rest = proc.stderr.read().decode()
+    assert "Traceback" not in rest
+
+
+def test_tail_url_with_a_bad_key_fails_without_retrying(
+    ec: Runner, live_server: _RestartableServer
+) -> None:
+    started = time.monotonic()
+    result = ec("tail", "--url", live_server.url, "--api-key", "eck_0_wrong", "-n", "0")
+    assert_error(result, 1, "401")
+    assert time.monotonic() - started < 10
