@@ -363,6 +363,48 @@ async def test_cleanup_old_events_and_rerun(storage: Storage) -> None:
     assert await storage.append([old[0], kept[0]]) == [True, False]
 
 
+async def test_counts_over_whole_days_and_edges_after_cleanup(storage: Storage) -> None:
+    """Rollups at every grain stay exact after cleanup (whole days, hours, edges)."""
+    now = BASE + timedelta(days=12)
+    events = [
+        ev(
+            i,
+            system=("alpha", "beta", "gamma")[i % 3],
+            severity=("info", "error", "debug", "warning")[i % 4],
+            duration_ms=None if i % 5 == 0 else (i * 53) % 900,
+            timestamp=now - timedelta(minutes=131 * i),
+        )
+        for i in range(120)
+    ]  # about 11 days
+    await storage.append(events)
+    await storage.cleanup_old_events(9.3, now=now)  # drops days, trims one mid-day
+    kept = [e for e in events if e.timestamp >= now - timedelta(days=9.3)]
+    ranges = [
+        (now - timedelta(days=8, hours=5, minutes=17), now - timedelta(days=2, minutes=41)),
+        (BASE + timedelta(days=3), BASE + timedelta(days=9)),  # whole days only
+        (BASE + timedelta(days=3, hours=4), BASE + timedelta(days=9, hours=2)),  # days + hours
+        (None, now - timedelta(days=3, minutes=5)),
+        (now - timedelta(days=6, minutes=1), None),
+        (None, None),
+    ]
+    for since, until in ranges:
+        for query in (
+            Query(since=since, until=until),
+            Query(since=since, until=until, systems=("beta", "gamma"), severities=("error",)),
+        ):
+            chosen = [e for e in kept if query.matches(e)]
+            assert await storage.count(query) == len(chosen)
+            for field in ("system", "severity", "hour"):
+                assert await storage.group_count(query, field) == reference_groups(
+                    kept, query, field
+                )
+            values = [e.duration_ms for e in chosen if e.duration_ms is not None]
+            stats = await storage.duration_stats(query, percentiles=False)
+            assert stats.count == len(values)
+            if values:
+                assert stats.avg == pytest.approx(sum(values) / len(values))
+
+
 async def test_cleanup_refuses_negative_retention(storage: Storage) -> None:
     with pytest.raises(ValueError, match="retention_days"):
         await storage.cleanup_old_events(-1)

@@ -92,8 +92,47 @@ async def test_retention_drops_whole_partitions_and_trims_the_boundary(
     ]
     ids = await admin(url, f'SELECT count(*) FROM "{schema}".event_ids')
     assert ids[0][0] == len(events) - deleted
-    rollup = await admin(url, f'SELECT coalesce(sum(n), 0) FROM "{schema}".event_counts')
-    assert rollup[0][0] == len(events) - deleted
+    await assert_rollups_match_events(url, schema)
+    assert await rollup_totals(url, schema) == {t: len(events) - deleted for t in ROLLUP_TABLES}
+
+
+ROLLUP_TABLES = ("event_counts", "day_counts", "event_totals", "hour_totals")
+
+
+async def rollup_totals(url: str, schema: str) -> dict[str, int]:
+    return {
+        t: (await admin(url, f'SELECT coalesce(sum(n), 0) FROM "{schema}".{t}'))[0][0]
+        for t in ROLLUP_TABLES
+    }
+
+
+async def assert_rollups_match_events(url: str, schema: str) -> None:
+    """Every rollup table equals the same grouping of ``events`` (no zero rows left)."""
+    s = f'"{schema}"'
+    grains = {
+        "event_counts": "date_trunc('hour', timestamp, 'UTC'), system, event_type, severity",
+        "day_counts": "(timestamp AT TIME ZONE 'UTC')::date, system, event_type, severity",
+        "event_totals": "system, event_type, severity",
+        "hour_totals": "date_trunc('hour', timestamp, 'UTC')",
+    }
+    for table, keys in grains.items():
+        arity = {"event_counts": 4, "day_counts": 4, "event_totals": 3, "hour_totals": 1}[table]
+        key_columns = {
+            "event_counts": "hour, system, event_type, severity",
+            "day_counts": "day, system, event_type, severity",
+            "event_totals": "system, event_type, severity",
+            "hour_totals": "hour",
+        }[table]
+        positions = ", ".join(str(i + 1) for i in range(arity))
+        expected = await admin(
+            url,
+            f"SELECT {keys}, count(*), count(duration_ms), coalesce(sum(duration_ms), 0)"
+            f" FROM {s}.events GROUP BY {positions} ORDER BY {positions}",
+        )
+        got = await admin(
+            url, f"SELECT {key_columns}, n, d_n, d_sum FROM {s}.{table} ORDER BY {positions}"
+        )
+        assert [tuple(r) for r in got] == [tuple(r) for r in expected], table
 
 
 async def test_concurrent_opens_migrate_once(pg_schema: tuple[str, str]) -> None:
@@ -104,7 +143,7 @@ async def test_concurrent_opens_migrate_once(pg_schema: tuple[str, str]) -> None
     try:
         await asyncio.gather(*(s.open() for s in stores))
         versions = await admin(url, f'SELECT version FROM "{schema}".schema_migrations')
-        assert [r[0] for r in versions] == [1, 2]
+        assert [r[0] for r in versions] == [1, 2, 3]
         results = await asyncio.gather(*(s.append([ev(1, id="same")]) for s in stores))
         assert sorted(r[0] for r in results) == [False] * 5 + [True]
     finally:
@@ -276,14 +315,62 @@ async def test_tail_on_postgres_follows_insertion_order(
     assert b"Traceback" not in errors
 
 
+async def revert_to_version_2(url: str, schema: str) -> None:
+    """Undo migration 3 (the coarser rollups and the durations in ``event_counts``)."""
+    s = f'"{schema}"'
+    await admin(url, f"DROP TABLE {s}.day_counts, {s}.event_totals, {s}.hour_totals")
+    await admin(url, f"ALTER TABLE {s}.event_counts DROP COLUMN d_n, DROP COLUMN d_sum")
+    await admin(url, f"DELETE FROM {s}.schema_migrations WHERE version = 3")
+
+
+async def test_migration_to_version_3_backfills_the_rollups(
+    pg_factory: Factory, pg_schema: tuple[str, str]
+) -> None:
+    url, schema = pg_schema
+    first = await pg_factory()
+    events = [
+        ev(
+            i,
+            system=("alpha", "beta")[i % 2],
+            severity=("info", "error", "debug")[i % 3],
+            duration_ms=None if i % 4 == 0 else i * 11,
+            timestamp=BASE + timedelta(minutes=97 * i),
+        )
+        for i in range(120)
+    ]  # about 8 days
+    await first.append(events)
+    await first.close()
+    await revert_to_version_2(url, schema)
+    store = await pg_factory()
+    assert (await store.health())["schema_version"] == 3
+    await assert_rollups_match_events(url, schema)
+    assert await rollup_totals(url, schema) == {t: len(events) for t in ROLLUP_TABLES}
+    since, until = BASE + timedelta(hours=5, minutes=7), BASE + timedelta(days=6, hours=3)
+    query = Query(since=since, until=until, systems=("beta",))
+    chosen = [e for e in events if query.matches(e)]
+    assert await store.count(query) == len(chosen)
+    durations = [e.duration_ms for e in chosen if e.duration_ms is not None]
+    stats = await store.duration_stats(query, percentiles=False)
+    assert (stats.count, stats.avg) == (
+        len(durations),
+        pytest.approx(sum(durations) / len(durations)),
+    )
+    # Ingest after the migration keeps every rollup in step.
+    await store.append(
+        [ev(1000 + i, timestamp=BASE + timedelta(days=3, minutes=i)) for i in range(5)]
+    )
+    await assert_rollups_match_events(url, schema)
+
+
 async def test_migration_from_version_1(pg_factory: Factory, pg_schema: tuple[str, str]) -> None:
     url, schema = pg_schema
     first = await pg_factory()
     await first.close()
+    await revert_to_version_2(url, schema)
     await admin(url, f'DROP INDEX "{schema}".events_seq_idx')
     await admin(url, f'DELETE FROM "{schema}".schema_migrations WHERE version = 2')
     store = await pg_factory()
-    assert (await store.health())["schema_version"] == 2
+    assert (await store.health())["schema_version"] == 3
     indexes = await admin(
         url,
         "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'events'",

@@ -9,8 +9,12 @@ the connection's ``search_path``:
 - ``event_ids``: one row per stored id. A partitioned table cannot have a unique
   key without the partition column, so ids are claimed here first
   (``ON CONFLICT DO NOTHING``) and only the winners are inserted into ``events``.
-- ``event_counts``: per-hour rollups by system, type and severity, kept in the
-  ingest transaction, so counts and statistics do not scan ``events``.
+- rollups kept in the ingest transaction (and by retention), so counts, groupings,
+  duration averages and statistics do not scan ``events``; each holds ``n`` (events),
+  ``d_n`` (events with a duration) and ``d_sum`` (their durations' sum):
+  ``event_counts`` per (hour, system, event_type, severity), ``day_counts`` per
+  (day, system, event_type, severity), ``event_totals`` per (system, event_type,
+  severity) for all time, ``hour_totals`` per hour over every dimension.
 - ``schema_migrations``: the applied versions.
 
 Migrations and partition creation run under transaction-scoped advisory locks,
@@ -23,7 +27,9 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-SCHEMA_VERSION = 2
+from eventcollector.storage import _postgres_sql as sql
+
+SCHEMA_VERSION = 3
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 _PARTITION = re.compile(r"events_(\d{4})(\d{2})(\d{2})")
@@ -85,7 +91,39 @@ _V1 = [
 # BRIN on seq is cheaper to keep but the planner does not pick it.)
 _V2 = ["CREATE INDEX events_seq_idx ON events (seq)"]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
+# Coarser rollups (as in SQLite): all-time totals, days, hours over every dimension;
+# durations in every rollup, so duration averages need no scan either. Ingest waits
+# (SHARE lock on ``events``) while the rollups are rebuilt from the events.
+_ROLLUP_COLUMNS = "n bigint NOT NULL, d_n bigint NOT NULL, d_sum numeric NOT NULL"
+_DIMENSION_COLUMNS = (
+    'system text COLLATE "C" NOT NULL, event_type text COLLATE "C" NOT NULL,'
+    ' severity text COLLATE "C" NOT NULL'
+)
+_V3 = [
+    "LOCK TABLE events IN SHARE MODE",
+    "ALTER TABLE event_counts ADD COLUMN d_n bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN d_sum numeric NOT NULL DEFAULT 0",
+    f"CREATE TABLE day_counts (day date NOT NULL, {_DIMENSION_COLUMNS}, {_ROLLUP_COLUMNS},"
+    " PRIMARY KEY (day, system, event_type, severity))",
+    f"CREATE TABLE event_totals ({_DIMENSION_COLUMNS}, {_ROLLUP_COLUMNS},"
+    " PRIMARY KEY (system, event_type, severity))",
+    f"CREATE TABLE hour_totals (hour timestamptz PRIMARY KEY, {_ROLLUP_COLUMNS})",
+    # Backfill: the hourly rollup recomputed from the events, the others from it.
+    "DELETE FROM event_counts",
+    "INSERT INTO event_counts(hour, system, event_type, severity, n, d_n, d_sum)"
+    " SELECT date_trunc('hour', timestamp, 'UTC'), system, event_type, severity, count(*),"
+    " count(duration_ms), coalesce(sum(duration_ms), 0) FROM events GROUP BY 1, 2, 3, 4",
+    "INSERT INTO day_counts(day, system, event_type, severity, n, d_n, d_sum)"
+    " SELECT (hour AT TIME ZONE 'UTC')::date, system, event_type, severity, sum(n), sum(d_n),"
+    " sum(d_sum) FROM event_counts GROUP BY 1, 2, 3, 4",
+    "INSERT INTO event_totals(system, event_type, severity, n, d_n, d_sum)"
+    " SELECT system, event_type, severity, sum(n), sum(d_n), sum(d_sum) FROM event_counts"
+    " GROUP BY 1, 2, 3",
+    "INSERT INTO hour_totals(hour, n, d_n, d_sum)"
+    " SELECT hour, sum(n), sum(d_n), sum(d_sum) FROM event_counts GROUP BY 1",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
 
 
 class NotOurSchema(ValueError):
@@ -204,7 +242,8 @@ CLEANUP_CHUNK = 10_000
 
 
 async def drop_partition(conn: Any, day: date) -> int:
-    """Drop one whole day: its partition, its ids and its rollups; rows dropped."""
+    """Drop one whole day: its partition, its ids, and its counts from every rollup;
+    rows dropped."""
     name = partition_name(day)
     lo, hi = day_start(day), day_start(day) + timedelta(days=1)
     async with conn.transaction():
@@ -214,7 +253,15 @@ async def drop_partition(conn: Any, day: date) -> int:
             return 0
         n = int(await conn.fetchval(f'SELECT count(*) FROM "{name}"'))
         await conn.execute("DELETE FROM event_ids WHERE timestamp >= $1 AND timestamp < $2", lo, hi)
-        await conn.execute("DELETE FROM event_counts WHERE hour >= $1 AND hour < $2", lo, hi)
+        # The day's hourly rollup rows, subtracted from every rollup (themselves included).
+        await conn.execute(
+            "WITH gone AS (SELECT hour, system, event_type, severity, -n AS n, -d_n AS d_n,"
+            " -d_sum AS d_sum FROM event_counts WHERE hour >= $1 AND hour < $2),"
+            f" {sql.add_to_rollups('gone')} SELECT 1",
+            lo,
+            hi,
+        )
+        await sql.drop_empty_rollups(conn, day)
         await conn.execute(f'DROP TABLE "{name}"')
         return n
 
@@ -226,27 +273,21 @@ async def delete_chunk(conn: Any, day: date, cutoff: datetime) -> int:
         if await conn.fetchval("SELECT to_regclass($1)", name) is None:
             return 0
         n = await conn.fetchval(
-            f"""WITH gone AS (
+            f"""WITH gone_rows AS (
                 DELETE FROM "{name}" WHERE ctid = ANY(ARRAY(
                     SELECT ctid FROM "{name}" WHERE timestamp < $1 LIMIT $2))
-                RETURNING id, date_trunc('hour', timestamp) AS hour, system, event_type, severity
+                RETURNING id, timestamp, system, event_type, severity, duration_ms
             ), ids AS (
-                DELETE FROM event_ids i WHERE i.id IN (SELECT id FROM gone)
-            ), agg AS (
-                SELECT hour, system, event_type, severity, count(*) AS n FROM gone
-                GROUP BY 1, 2, 3, 4
-            ), counts AS (
-                UPDATE event_counts c SET n = c.n - agg.n FROM agg
-                WHERE c.hour = agg.hour AND c.system = agg.system
-                AND c.event_type = agg.event_type AND c.severity = agg.severity
-            )
-            SELECT count(*) FROM gone""",
+                DELETE FROM event_ids i WHERE i.id IN (SELECT id FROM gone_rows)
+            ), gone AS (
+                SELECT date_trunc('hour', timestamp, 'UTC') AS hour, system, event_type,
+                severity, -count(*) AS n, -count(duration_ms) AS d_n,
+                -coalesce(sum(duration_ms), 0) AS d_sum
+                FROM gone_rows GROUP BY 1, 2, 3, 4
+            ), {sql.add_to_rollups("gone")}
+            SELECT count(*) FROM gone_rows""",
             cutoff,
             CLEANUP_CHUNK,
         )
-        await conn.execute(
-            "DELETE FROM event_counts WHERE n <= 0 AND hour >= $1 AND hour < $2",
-            day_start(day),
-            day_start(day) + timedelta(days=1),
-        )
+        await sql.drop_empty_rollups(conn, day)
         return int(n)

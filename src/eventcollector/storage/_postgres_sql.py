@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import orjson
 
 from eventcollector.model import Event
 from eventcollector.query import GroupField, Query, search_terms
-from eventcollector.storage._rollup import hour_key, split_by_hours
+from eventcollector.storage._rollup import HourSplit, hour_key, split_by_hours
 from eventcollector.storage._sql_common import (
     NULLABLE,
     ORDER_COLUMNS,
@@ -56,17 +56,67 @@ CLAIM_IDS = (
     " ON CONFLICT DO NOTHING RETURNING id"
     ") SELECT id, nextval('events_seq') FROM claimed"
 )
-# The hourly counts of the stored events, keys sorted (one lock order), and the
-# notifications for the other instances ($5: none when empty).
+# Rollup table -> (key columns, key expressions over a source of hourly rows).
+ROLLUPS = {
+    "event_counts": (
+        ("hour", "system", "event_type", "severity"),
+        "hour, system, event_type, severity",
+    ),
+    "day_counts": (
+        ("day", "system", "event_type", "severity"),
+        "(hour AT TIME ZONE 'UTC')::date, system, event_type, severity",
+    ),
+    "event_totals": (("system", "event_type", "severity"), "system, event_type, severity"),
+    "hour_totals": (("hour",), "hour"),
+}
+
+
+def add_to_rollups(source: str) -> str:
+    """Data-modifying CTEs (``r0`` .. ``r3``) adding the rows of CTE ``source`` to every rollup.
+
+    ``source`` has columns (hour, system, event_type, severity, n, d_n, d_sum), text in
+    ``COLLATE "C"``, one row per key; negative values remove events. Every writer (ingest
+    and retention) takes the rollup rows in one order, so concurrent transactions cannot
+    deadlock on them: table by table (each CTE first reads all of the previous one), keys
+    sorted within a table.
+    """
+    ctes = []
+    for i, (table, (keys, expressions)) in enumerate(ROLLUPS.items()):
+        positions = ", ".join(str(j + 1) for j in range(len(keys)))
+        columns = ", ".join(keys)
+        after = f" WHERE (SELECT count(*) FROM r{i - 1}) > 0" if i else ""
+        ctes.append(
+            f"r{i} AS (INSERT INTO {table} AS c ({columns}, n, d_n, d_sum)"
+            f" SELECT {expressions}, sum(n), sum(d_n), sum(d_sum) FROM {source}{after}"
+            f" GROUP BY {positions} ORDER BY {positions}"
+            f" ON CONFLICT ({columns}) DO UPDATE SET n = c.n + excluded.n,"
+            " d_n = c.d_n + excluded.d_n, d_sum = c.d_sum + excluded.d_sum RETURNING 1)"
+        )
+    return ", ".join(ctes)
+
+
+async def drop_empty_rollups(conn: Any, day: date) -> None:
+    """After removing events of ``day``: the rollup rows whose count reached zero (in the
+    tables' order; those rows are already locked by the removal)."""
+    lo = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    hi = lo + timedelta(days=1)
+    await conn.execute("DELETE FROM event_counts WHERE n <= 0 AND hour >= $1 AND hour < $2", lo, hi)
+    await conn.execute("DELETE FROM day_counts WHERE n <= 0 AND day = $1", day)
+    await conn.execute("DELETE FROM event_totals WHERE n <= 0")
+    await conn.execute("DELETE FROM hour_totals WHERE n <= 0 AND hour >= $1 AND hour < $2", lo, hi)
+
+
+# The rollups of the stored events and the notifications for the other instances
+# ($6: none when empty).
 ADD_COUNTS = (
     "WITH counted AS ("
-    " INSERT INTO event_counts(hour, system, event_type, severity, n)"
-    " SELECT date_trunc('hour', t), s, y, v, count(*)"
-    " FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[]) AS new(t, s, y, v)"
-    " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-    " ON CONFLICT (hour, system, event_type, severity) DO UPDATE"
-    " SET n = event_counts.n + excluded.n"
-    ") SELECT pg_notify($6, payload) FROM unnest($5::text[]) AS payload"
+    " SELECT date_trunc('hour', t, 'UTC') AS hour, s COLLATE \"C\" AS system,"
+    ' y COLLATE "C" AS event_type, v COLLATE "C" AS severity, count(*) AS n,'
+    " count(d) AS d_n, coalesce(sum(d), 0) AS d_sum"
+    " FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bigint[])"
+    " AS new(t, s, y, v, d) GROUP BY 1, 2, 3, 4"
+    f"), {add_to_rollups('counted')}"
+    " SELECT pg_notify($7, payload) FROM unnest($6::text[]) AS payload"
 )
 
 
@@ -181,21 +231,65 @@ def select(query: Query) -> tuple[str, list[Any]]:
     return sql, p.values
 
 
-def rollup_where(query: Query, first: datetime | None, end: datetime | None, p: Params) -> str:
-    """WHERE over ``event_counts c`` for the rollup-eligible filters and hour range."""
-    clauses: list[str] = []
+def rollup_parts(
+    query: Query, split: HourSplit, field: str | None, p: Params
+) -> list[tuple[str, str]]:
+    """(table, WHERE over ``c``) for each rollup part covering the split's whole hours.
+
+    The coarsest table with the needed columns serves each part, as in SQLite: all-time
+    totals for an unbounded range, per-hour totals without dimension filters, and
+    otherwise whole days from ``day_counts`` plus the remaining hours from ``event_counts``.
+    """
+    first = None if split.first_hour is None else hour_start(split.first_hour)
+    end = None if split.end_hour is None else hour_start(split.end_hour)
+    dims: list[str] = []
     for column, values in (
         ("c.system", query.systems),
         ("c.event_type", query.event_types),
         ("c.severity", query.severities),
     ):
         if values:
-            _in(column, values, clauses, p)
+            _in(column, values, dims, p)
+    if first is None and end is None and field != "hour":
+        return [("event_totals", _where(dims))]
+    if not dims and field in (None, "hour"):
+        return [("hour_totals", _where(_range("c.hour", first, end, p)))]
+    if field == "hour":
+        return [("event_counts", _where(dims + _range("c.hour", first, end, p)))]
+    first_day = None if first is None else _first_whole_day(first)
+    end_day = None if end is None else end.date()
+    if first_day is not None and end_day is not None and first_day >= end_day:
+        return [("event_counts", _where(dims + _range("c.hour", first, end, p)))]
+    parts = [("day_counts", _where(dims + _range("c.day", first_day, end_day, p)))]
+    if first is not None and first_day is not None and first < _day_start(first_day):
+        hours = _range("c.hour", first, _day_start(first_day), p)
+        parts.append(("event_counts", _where(dims + hours)))
+    if end is not None and end_day is not None and _day_start(end_day) < end:
+        hours = _range("c.hour", _day_start(end_day), end, p)
+        parts.append(("event_counts", _where(dims + hours)))
+    return parts
+
+
+def _range(column: str, first: Any, end: Any, p: Params) -> list[str]:
+    clauses = []
     if first is not None:
-        clauses.append(f"c.hour >= {p.add(first)}")
+        clauses.append(f"{column} >= {p.add(first)}")
     if end is not None:
-        clauses.append(f"c.hour < {p.add(end)}")
+        clauses.append(f"{column} < {p.add(end)}")
+    return clauses
+
+
+def _where(clauses: list[str]) -> str:
     return (" WHERE " + " AND ".join(clauses)) if clauses else ""
+
+
+def _first_whole_day(first: datetime) -> date:
+    """The first day starting at or after the hour ``first``."""
+    return first.date() if first.hour == 0 else first.date() + timedelta(days=1)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def hour_start(prefix: str) -> datetime:
@@ -239,33 +333,36 @@ async def snapshot(conn: Any, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
 
 
 async def count(conn: Any, query: Query) -> int:
+    """Whole hours from the rollups, the partial hours at the edges from ``events``."""
     split = split_by_hours(query)
     p = Params()
     if split is None:
         where_sql = where(query, p)
         return int(await conn.fetchval(f"SELECT count(*) FROM events e{where_sql}", *p.values))
-    where_sql = rollup_where(query, *_hours(split.first_hour, split.end_hour), p)
-    total = await conn.fetchval(
-        f"SELECT coalesce(sum(n), 0) FROM event_counts c{where_sql}", *p.values
-    )
-    for edge in split.edges:
-        total += await count(conn, edge)
-    return int(total)
+    parts = [f"SELECT sum(c.n) FROM {t} c{w}" for t, w in rollup_parts(query, split, None, p)]
+    parts += [f"SELECT count(*) FROM events e{where(edge, p)}" for edge in split.edges]
+    statement = f"SELECT coalesce(sum(n), 0) FROM ({' UNION ALL '.join(parts)}) AS t(n)"
+    return int(await conn.fetchval(statement, *p.values))
 
 
 async def group_count(conn: Any, query: Query, field: GroupField) -> Counter[str]:
     split = split_by_hours(query)
     result: Counter[str] = Counter()
     p = Params()
+    expr = GROUP_EXPRESSIONS[field]
     if split is None or field == "source_component":
         where_sql = where(query, p)
-        expr = GROUP_EXPRESSIONS[field]
         statement = f"SELECT {expr}, count(*) FROM events e{where_sql} GROUP BY 1"
     else:
-        where_sql = rollup_where(query, *_hours(split.first_hour, split.end_hour), p)
-        statement = f"SELECT c.{field}, sum(n) FROM event_counts c{where_sql} GROUP BY 1"
-        for edge in split.edges:
-            result.update(await group_count(conn, edge, field))
+        parts = [
+            f"SELECT c.{field}, sum(c.n) FROM {table} c{where_sql} GROUP BY 1"
+            for table, where_sql in rollup_parts(query, split, field, p)
+        ]
+        parts += [
+            f"SELECT {expr}, count(*) FROM events e{where(edge, p)} GROUP BY 1"
+            for edge in split.edges
+        ]
+        statement = " UNION ALL ".join(parts)
     for key, n in await conn.fetch(statement, *p.values):
         if field == "hour":
             key = hour_key(key.astimezone(UTC).strftime("%Y-%m-%dT%H"))
@@ -273,8 +370,24 @@ async def group_count(conn: Any, query: Query, field: GroupField) -> Counter[str
     return result
 
 
-def _hours(first: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
-    return (
-        None if first is None else hour_start(first),
-        None if end is None else hour_start(end),
+async def duration_sum(conn: Any, query: Query) -> tuple[int, int] | None:
+    """(events with a duration, their durations' sum) from the rollups and the edges,
+    or None when the filters need the events."""
+    split = split_by_hours(query)
+    if split is None:
+        return None
+    p = Params()
+    parts = [
+        f"SELECT sum(c.d_n), sum(c.d_sum) FROM {t} c{w}"
+        for t, w in rollup_parts(query, split, None, p)
+    ]
+    parts += [
+        f"SELECT count(e.duration_ms), sum(e.duration_ms) FROM events e{where(edge, p)}"
+        for edge in split.edges
+    ]
+    statement = (
+        "SELECT coalesce(sum(d_n), 0), coalesce(sum(d_sum), 0)"
+        f" FROM ({' UNION ALL '.join(parts)}) AS t(d_n, d_sum)"
     )
+    n, total = await conn.fetchrow(statement, *p.values)
+    return int(n), int(total)

@@ -3,9 +3,10 @@
 Concurrent ``append`` calls queue their events and a few writer tasks (one per
 ``MIN_ROWS_PER_TRANSACTION`` queued, at most ``max_writers``) each take a fair share of
 the queue and store it in one transaction: claim the ids in ``event_ids`` (which also
-takes their seqs), COPY the winners into the daily partitions of ``events``, bump the
-hourly rollups and NOTIFY the other instances. An ``append`` returns only once every
-part of it is committed. See docs/postgres.md ("Ingest").
+takes their seqs), COPY the winners into the daily partitions of ``events``, add them to
+the rollups (hourly, daily, all-time, per hour) and NOTIFY the other instances. An
+``append`` returns only once every part of it is committed. See docs/postgres.md
+("Ingest").
 """
 
 from __future__ import annotations
@@ -244,6 +245,7 @@ class Writer:
                 [r[3] for r in records],
                 [r[4] for r in records],
                 [r[5] for r in records],
+                [r[12] for r in records],
                 notify_payloads(self.instance, fresh) if self.notify else [],
                 self.channel,
             )

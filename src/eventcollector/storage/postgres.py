@@ -4,7 +4,7 @@ Built on an asyncpg pool. Ingest is group-committed: concurrent ``append`` calls
 queue their events and a few writer tasks each take what is queued and store it
 in one transaction (COPY into a temporary staging table, claim the ids in
 ``event_ids``, insert the winners into the daily partitions of ``events``, bump
-the hourly rollups, NOTIFY the other instances), so an ``append`` returns only
+the rollups, NOTIFY the other instances), so an ``append`` returns only
 once its events are committed (``_postgres_writer``); ``_postgres_listen`` feeds
 live streams with the events other instances store. See ``_postgres_schema`` for the
 schema and docs/postgres.md for operations.
@@ -240,8 +240,16 @@ class PostgresStorage:
     async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats:
         """min/max/avg and p50/p95/p99 (linear interpolation) of duration_ms.
 
-        Without ``percentiles`` the sort they need is skipped (p50/p95/p99 are None).
+        Without ``percentiles`` only count and average are computed, from the rollups
+        when the filters allow it (min, max and p50/p95/p99 are then None).
         """
+        if not percentiles:
+            summed = await self._read(
+                lambda conn: sql.snapshot(conn, sql.duration_sum, query.unbounded)
+            )
+            if summed is not None:
+                n, total = summed
+                return DurationStats(n, None, None, total / n if n else None, None, None, None)
         p = sql.Params()
         where_sql = sql.where(query.unbounded, p)
         where_sql += (" AND" if where_sql else " WHERE") + " e.duration_ms IS NOT NULL"
