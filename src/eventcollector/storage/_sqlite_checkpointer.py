@@ -53,7 +53,6 @@ class Checkpointer:
         self._wal_path = wal_path
         self._request_reset = request_reset
         self._stop = threading.Event()
-        self.checkpoints = 0
         self._thread = threading.Thread(
             target=self._run, name="eventcollector-sqlite-checkpoint", daemon=True
         )
@@ -87,7 +86,6 @@ class Checkpointer:
         except sqlite3.Error as exc:  # the disk is full, say: try again next time
             log.warning("WAL checkpoint (%s) failed: %s", mode, exc)
             return 0
-        self.checkpoints += 1
         return int(frames)
 
     def close(self) -> None:
