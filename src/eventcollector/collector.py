@@ -35,7 +35,7 @@ log = logging.getLogger("eventcollector")
 DEFAULT_MAX_PENDING = 100_000
 
 
-class _CommitFuture(asyncio.Future[None]):
+class _CommitFuture(asyncio.Future[list[bool]]):
     """Shared by every caller of one batch: a cancelled caller must not cancel it for all.
 
     Refusing ``cancel`` makes a cancelled caller's task raise CancelledError once the
@@ -52,7 +52,7 @@ class _Batch:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.events: list[Event] = []
-        self.done = _CommitFuture(loop=loop)
+        self.done = _CommitFuture(loop=loop)  # per event of ``events``: stored as new
 
 
 class QueueFull(RuntimeError):
@@ -206,39 +206,8 @@ class EventCollector:
             timestamp=timestamp,
             id=id,
         )
-        await self._batched(event)
+        await self.ingest((event,))
         return event
-
-    def _batched(self, event: Event) -> asyncio.Future[None]:
-        """Join the batch of ``collect()`` calls made in this loop iteration.
-
-        One ``ingest`` and one future serve the whole batch: per event that saves a
-        write job, a future and a queue hand-off, most of the cost of a collect().
-        """
-        loop = asyncio.get_running_loop()
-        batch = self._open_batch
-        if batch is None or batch.loop is not loop:
-            batch = self._open_batch = _Batch(loop)
-            loop.call_soon(self._seal, batch)
-        batch.events.append(event)
-        return batch.done
-
-    def _seal(self, batch: _Batch) -> None:
-        if self._open_batch is batch:
-            self._open_batch = None
-        task = batch.loop.create_task(self._commit(batch))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _commit(self, batch: _Batch) -> None:
-        try:
-            await self.ingest(batch.events)
-        except BaseException as exc:
-            batch.done.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            batch.done.set_result(None)
 
     async def ingest(self, events: Sequence[Event], *, wait: bool = True) -> list[bool]:
         """Store validated events; per event True if new, False if a duplicate id.
@@ -256,15 +225,50 @@ class EventCollector:
             await self._wait_for_space(n)
         self._pending += n
         try:
-            stored = await self._storage.append(events)
+            batch, start = self._join_batch(events)
+            stored = await batch.done
         finally:
             self._pending -= n
             self._notify_space()
+        return stored[start : start + n]
+
+    def _join_batch(self, events: Sequence[Event]) -> tuple[_Batch, int]:
+        """Join the batch of ``ingest()`` calls made in this loop iteration; where ours start.
+
+        One append and one future serve the whole batch: per call that saves a write
+        job, a future and a thread hand-off, most of the cost of a ``collect()`` or of
+        a single-event HTTP request.
+        """
+        loop = asyncio.get_running_loop()
+        batch = self._open_batch
+        if batch is None or batch.loop is not loop:
+            batch = self._open_batch = _Batch(loop)
+            loop.call_soon(self._seal, batch)
+        start = len(batch.events)
+        batch.events.extend(events)
+        return batch, start
+
+    def _seal(self, batch: _Batch) -> None:
+        if self._open_batch is batch:
+            self._open_batch = None
+        task = batch.loop.create_task(self._commit(batch))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _commit(self, batch: _Batch) -> None:
+        events = batch.events
+        try:
+            stored = await self._storage.append(events)
+        except BaseException as exc:
+            batch.done.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
         fresh = [e for e, new in zip(events, stored, strict=True) if new]
         self.counters["accepted"] += len(fresh)
-        self.counters["duplicates"] += n - len(fresh)
+        self.counters["duplicates"] += len(events) - len(fresh)
         self._hub.publish(fresh)
-        return stored
+        batch.done.set_result(stored)
 
     async def _wait_for_space(self, n: int) -> None:
         space = self._space
