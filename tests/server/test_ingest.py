@@ -258,6 +258,31 @@ def test_bad_content_length_header(server: Server) -> None:
     assert not reply.startswith(b"HTTP/1.1 500")
 
 
+def test_pipelined_requests_get_whole_responses_in_order(server: Server) -> None:
+    # Responses are written one system call each (server/_protocol.py): heads and
+    # bodies of several requests in flight must still leave whole and in order.
+    def request(event_id: str) -> bytes:
+        body = orjson.dumps(event(id=event_id))
+        return (
+            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+
+    ids = [f"pipelined-{i}" for i in range(5)]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"".join(request(i) for i in ids))
+        stream = sock.makefile("rb")
+        for expected in ids:
+            assert stream.readline() == b"HTTP/1.1 200 OK\r\n"
+            length = None
+            while (line := stream.readline()) != b"\r\n":
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+            assert length is not None
+            assert orjson.loads(stream.read(length))["ids"] == [expected]
+
+
 def test_metrics_count_by_system(client: httpx.Client) -> None:
     post(client, [event(system="metered", id="m-1"), event(system="metered", id="m-1")])
     text = client.get("/metrics").text

@@ -85,7 +85,7 @@ def serve(
     import uvicorn
 
     from eventcollector.collector import EventCollector
-    from eventcollector.server import ServerSettings, create_app
+    from eventcollector.server import ServerSettings, create_app, http_protocol
     from eventcollector.server.auth import bind_refusal
 
     target = _db_target(db)
@@ -112,6 +112,7 @@ def serve(
         log_level=log_level,
         access_log=access_log,
         lifespan="on",
+        http=http_protocol(),
         server_header=False,
         timeout_graceful_shutdown=10,
     )

@@ -5,6 +5,8 @@ The library never imports this package; it imports the library.
 
 from __future__ import annotations
 
+from typing import Any
+
 try:
     import msgspec  # noqa: F401
     import prometheus_client  # noqa: F401
@@ -28,4 +30,14 @@ __all__ = [
     "ServerSettings",
     "create_app",
     "default_keys_file",
+    "http_protocol",
 ]
+
+
+def http_protocol() -> Any:
+    """uvicorn's ``http=`` for this server: one write per response where httptools is."""
+    try:
+        from eventcollector.server._protocol import CoalescingHttpToolsProtocol
+    except ImportError:  # httptools comes with uvicorn[standard] on CPython only
+        return "auto"
+    return CoalescingHttpToolsProtocol
