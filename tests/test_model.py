@@ -307,3 +307,25 @@ def test_nul_characters_in_json_fields_are_refused(field: str) -> None:
     # The six characters backslash-u-0-0-0-0 are ordinary text.
     event = Event.create(system="s", event_type="t", title="x", **{field: {"k": "\\u0000"}})
     assert getattr(event, field) == {"k": "\\u0000"}
+
+
+@given(st.text(max_size=20) | st.text(st.characters(max_codepoint=127), max_size=20))
+def test_token_fast_path_agrees_with_the_expression(text: str) -> None:
+    from eventcollector.model import _TOKEN_RE, _is_token
+
+    assert _is_token(text) == (_TOKEN_RE.fullmatch(text) is not None)
+
+
+def test_enum_fast_path_keeps_members_and_spellings() -> None:
+    assert (
+        Event.create(system=System.MAHAVISHNU, event_type="a.b", title="t").system
+        is System.MAHAVISHNU
+    )
+    assert (
+        Event.create(system="x", event_type="a.b", title="t", severity="WARN").severity
+        is Severity.WARNING
+    )
+    assert Event.create(system="x", event_type="a.b", title="t", tags=("b", "a", "b")).tags == [
+        "b",
+        "a",
+    ]
