@@ -17,6 +17,7 @@ from _reference import reference
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query
 from eventcollector.storage import open_storage
+from eventcollector.storage._sqlite_reads import EXPAND_PREFIX_UP_TO
 from eventcollector.storage._sqlite_schema import APPLICATION_ID
 from eventcollector.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
 
@@ -212,3 +213,64 @@ async def test_search_walks_rowid_blocks_and_matches_the_reference(
             assert await storage.query(query) == reference(events, query)
     finally:
         await storage.close()
+
+
+async def test_a_version_1_database_is_upgraded_and_searches_the_same(tmp_path: Path) -> None:
+    """Version 2 adds only the full-text vocabulary view; a version 1 file keeps its data."""
+    path = tmp_path / "v1.db"
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [
+        Event.create(system="a", event_type="t", title=f"database {i}", timestamp=base, now=base)
+        for i in range(5)
+    ]
+    store = SQLiteStorage(path)
+    await store.open()
+    await store.append(events)
+    await store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE events_fts_vocab")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    store = SQLiteStorage(path)
+    await store.open()
+    try:
+        assert (await store.health())["schema_version"] == SCHEMA_VERSION
+        query = Query(search="data", limit=3)
+        assert await store.query(query) == reference(events, query)
+    finally:
+        await store.close()
+
+
+async def test_search_prefixes_expand_to_words_or_stay_prefixes(tmp_path: Path) -> None:
+    """A prefix is searched as the exact words it starts, up to a limit; past it, and
+    for non-ASCII words, as a prefix. Either way the results are the reference's."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    many = [f"pre{i:02d}" for i in range(EXPAND_PREFIX_UP_TO + 5)]
+    titles = [*many, "prefix", "préfixe", "other", "pre", "Pré", "zeta pre07"]
+    events = [
+        Event.create(
+            system="a",
+            event_type="t",
+            title=title,
+            description=f"n{i}",
+            timestamp=base + timedelta(minutes=i),
+            now=base + timedelta(days=1),
+        )
+        for i, title in enumerate(titles)
+    ]
+    store = SQLiteStorage(tmp_path / "expand.db")
+    await store.open()
+    try:
+        await store.append(events)
+        for text in ("pre", "pre0", "pre07", "pref", "pré", "zeta pre0", "nothing", "pre n1"):
+            for query in (
+                Query(search=text, limit=100),
+                Query(search=text, limit=2, ascending=True),
+                Query(search=text, order_by="title"),
+            ):
+                assert await store.query(query) == reference(events, query), query
+            assert await store.count(Query(search=text)) == len(
+                reference(events, Query(search=text))
+            )
+    finally:
+        await store.close()

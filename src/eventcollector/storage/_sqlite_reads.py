@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from eventcollector.model import Event, format_timestamp
-from eventcollector.query import DurationStats, GroupField, Query
+from eventcollector.query import DurationStats, GroupField, Query, search_terms
 from eventcollector.storage import _sqlite_sql as sql
 from eventcollector.storage._rollup import HourSplit, hour_key, split_by_hours
 from eventcollector.storage._sqlite_writes import ROWID_BLOCK_BITS
@@ -25,6 +25,8 @@ from eventcollector.storage._sqlite_writes import ROWID_BLOCK_BITS
 #: index; a broader one is checked while walking the ordering index, which stops
 #: as soon as the page is full instead of sorting every match.
 SEARCH_DRIVES_BELOW = 5_000
+#: A search word starting more indexed words than this is searched as a prefix.
+EXPAND_PREFIX_UP_TO = 16
 _PERCENTILES = (0.5, 0.95, 0.99)
 _FETCH_CHUNK = 10_000
 _WALK_CHUNK = 1_000
@@ -38,8 +40,11 @@ _DIMENSIONS = (
 def select_events(conn: sqlite3.Connection, query: Query) -> list[Event]:
     """The events of ``query``, with the search plan chosen by how many events match."""
     search_drives = True
+    match = None
     if query.search is not None:
-        match = sql.fts_match(query.search)
+        match = _expanded_match(conn, query.search)
+        if match is None:
+            return []
         if query.order_by == "timestamp" and query.limit is not None:
             return _search_in_time_order(conn, query, match)
         matches = conn.execute(
@@ -47,8 +52,58 @@ def select_events(conn: sqlite3.Connection, query: Query) -> list[Event]:
             (match, SEARCH_DRIVES_BELOW + 1),
         ).fetchone()[0]
         search_drives = matches <= SEARCH_DRIVES_BELOW
-    statement, params = sql.select(query, search_drives=search_drives)
+    statement, params = sql.select(query, search_drives=search_drives, match=match)
     return [sql.from_row(r) for r in conn.execute(statement, params)]
+
+
+def _expanded_match(conn: sqlite3.Connection, text: str) -> str | None:
+    """The FTS5 query for ``text`` with each prefix replaced by the words it starts.
+
+    FTS5 answers a prefix query by merging the posting lists of every word with
+    that prefix into one list before returning the first match, so a walk that
+    stops early still pays for all of them; an OR of exact words is read lazily.
+    A prefix starting more than EXPAND_PREFIX_UP_TO words stays a prefix, as does
+    a non-ASCII one (the tokenizer's case folding is not Python's there). None:
+    some word starts no indexed word, so nothing matches.
+    """
+    terms = search_terms(text)
+    if not terms:
+        raise ValueError("search: no words to search for")
+    expansions: list[list[str] | str] = []
+    for term in terms:
+        if not (term.isascii() and term.isalnum()):
+            expansions.append(term)
+            continue
+        words = _indexed_words(conn, term)
+        if words is None:
+            expansions.append(term)
+        elif not words:
+            return None
+        else:
+            expansions.append(words)
+    return sql.fts_match_expanded(expansions)
+
+
+def _indexed_words(conn: sqlite3.Connection, prefix: str) -> list[str] | None:
+    """The indexed words starting with ``prefix``, or None past EXPAND_PREFIX_UP_TO.
+
+    Each step seeks the next word in the vocabulary: its "instance" form yields one
+    row per occurrence lazily, so LIMIT 1 reads one, where the "row" form would count
+    every occurrence first. A word plus NUL sorts right after the word itself.
+    """
+    words: list[str] = []
+    after = prefix
+    end = prefix + "\U0010ffff"  # after every word with the prefix (all chars sort lower)
+    while len(words) <= EXPAND_PREFIX_UP_TO:
+        row = conn.execute(
+            "SELECT term FROM events_fts_vocab WHERE term >= ? AND term < ? LIMIT 1",
+            (after, end),
+        ).fetchone()
+        if row is None:
+            return words
+        words.append(row[0])
+        after = row[0] + "\0"
+    return None
 
 
 def _search_in_time_order(conn: sqlite3.Connection, query: Query, match: str) -> list[Event]:
@@ -81,8 +136,11 @@ def _search_in_time_order(conn: sqlite3.Connection, query: Query, match: str) ->
             if bound is None or ((kth >= bound) if newest_first else (kth <= bound)):
                 break
         marks = ", ".join("?" * len(chunk))
+        # NOT INDEXED: look the chunk up by rowid; a filter's own index (e.g. on system)
+        # would otherwise be scanned whole for every chunk.
         found += conn.execute(
-            f"SELECT e.timestamp, e.rowid FROM events e{where_sql} e.rowid IN ({marks})",
+            f"SELECT e.timestamp, e.rowid FROM events e NOT INDEXED{where_sql}"
+            f" e.rowid IN ({marks})",
             [*params, *chunk],
         ).fetchall()
         found.sort(reverse=newest_first)

@@ -5,6 +5,7 @@ unchanged in the sqlite3 shell. Beside it:
 
 - ``event_tags``: one row per (tag, event), for all-of / any-of tag filters;
 - ``events_fts``: an FTS5 index over title and description (external content);
+- ``events_fts_vocab``: the words of that index (an ``fts5vocab`` view, no data);
 - ``event_counts`` (per hour, system, type and severity), ``day_counts`` (the same
   per day), ``event_totals`` (all time) and ``hour_totals`` (per hour only): rollups of
   counts and duration sums, maintained in the same transaction as the events, so
@@ -20,7 +21,7 @@ from __future__ import annotations
 import sqlite3
 
 APPLICATION_ID = 0x45564331  # "EVC1"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SPEC_EVENTS_TABLE = """
 CREATE TABLE IF NOT EXISTS events (
@@ -133,7 +134,13 @@ _V1 = [
         SELECT hour, sum(n), sum(d_n), sum(d_sum) FROM event_counts GROUP BY 1""",
 ]
 
-_MIGRATIONS: dict[int, list[str]] = {1: _V1}
+# A read-only view of the full-text index's words (no storage, no ingest cost): lets a
+# search expand a prefix into the exact words it starts (see ``_sqlite_reads``).
+_V2 = [
+    "CREATE VIRTUAL TABLE IF NOT EXISTS events_fts_vocab USING fts5vocab(events_fts, 'instance')"
+]
+
+_MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
 
 
 class NotOurDatabase(ValueError):

@@ -33,6 +33,22 @@ def fts_match(text: str) -> str:
     return " AND ".join(f'"{t}"*' for t in terms)
 
 
+def fts_match_expanded(expansions: list[list[str] | str]) -> str:
+    """An FTS5 query from, per search word, the exact indexed words it starts (a list)
+    or the word itself (a string: matched as a prefix)."""
+    parts = []
+    for words in expansions:
+        if isinstance(words, str):
+            parts.append(f'"{_quoted(words)}"*')
+        else:
+            parts.append("(" + " OR ".join(f'"{_quoted(w)}"' for w in words) + ")")
+    return " AND ".join(parts)
+
+
+def _quoted(word: str) -> str:
+    return word.replace('"', '""')
+
+
 def _in(column: str, values: tuple[str, ...], clauses: list[str], params: list[Any]) -> None:
     if len(values) == 1:
         clauses.append(f"{column} = ?")
@@ -41,11 +57,14 @@ def _in(column: str, values: tuple[str, ...], clauses: list[str], params: list[A
     params.extend(values)
 
 
-def where(query: Query, *, search_drives: bool = True) -> tuple[str, list[Any]]:
+def where(
+    query: Query, *, search_drives: bool = True, match: str | None = None
+) -> tuple[str, list[Any]]:
     """The WHERE clause (with leading keyword, or empty) and its parameters.
 
     With ``search_drives=False`` the full-text condition is written ``+e.rowid IN``,
-    which keeps SQLite from driving the query by it (see ``_sqlite_reads``).
+    which keeps SQLite from driving the query by it (see ``_sqlite_reads``). ``match``
+    replaces the FTS5 query made from ``query.search`` (an equivalent one).
     """
     clauses: list[str] = []
     params: list[Any] = []
@@ -86,7 +105,7 @@ def where(query: Query, *, search_drives: bool = True) -> tuple[str, list[Any]]:
     if query.search is not None:
         plus = "" if search_drives else "+"
         clauses.append(f"{plus}e.rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)")
-        params.append(fts_match(query.search))
+        params.append(fts_match(query.search) if match is None else match)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -103,9 +122,11 @@ def order_limit(query: Query) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def select(query: Query, *, search_drives: bool = True) -> tuple[str, list[Any]]:
+def select(
+    query: Query, *, search_drives: bool = True, match: str | None = None
+) -> tuple[str, list[Any]]:
     """The full SELECT for ``query``."""
-    where_sql, params = where(query, search_drives=search_drives)
+    where_sql, params = where(query, search_drives=search_drives, match=match)
     order_sql, order_params = order_limit(query)
     return f"SELECT {COLUMNS} FROM events e{where_sql}{order_sql}", params + order_params
 
