@@ -274,3 +274,44 @@ async def test_search_prefixes_expand_to_words_or_stay_prefixes(tmp_path: Path) 
             )
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("ascending", [False, True])
+async def test_a_page_over_several_values_merges_one_walk_per_value(
+    tmp_path: Path, ascending: bool
+) -> None:
+    """``severity IN (a, b)`` in time order: one walk per value, merged, equals the
+    reference, ties (equal timestamps across values) in insertion order."""
+    rng = random.Random(11)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [
+        Event.create(
+            system=rng.choice(["a", "b"]),
+            event_type="t",
+            severity=rng.choice(["info", "error", "critical"]),
+            title=f"e{i}",
+            timestamp=base + timedelta(minutes=rng.randrange(200)),
+            now=base + timedelta(days=1),
+        )
+        for i in range(1_500)
+    ]
+    store = SQLiteStorage(tmp_path / "merge.db")
+    await store.open()
+    try:
+        await store.append(events)
+        for query in (
+            Query(severities=("error", "critical"), limit=50, ascending=ascending),
+            Query(severities=("error", "critical"), limit=20, offset=30, ascending=ascending),
+            Query(
+                severities=("error", "critical", "info"),
+                since=base + timedelta(minutes=50),
+                until=base + timedelta(minutes=120),
+                limit=100,
+                ascending=ascending,
+            ),
+            Query(systems=("a", "b"), severities=("error",), limit=40, ascending=ascending),
+            Query(severities=("error", "critical"), limit=0, ascending=ascending),
+        ):
+            assert await store.query(query) == reference(events, query), query
+    finally:
+        await store.close()

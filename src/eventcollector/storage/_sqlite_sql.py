@@ -123,12 +123,12 @@ def order_limit(query: Query) -> tuple[str, list[Any]]:
 
 
 def select(
-    query: Query, *, search_drives: bool = True, match: str | None = None
+    query: Query, *, search_drives: bool = True, match: str | None = None, columns: str = COLUMNS
 ) -> tuple[str, list[Any]]:
-    """The full SELECT for ``query``."""
+    """The full SELECT for ``query`` (``columns``: a constant list, never user text)."""
     where_sql, params = where(query, search_drives=search_drives, match=match)
     order_sql, order_params = order_limit(query)
-    return f"SELECT {COLUMNS} FROM events e{where_sql}{order_sql}", params + order_params
+    return f"SELECT {columns} FROM events e{where_sql}{order_sql}", params + order_params
 
 
 def to_row(event: Event, rowid: int) -> tuple[Any, ...]:
