@@ -218,6 +218,8 @@ async def test_cleanup_rejects_negative_retention(collector: EventCollector) -> 
 
 async def test_database_inspection_sql_works(collector: EventCollector, db_path: Path) -> None:
     await collector.collect(system="mahavishnu", event_type="b", title="t", severity="error")
+    # A lone event waits in event_journal until the writer idles (50 ms); flush() moves it now.
+    await collector.flush()
     conn = sqlite3.connect(db_path)
     try:
         assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (1,)

@@ -296,6 +296,7 @@ async def test_failed_batch_write_stores_no_part_of_it(
     )
     # The writer is still healthy afterwards.
     assert await collector.ingest([good]) == [True]
+    await collector.flush()  # out of event_journal, where a small commit waits
     assert _row_counts(db_path)["events"] == 1
 
 

@@ -6,6 +6,7 @@ unchanged in the sqlite3 shell. Beside it:
 - ``event_tags``: one row per (tag, event), for all-of / any-of tag filters;
 - ``events_fts``: an FTS5 index over title and description (external content);
 - ``events_fts_vocab``: the words of that index (an ``fts5vocab`` view, no data);
+- ``event_journal``: events of small commits, until they move into ``events``;
 - ``event_counts`` (per hour, system, type and severity), ``day_counts`` (the same
   per day), ``event_totals`` (all time) and ``hour_totals`` (per hour only): rollups of
   counts and duration sums, maintained in the same transaction as the events, so
@@ -21,7 +22,7 @@ from __future__ import annotations
 import sqlite3
 
 APPLICATION_ID = 0x45564331  # "EVC1"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SPEC_EVENTS_TABLE = """
 CREATE TABLE IF NOT EXISTS events (
@@ -140,7 +141,15 @@ _V2 = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS events_fts_vocab USING fts5vocab(events_fts, 'instance')"
 ]
 
-_MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
+# Small commits land here first (see ``_sqlite_writes``): seq is the rowid each event
+# keeps when it moves into events.
+_V3 = [
+    _SPEC_EVENTS_TABLE.replace("events", "event_journal", 1).replace(
+        "id TEXT PRIMARY KEY", "seq INTEGER PRIMARY KEY,\n    id TEXT NOT NULL UNIQUE", 1
+    )
+]
+
+_MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
 
 
 class NotOurDatabase(ValueError):

@@ -31,6 +31,16 @@ log = logging.getLogger("eventcollector.storage.sqlite")
 MAX_ROWS_PER_TRANSACTION = 20_000
 #: How long to keep retrying while another process holds the write lock.
 BUSY_RETRY_SECONDS = 60.0
+#: How long the queue stays empty before the idle job runs; after it failed, how long.
+IDLE_SECONDS = 0.05
+IDLE_RETRY_SECONDS = 1.0
+
+
+# Above every rowid in events and every one the journal holds for it.
+_NEXT_ROWID = (
+    "SELECT max(coalesce((SELECT max(rowid) FROM events), 0),"
+    " coalesce((SELECT max(seq) FROM event_journal), 0)) + 1"
+)
 
 
 @dataclass(slots=True)
@@ -38,12 +48,14 @@ class Transaction:
     """What a write job sees: the connection and a rowid counter for this transaction."""
 
     conn: sqlite3.Connection
+    #: Set by a job that leaves work for the writer's idle job (see ``Writer``).
+    wants_idle_job: bool = False
     _next_rowid: int | None = None
 
     def reserve_rowids(self, n: int) -> int:
         """The first of ``n`` fresh consecutive rowids (the write lock is held)."""
         if self._next_rowid is None:
-            row = self.conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM events").fetchone()
+            row = self.conn.execute(_NEXT_ROWID).fetchone()
             self._next_rowid = int(row[0])
         first = self._next_rowid
         self._next_rowid += n
@@ -74,10 +86,16 @@ _STOP = object()
 class Writer:
     """Owns the write connection and its thread."""
 
-    def __init__(self, conn: sqlite3.Connection, name: str) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, name: str, idle_job: WriteFn | None = None
+    ) -> None:
         self._conn = conn
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._pending = 0
+        # Runs in its own transaction once the queue has been empty for a moment,
+        # after a transaction whose jobs asked for it (``Transaction.wants_idle_job``).
+        self._idle_job = idle_job
+        self._idle_wait: float | None = None
         self._reset_requested = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -130,7 +148,11 @@ class Writer:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self._idle_wait)
+            except queue.Empty:
+                self._run_idle_job()
+                continue
             if item is _STOP:
                 break
             assert isinstance(item, _Job)
@@ -153,7 +175,17 @@ class Writer:
             if self._reset_requested.is_set():
                 self._reset_requested.clear()
                 self._finish_checkpoint()
+        if self._idle_wait is not None:
+            self._run_idle_job()
         self._conn.close()
+
+    def _run_idle_job(self) -> None:
+        assert self._idle_job is not None
+        job = _Job(self._idle_job, 0, None, None)
+        self._idle_wait = None
+        self._write([job])
+        if job.error is not None:
+            self._idle_wait = IDLE_RETRY_SECONDS
 
     def _finish_checkpoint(self) -> None:
         try:
@@ -179,6 +211,8 @@ class Writer:
             self._run_isolated(jobs, partial(fn, tx, [j.payload for j in jobs]))
         try:
             self._conn.execute("COMMIT")
+            if tx.wants_idle_job and self._idle_job is not None:
+                self._idle_wait = IDLE_SECONDS
         except sqlite3.Error as exc:
             log.error("commit failed, nothing in this transaction was stored: %s", exc)
             _rollback(self._conn)

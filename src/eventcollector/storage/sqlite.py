@@ -10,6 +10,7 @@ to the caller as "database is locked".
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import threading
@@ -26,17 +27,22 @@ from eventcollector.storage import _sqlite_reads as reads
 from eventcollector.storage import _sqlite_writes as writes
 from eventcollector.storage._sqlite_checkpointer import Checkpointer
 from eventcollector.storage._sqlite_schema import SCHEMA_VERSION, NotOurDatabase, migrate
-from eventcollector.storage._sqlite_writer import Writer
+from eventcollector.storage._sqlite_writer import Transaction, Writer
 from eventcollector.storage._sqlite_writes import CLEANUP_CHUNK as CHUNK
 from eventcollector.storage.base import StorageError, retention_cutoff
 
 __all__ = ["NotOurDatabase", "SQLiteStorage"]
+
+log = logging.getLogger("eventcollector.storage.sqlite")
 
 T = TypeVar("T")
 
 _NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs"}
 )
+_JOURNAL_NOT_EMPTY = "SELECT 1 FROM event_journal LIMIT 1"
+_JOURNAL_COUNT = "SELECT count(*) FROM event_journal"
+_JOURNALED = object()  # what a read returns instead when the journal holds events
 #: After a checkpoint, SQLite truncates the WAL file back to at most this size.
 _WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
@@ -92,10 +98,13 @@ class SQLiteStorage:
             except BaseException:
                 conn.close()
                 raise
+            _settle_left_over(conn)
             # Checkpoints run on their own thread (see _sqlite_checkpointer).
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
-            self._writer = Writer(conn, name="eventcollector-sqlite-writer")
+            self._writer = Writer(
+                conn, name="eventcollector-sqlite-writer", idle_job=writes.settle_journal
+            )
             self._checkpointer = Checkpointer(
                 self._connect, self.path + "-wal", self._writer.request_reset
             )
@@ -162,6 +171,12 @@ class SQLiteStorage:
             writes.insert_batches, events, len(events)
         )
 
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Move journaled events into ``events`` now (the sqlite3 shell sees them there)."""
+        if self._writer is not None:  # closed: close() settled them
+            await asyncio.wait_for(self._writer.submit(writes.settle_journal), timeout)
+        return True
+
     async def cleanup_old_events(
         self, retention_days: float, *, now: datetime | None = None
     ) -> int:
@@ -181,9 +196,18 @@ class SQLiteStorage:
         if self._readers is None:
             raise StorageError("storage is not open")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._run_read, fn)
+        result = await loop.run_in_executor(self._readers, self._run_read, fn, True)
+        if result is _JOURNALED:
+            # Events committed to the journal (by any process) are moved first, so a
+            # read sees every event whose collect() has returned; one round is enough.
+            try:
+                await self._require_writer().submit(writes.settle_journal)
+            except StorageError as exc:  # a full disk, say: still answer, from events
+                log.warning("could not settle the event journal before a read: %s", exc)
+            result = await loop.run_in_executor(self._readers, self._run_read, fn, False)
+        return result  # type: ignore[return-value]
 
-    def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _run_read(self, fn: Callable[[sqlite3.Connection], T], check_journal: bool) -> T | object:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
@@ -195,6 +219,8 @@ class SQLiteStorage:
         # One read transaction per call: a consistent snapshot that is never held open.
         conn.execute("BEGIN")
         try:
+            if check_journal and conn.execute(_JOURNAL_NOT_EMPTY).fetchone() is not None:
+                return _JOURNALED
             return fn(conn)
         except sqlite3.Error as exc:
             raise StorageError(f"query failed: {exc}") from exc
@@ -248,9 +274,27 @@ class SQLiteStorage:
                 "db_size_bytes": _size(self.path),
                 "wal_size_bytes": _size(self.path + "-wal"),
                 "pending_writes": self.pending_writes,
+                # Non-zero after a read only while the writer cannot settle (a full disk).
+                "journaled_events": conn.execute(_JOURNAL_COUNT).fetchone()[0],
             }
 
         return await self._read(check)
+
+
+def _settle_left_over(conn: sqlite3.Connection) -> None:
+    """Move what a process that died left in the journal to where the shell looks."""
+    try:
+        if conn.execute(_JOURNAL_NOT_EMPTY).fetchone() is None:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            writes.settle_journal(Transaction(conn))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:  # a full disk, say: reads settle it later
+        log.warning("could not settle the event journal on open: %s", exc)
 
 
 def _size(path: str) -> int:
