@@ -1,8 +1,9 @@
 """Ingest figures, run in a child process so its peak RSS is the ingest's own.
 
 ``python -m benchmarks._ingest --db PATH --events N`` prints one JSON object:
-concurrent ``collect()`` rate, sequential rate, and the raw engine rate (pre-built
-rows ``executemany``d into the same schema, in the same run) with their ratio.
+concurrent ``collect()`` rate, sequential rate (with the bare loop-to-thread round
+trip that bounds it), and the raw engine rate (pre-built rows ``executemany``d into
+the same schema, in the same run) with their ratio.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import queue
 import resource
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -69,6 +72,33 @@ async def sequential_ingest(db: Path, n: int) -> dict[str, Any]:
     return clock.report(n)
 
 
+async def thread_round_trip(n: int = 5_000) -> dict[str, Any]:
+    """The bare cost of what every sequential ``collect()`` waits for: the event loop
+    hands a job to a thread, which hands the result back (``queue`` and
+    ``call_soon_threadsafe``, as the writer does), with no work in between.
+
+    It bounds one sequential caller from above, whatever the storage does.
+    """
+    jobs: queue.SimpleQueue[asyncio.Future[None] | None] = queue.SimpleQueue()
+    loop = asyncio.get_running_loop()
+
+    def worker() -> None:
+        while (future := jobs.get()) is not None:
+            loop.call_soon_threadsafe(future.set_result, None)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    started = time.perf_counter()
+    for _ in range(n):
+        future = loop.create_future()
+        jobs.put(future)
+        await future
+    micros = (time.perf_counter() - started) / n * 1e6
+    jobs.put(None)
+    thread.join()
+    return {"round_trip_us": round(micros, 1), "ceiling_per_s": round(1e6 / micros)}
+
+
 def raw_engine_rate(db: Path, n: int) -> dict[str, Any]:
     """Pre-built rows executemany'd into ``events`` in 5,000-row transactions, with the
     side tables derived by the very statements the storage's insert runs.
@@ -112,6 +142,7 @@ def main() -> None:
     )
     seq_db = args.db.with_name("sequential.db")
     report["sequential_collect"] = asyncio.run(sequential_ingest(seq_db, args.sequential))
+    report["thread_round_trip"] = asyncio.run(thread_round_trip())
     if args.raw_db is not None:
         # Pre-built rows live in memory: past 1M events they would dwarf what is measured.
         raw = raw_engine_rate(args.raw_db, min(args.events, RAW_MAX_EVENTS))

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
@@ -99,7 +100,7 @@ class EventCollector:
         self._pending = 0
         self._space: asyncio.Condition | None = None
         self._started_at: float | None = None
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Future[Any]] = set()
         self._open_batch: _Batch | None = None
         self.counters: Counter[str] = Counter()
         self._drain_at_exit = False
@@ -251,19 +252,41 @@ class EventCollector:
     def _seal(self, batch: _Batch) -> None:
         if self._open_batch is batch:
             self._open_batch = None
-        task = batch.loop.create_task(self._commit(batch))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        # A storage that can queue without awaiting gets the batch now (no task, no loop
+        # iteration in between: measured, several µs of CPU per event less).
+        enqueue = getattr(self._storage, "enqueue_append", None)
+        if enqueue is None:
+            stored: asyncio.Future[Any] = batch.loop.create_task(self._commit(batch))
+        else:
+            try:
+                stored = enqueue(batch.events)
+            except Exception as exc:  # the storage is closed, say
+                batch.done.set_exception(exc)
+                return
+            stored.add_done_callback(partial(self._committed, batch))
+        self._background.add(stored)
+        stored.add_done_callback(self._background.discard)
 
     async def _commit(self, batch: _Batch) -> None:
-        events = batch.events
         try:
-            stored = await self._storage.append(events)
+            stored = await self._storage.append(batch.events)
         except BaseException as exc:
             batch.done.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
+        self._finish(batch, stored)
+
+    def _committed(self, batch: _Batch, stored: asyncio.Future[list[bool]]) -> None:
+        if stored.cancelled():
+            batch.done.set_exception(StorageError("the write was cancelled"))
+        elif (exc := stored.exception()) is not None:
+            batch.done.set_exception(exc)
+        else:
+            self._finish(batch, stored.result())
+
+    def _finish(self, batch: _Batch, stored: list[bool]) -> None:
+        events = batch.events
         fresh = [e for e, new in zip(events, stored, strict=True) if new]
         self.counters["accepted"] += len(fresh)
         self.counters["duplicates"] += len(events) - len(fresh)

@@ -107,21 +107,25 @@ class Writer:
 
     async def submit(self, fn: WriteFn, size: int = 1) -> Any:
         """Run ``fn`` in a write transaction; return its result once committed."""
-        return await self._submit(_Job(fn, size, None, None))
+        return await self._enqueue(_Job(fn, size, None, None))
 
     async def submit_merged(self, fn: MergedWriteFn, payload: Any, size: int) -> Any:
         """Like ``submit``, but jobs queued together share one ``fn(tx, payloads)`` call.
 
         Many small appends then cost one set of statements per transaction, not one each.
         """
-        return await self._submit(_Job(fn, size, None, None, payload=payload, merged=True))
+        return await self.enqueue_merged(fn, payload, size)
 
-    async def _submit(self, job: _Job) -> Any:
+    def enqueue_merged(self, fn: MergedWriteFn, payload: Any, size: int) -> asyncio.Future[Any]:
+        """``submit_merged`` queued at once, from the event loop; the future settles after."""
+        return self._enqueue(_Job(fn, size, None, None, payload=payload, merged=True))
+
+    def _enqueue(self, job: _Job) -> asyncio.Future[Any]:
         job.loop = asyncio.get_running_loop()
         job.future = job.loop.create_future()
         self._pending += job.size
         self._queue.put(job)
-        return await job.future
+        return job.future
 
     def submit_merged_sync(self, fn: MergedWriteFn, payload: Any, size: int) -> Any:
         """``submit_merged`` for threads without an event loop."""

@@ -47,7 +47,12 @@ class StorageUnavailable(StorageError):
 
 @runtime_checkable
 class Storage(Protocol):
-    """Durable event storage with filtered reads and aggregates."""
+    """Durable event storage with filtered reads and aggregates.
+
+    A backend may also offer ``flush(timeout)`` (make buffered writes visible) and
+    ``enqueue_append(events)`` (``append`` queued synchronously, returning a future);
+    the collector uses them when present.
+    """
 
     #: Where the events live, for health output ("sqlite:///path", "postgresql://host/db").
     url: str

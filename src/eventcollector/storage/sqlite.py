@@ -161,9 +161,14 @@ class SQLiteStorage:
         """Store events durably; per event True if new, False if its id was already stored."""
         if not events:
             return []
-        return await self._require_writer().submit_merged(  # type: ignore[no-any-return]
-            writes.insert_batches, events, len(events)
-        )
+        return await self.enqueue_append(events)
+
+    def enqueue_append(self, events: Sequence[Event]) -> asyncio.Future[list[bool]]:
+        """``append`` handed to the writer now, from the event loop; await the future.
+
+        Lets the collector pass a full batch on before its loop iteration ends.
+        """
+        return self._require_writer().enqueue_merged(writes.insert_batches, events, len(events))
 
     def append_sync(self, events: Sequence[Event]) -> list[bool]:
         """``append`` for threads without an event loop."""
