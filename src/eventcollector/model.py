@@ -362,8 +362,8 @@ class Event:
         """
         if not isinstance(payload, Mapping):
             raise ValueError("event: expected a JSON object")
-        unknown = set(payload) - _FIELDS
-        if unknown:
+        if not _FIELDS.issuperset(payload):
+            unknown = set(payload) - _FIELDS
             raise ValueError(f"{sorted(unknown)[0]}: unknown field")
         for required in ("system", "event_type", "title"):
             if required not in payload:

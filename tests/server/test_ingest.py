@@ -210,6 +210,15 @@ def test_nesting_depth(client: httpx.Client) -> None:
     for _ in range(5):
         shallow = [shallow]
     assert post(client, event(data={"s": shallow})).status_code == 200
+    # Brackets inside strings are not nesting (the server counts brackets first, then
+    # walks the value only when there are more than max_depth of them).
+    bracketed = {"text": "{[" * 20, "list": [{"a": [1, 2]}, {"b": "[]"}]}
+    assert post(client, event(data=bracketed, title="{{{{[[[[{{{{")).status_code == 200
+    deep_in_list: object = "leaf"
+    for _ in range(8):
+        deep_in_list = [deep_in_list]
+    r = post(client, event(metadata={"m": deep_in_list}))
+    assert r.json()["rejected"][0]["error"].startswith("max_depth:")
 
 
 def test_hostile_nesting_is_400_not_500(client: httpx.Client) -> None:

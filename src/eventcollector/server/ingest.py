@@ -70,6 +70,13 @@ def _too_many(max_batch: int) -> ApiError:
     return limit_error(413, "max_batch", max_batch, "more events in one request than")
 
 
+def _openers(raw: bytes | msgspec.Raw) -> int:
+    """``{`` and ``[`` in an event's JSON text: a bound on its nesting depth (brackets
+    inside strings only raise it), counted in C instead of walking the decoded value."""
+    text = raw if isinstance(raw, bytes) else bytes(raw)
+    return text.count(b"{") + text.count(b"[")
+
+
 def _system_label(payload: Any) -> str:
     raw = payload.get("system") if isinstance(payload, dict) else None
     try:
@@ -106,10 +113,14 @@ class _Ingest:
                 if not isinstance(payload, dict):
                     raise ValueError("event: expected a JSON object")
                 # Only data and metadata may nest (every other field is a scalar
-                # or a list of strings, which the model checks), so only they are walked.
-                for nested in (payload.get("data"), payload.get("metadata")):
-                    if isinstance(nested, dict | list) and depth_exceeds(nested, s.max_depth, 2):
-                        raise ValueError(self._too_deep)
+                # or a list of strings, which the model checks), so only they are walked,
+                # and only when the event's text holds more brackets than levels allowed.
+                if _openers(raw) > s.max_depth:
+                    for nested in (payload.get("data"), payload.get("metadata")):
+                        if isinstance(nested, dict | list) and depth_exceeds(
+                            nested, s.max_depth, 2
+                        ):
+                            raise ValueError(self._too_deep)
                 valid.append((index, Event.from_dict(payload, now=now)))
             except ValueError as exc:
                 rejected.append({"index": index, "error": str(exc)})
