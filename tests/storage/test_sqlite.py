@@ -6,6 +6,7 @@ import builtins
 import io
 import random
 import sqlite3
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -315,3 +316,47 @@ async def test_a_page_over_several_values_merges_one_walk_per_value(
             assert await store.query(query) == reference(events, query), query
     finally:
         await store.close()
+
+
+async def test_a_version_3_database_gets_components_in_the_severity_index(
+    tmp_path: Path,
+) -> None:
+    """Version 4 widens idx_events_severity: errors group by component from the index."""
+    path = tmp_path / "v3.db"
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [
+        Event.create(
+            system="a",
+            event_type="t",
+            severity=("error", "critical", "info")[i % 3],
+            title=f"e{i}",
+            source_component=(None, "api", "db")[i % 3 if i % 5 else 0],
+            timestamp=base + timedelta(minutes=i),
+            now=base + timedelta(days=1),
+        )
+        for i in range(300)
+    ]
+    store = SQLiteStorage(path)
+    await store.open()
+    await store.append(events)
+    await store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX idx_events_severity")
+    conn.execute("CREATE INDEX idx_events_severity ON events(severity, timestamp)")
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    store = SQLiteStorage(path)
+    await store.open()
+    try:
+        query = Query(severities=("error", "critical"), since=base + timedelta(minutes=30))
+        got = await store.group_count(query, "source_component")
+        expected = Counter(e.source_component or "" for e in events if query.matches(e))
+        assert got == dict(expected)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    try:
+        columns = [row[2] for row in conn.execute("PRAGMA index_info(idx_events_severity)")]
+        assert columns == ["severity", "timestamp", "source_component"]
+    finally:
+        conn.close()
