@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -178,7 +178,7 @@ def _search_in_time_order(conn: sqlite3.Connection, query: Query, match: str) ->
     while chunk := [r[0] for r in matches.fetchmany(_WALK_CHUNK)]:
         if len(found) >= need:
             kth = found[need - 1][0]
-            bound = best_from.get(chunk[0] >> ROWID_BLOCK_BITS)
+            bound = best_from(chunk[0] >> ROWID_BLOCK_BITS)
             # Unread rows come later in the walk, so they rank below an equal
             # timestamp: ">=" ("<=") is enough to stop. No bound: nothing left in range.
             if bound is None or ((kth >= bound) if newest_first else (kth <= bound)):
@@ -198,29 +198,38 @@ def _search_in_time_order(conn: sqlite3.Connection, query: Query, match: str) ->
 
 def _walk_bounds(
     conn: sqlite3.Connection, query: Query, newest_first: bool
-) -> tuple[dict[int, str | None], int, int]:
-    """Per rowid block, the best timestamp a match there or later in the walk may have
-    (None: no block from there on overlaps the time range), and the rowid range to walk."""
-    since = None if query.since is None else format_timestamp(query.since)
-    until = None if query.until is None else format_timestamp(query.until)
-    blocks = conn.execute(
-        "SELECT block, min_ts, max_ts FROM rowid_blocks"
-        f" ORDER BY block {'ASC' if newest_first else 'DESC'}"  # walked backwards below
-    ).fetchall()
-    best_from: dict[int, str | None] = {}
-    best: str | None = None
-    better = max if newest_first else min
-    included: list[int] = []
-    for block, low, high in blocks:
-        if (since is None or high >= since) and (until is None or low < until):
-            included.append(block)
-            bound = high if newest_first else low
-            best = bound if best is None else better(best, bound)
-        best_from[block] = best
-    if not included:
-        return best_from, 1, 0
-    first = min(included) << ROWID_BLOCK_BITS
-    return best_from, first, ((max(included) + 1) << ROWID_BLOCK_BITS) - 1
+) -> tuple[Callable[[int], str | None], int, int]:
+    """The best timestamp a match in a rowid block or later in the walk may have
+    (None: no block from there on overlaps the time range), and the rowid range to walk.
+
+    The bound is asked of SQLite when the walk needs it (once a page is full), so a
+    walk that stops early does not read every block's bounds into Python.
+    """
+    overlap = ""
+    params: list[Any] = []
+    if query.since is not None:
+        overlap += " AND max_ts >= ?"
+        params.append(format_timestamp(query.since))
+    if query.until is not None:
+        overlap += " AND min_ts < ?"
+        params.append(format_timestamp(query.until))
+    first, last = conn.execute(
+        f"SELECT min(block), max(block) FROM rowid_blocks WHERE 1{overlap}", params
+    ).fetchone()
+    if first is None:
+        return lambda block: None, 1, 0
+    # Later in the walk: older blocks when walking newest first, newer ones otherwise.
+    later = (
+        f"SELECT max(max_ts) FROM rowid_blocks WHERE block <= ?{overlap}"
+        if newest_first
+        else f"SELECT min(min_ts) FROM rowid_blocks WHERE block >= ?{overlap}"
+    )
+
+    def best_from(block: int) -> str | None:
+        value: str | None = conn.execute(later, [block, *params]).fetchone()[0]
+        return value
+
+    return best_from, first << ROWID_BLOCK_BITS, ((last + 1) << ROWID_BLOCK_BITS) - 1
 
 
 def _fetch_in_order(conn: sqlite3.Connection, rowids: list[int]) -> list[Event]:
