@@ -217,7 +217,8 @@ class EventCollector:
         """
         if not events:
             return []
-        await self._ensure_started()
+        if not self._running:
+            await self.start()
         n = len(events)
         if self._pending + n > self.max_pending and self._pending:
             if not wait:
@@ -287,7 +288,7 @@ class EventCollector:
 
     def _finish(self, batch: _Batch, stored: list[bool]) -> None:
         events = batch.events
-        fresh = [e for e, new in zip(events, stored, strict=True) if new]
+        fresh = events if all(stored) else [e for e, new in zip(events, stored, strict=True) if new]
         self.counters["accepted"] += len(fresh)
         self.counters["duplicates"] += len(events) - len(fresh)
         self._hub.publish(fresh)
@@ -302,13 +303,13 @@ class EventCollector:
 
     def _notify_space(self) -> None:
         space = self._space
-        if space is None or self._loop is None:
+        if space is None or not space._waiters or self._loop is None:  # cheap checks first
             return
         try:
             on_loop = asyncio.get_running_loop() is self._loop
         except RuntimeError:
             on_loop = False
-        if on_loop and space._waiters:  # cheap check before taking the lock
+        if on_loop:
             task = self._loop.create_task(_notify(space))
             self._background.add(task)
             task.add_done_callback(self._background.discard)

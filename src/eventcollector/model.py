@@ -247,7 +247,12 @@ def _tags(value: object) -> list[str]:
         isinstance(value, str) or not isinstance(value, Iterable)
     ):
         raise ValueError("tags: expected a list of strings")
-    tags = list(dict.fromkeys(value))  # drop repeats, keep order
+    # Drop repeats, keep order (one tag cannot repeat: the common case skips the dict).
+    tags = (
+        list(value)
+        if isinstance(value, list | tuple) and len(value) < 2
+        else list(dict.fromkeys(value))
+    )
     if len(tags) > LIMITS.tag_count:
         raise ValueError(f"tags: more than {LIMITS.tag_count} tags")
     for tag in tags:
