@@ -31,6 +31,8 @@ _PERCENTILES = (0.5, 0.95, 0.99)
 _FETCH_CHUNK = 10_000
 #: A time-ordered page filtered by up to this many values of one field walks each value.
 _SPLIT_UP_TO = 8
+#: Components of up to this many events (as rollups count them) are tallied in Python.
+_TALLY_UP_TO = 2_000_000
 _WALK_CHUNK = 1_000
 _DIMENSIONS = (
     ("c.system", "systems"),
@@ -263,7 +265,11 @@ def group_count(conn: sqlite3.Connection, query: Query, field: GroupField) -> di
     if split is None or field == "source_component":
         where_sql, params = sql.where(query)
         expr = sql.GROUP_EXPRESSIONS[field]
-        rows = conn.execute(f"SELECT {expr}, count(*) FROM events e{where_sql} GROUP BY 1", params)
+        if split is not None and count(conn, query) <= _TALLY_UP_TO:
+            rows = _tally_components(conn, where_sql, params)
+        else:
+            statement = f"SELECT {expr}, count(*) FROM events e{where_sql} GROUP BY 1"
+            rows = conn.execute(statement, params)
     else:
         rows = [
             row
@@ -277,6 +283,17 @@ def group_count(conn: sqlite3.Connection, query: Query, field: GroupField) -> di
     for key, n in rows:
         result[hour_key(key) if field == "hour" and len(key) == 13 else key] += n
     return dict(result.most_common())
+
+
+def _tally_components(
+    conn: sqlite3.Connection, where_sql: str, params: list[Any]
+) -> Iterable[tuple[str, int]]:
+    """Components counted in Python from one JSON array: SQLite's GROUP BY sorts every
+    row first (errors of a day at 10M events: ~100k rows, 50-90 ms against ~20 ms)."""
+    (encoded,) = conn.execute(
+        f"SELECT json_group_array(e.source_component) FROM events e{where_sql}", params
+    ).fetchone()
+    return [("" if key is None else key, n) for key, n in Counter(orjson.loads(encoded)).items()]
 
 
 def _edge_group_count(conn: sqlite3.Connection, edge: Query, field: GroupField) -> dict[str, int]:
