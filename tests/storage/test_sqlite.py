@@ -360,3 +360,50 @@ async def test_a_version_3_database_gets_components_in_the_severity_index(
         assert columns == ["severity", "timestamp", "source_component"]
     finally:
         conn.close()
+
+
+async def test_partial_hours_read_as_the_hour_less_the_rest_match_the_reference(
+    tmp_path: Path,
+) -> None:
+    """An edge of more than half an hour is counted as its hour's rollup less the rest."""
+    rng = random.Random(3)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [
+        Event.create(
+            system=rng.choice(["a", "b", "c"]),
+            event_type=rng.choice(["t1", "t2"]),
+            severity=rng.choice(["info", "error"]),
+            title=f"e{i}",
+            duration_ms=rng.choice([None, rng.randrange(1, 500)]),
+            timestamp=base + timedelta(seconds=rng.randrange(4 * 3600)),
+            now=base + timedelta(days=1),
+        )
+        for i in range(2_000)
+    ]
+    store = SQLiteStorage(tmp_path / "edges.db")
+    await store.open()
+    try:
+        await store.append(events)
+        for since_m, until_m in ((10, 230), (50, 190), (0, 200), (70, None), (None, 125)):
+            for dims in ({}, {"severities": ("error",)}, {"systems": ("a", "c")}):
+                query = Query(
+                    since=None if since_m is None else base + timedelta(minutes=since_m),
+                    until=None if until_m is None else base + timedelta(minutes=until_m),
+                    **dims,
+                )
+                chosen = reference(events, query)
+                assert await store.count(query) == len(chosen)
+                for field in ("system", "event_type", "severity", "hour"):
+                    expected = Counter(
+                        e.timestamp.strftime("%Y-%m-%dT%H:00:00+00:00")
+                        if field == "hour"
+                        else getattr(e, field).value
+                        for e in chosen
+                    )
+                    assert await store.group_count(query, field) == dict(expected), (query, field)
+                stats = await store.duration_stats(query, percentiles=False)
+                values = [e.duration_ms for e in chosen if e.duration_ms is not None]
+                assert stats.count == len(values)
+                assert stats.avg == pytest.approx(sum(values) / len(values))
+    finally:
+        await store.close()

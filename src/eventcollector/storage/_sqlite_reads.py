@@ -33,6 +33,7 @@ _FETCH_CHUNK = 10_000
 _SPLIT_UP_TO = 8
 #: Components of up to this many events (as rollups count them) are tallied in Python.
 _TALLY_UP_TO = 2_000_000
+_HALF_HOUR = timedelta(minutes=30)
 _WALK_CHUNK = 1_000
 _DIMENSIONS = (
     ("c.system", "systems"),
@@ -254,7 +255,44 @@ def count(conn: sqlite3.Connection, query: Query) -> int:
         conn.execute(f"SELECT coalesce(sum(n), 0) FROM {table} c{where_sql}", params).fetchone()[0]
         for table, where_sql, params in _rollup_parts(query, split, None)
     )
-    return int(total) + sum(count(conn, edge) for edge in split.edges)
+    return int(total) + sum(_edge_count(conn, edge) for edge in split.edges)
+
+
+def _edge_count(conn: sqlite3.Connection, edge: Query) -> int:
+    if (rest := _rest_of_hour(edge)) is None:
+        return count(conn, edge)
+    hour, rest_query = rest
+    ((n,),) = _hour_rollup(conn, edge, hour, "coalesce(sum(n), 0)")
+    return int(n) - count(conn, rest_query)
+
+
+def _rest_of_hour(edge: Query) -> tuple[str, Query] | None:
+    """For an edge covering more than half of its hour: that hour and the rest of it.
+
+    The edge is then read as the hour's rollup less the rest, so no edge reads more
+    than half an hour of events.
+    """
+    since, until = edge.since, edge.until
+    if since is None or until is None or until - since <= _HALF_HOUR:
+        return None
+    start = since.replace(minute=0, second=0, microsecond=0)
+    if until == start + 2 * _HALF_HOUR and since > start:
+        rest = edge.with_(since=start, until=since)
+    elif since == start and until < start + 2 * _HALF_HOUR:
+        rest = edge.with_(since=until, until=start + 2 * _HALF_HOUR)
+    else:
+        return None
+    return start.strftime("%Y-%m-%dT%H"), rest
+
+
+def _hour_rollup(
+    conn: sqlite3.Connection, edge: Query, hour: str, columns: str, group: str = ""
+) -> list[Any]:
+    """``columns`` (constant SQL) of ``event_counts`` for one hour and the edge's filters."""
+    where_sql, params = _where(_dimension_filters(edge), (["c.hour = ?"], [hour]))
+    return conn.execute(
+        f"SELECT {columns} FROM event_counts c{where_sql}{group}", params
+    ).fetchall()
 
 
 def group_count(conn: sqlite3.Connection, query: Query, field: GroupField) -> dict[str, int]:
@@ -305,8 +343,13 @@ def _edge_group_count(conn: sqlite3.Connection, edge: Query, field: GroupField) 
     """
     if field == "hour" and edge.since is not None:
         # The edge lies within one hour: its count, without grouping (a sort) per row.
-        n = count(conn, edge)
+        n = _edge_count(conn, edge)
         return {hour_key(format_timestamp(edge.since)[:13]): n} if n else {}
+    if field in _FILTER_OF and (rest := _rest_of_hour(edge)) is not None:
+        hour, rest_query = rest
+        counts = Counter(dict(_hour_rollup(conn, edge, hour, f"c.{field}, sum(n)", " GROUP BY 1")))
+        counts.subtract(_edge_group_count(conn, rest_query, field))
+        return {key: n for key, n in counts.items() if n}
     filters = {name for _, name in _DIMENSIONS if getattr(edge, name)}
     filters.discard(_FILTER_OF.get(field, ""))
     if field not in _COVERS or not filters <= _COVERS[field] or edge.since is None:
@@ -400,13 +443,21 @@ def _duration_sum(conn: sqlite3.Connection, query: Query, split: HourSplit) -> t
         ).fetchone()
         n, total = n + part_n, total + part_total
     for edge in split.edges:
+        sign = 1
+        if (rest := _rest_of_hour(edge)) is not None:
+            hour, edge = rest
+            sign = -1
+            ((hour_n, hour_total),) = _hour_rollup(
+                conn, edge, hour, "coalesce(sum(d_n), 0), coalesce(sum(d_sum), 0)"
+            )
+            n, total = n + hour_n, total + hour_total
         edge_where, edge_params = sql.where(edge)
         edge_n, edge_total = conn.execute(
             "SELECT count(e.duration_ms), coalesce(sum(e.duration_ms), 0)"
             f" FROM events e{edge_where}",
             edge_params,
         ).fetchone()
-        n, total = n + edge_n, total + edge_total
+        n, total = n + sign * edge_n, total + sign * edge_total
     return int(n), int(total)
 
 
