@@ -216,6 +216,21 @@ async def test_search_walks_rowid_blocks_and_matches_the_reference(
         await storage.close()
 
 
+async def _reopened_after(path: Path, events: list[Event], *downgrade: str) -> SQLiteStorage:
+    """Store ``events``, take the file back to an older schema by SQL, and open it again."""
+    store = SQLiteStorage(path)
+    await store.open()
+    await store.append(events)
+    await store.close()
+    conn = sqlite3.connect(path)
+    for statement in downgrade:
+        conn.execute(statement)
+    conn.close()
+    store = SQLiteStorage(path)
+    await store.open()
+    return store
+
+
 async def test_a_version_1_database_is_upgraded_and_searches_the_same(tmp_path: Path) -> None:
     """Version 2 adds only the full-text vocabulary view; a version 1 file keeps its data."""
     path = tmp_path / "v1.db"
@@ -224,16 +239,9 @@ async def test_a_version_1_database_is_upgraded_and_searches_the_same(tmp_path: 
         Event.create(system="a", event_type="t", title=f"database {i}", timestamp=base, now=base)
         for i in range(5)
     ]
-    store = SQLiteStorage(path)
-    await store.open()
-    await store.append(events)
-    await store.close()
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TABLE events_fts_vocab")
-    conn.execute("PRAGMA user_version = 1")
-    conn.close()
-    store = SQLiteStorage(path)
-    await store.open()
+    store = await _reopened_after(
+        path, events, "DROP TABLE events_fts_vocab", "PRAGMA user_version = 1"
+    )
     try:
         assert (await store.health())["schema_version"] == SCHEMA_VERSION
         query = Query(search="data", limit=3)
@@ -336,17 +344,13 @@ async def test_a_version_3_database_gets_components_in_the_severity_index(
         )
         for i in range(300)
     ]
-    store = SQLiteStorage(path)
-    await store.open()
-    await store.append(events)
-    await store.close()
-    conn = sqlite3.connect(path)
-    conn.execute("DROP INDEX idx_events_severity")
-    conn.execute("CREATE INDEX idx_events_severity ON events(severity, timestamp)")
-    conn.execute("PRAGMA user_version = 3")
-    conn.close()
-    store = SQLiteStorage(path)
-    await store.open()
+    store = await _reopened_after(
+        path,
+        events,
+        "DROP INDEX idx_events_severity",
+        "CREATE INDEX idx_events_severity ON events(severity, timestamp)",
+        "PRAGMA user_version = 3",
+    )
     try:
         query = Query(severities=("error", "critical"), since=base + timedelta(minutes=30))
         got = await store.group_count(query, "source_component")
