@@ -223,7 +223,7 @@ def _is_token(value: str) -> bool:
 def _json_object(value: object, field_name: str, limit: int) -> dict[str, Any]:
     if value is None or (type(value) is dict and not value):
         return {}
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # the ABC check is slow
         raise ValueError(f"{field_name}: expected an object (dict), got {type(value).__name__}")
     try:
         encoded = orjson.dumps(value)
