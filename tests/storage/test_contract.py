@@ -363,6 +363,18 @@ async def test_cleanup_old_events_and_rerun(storage: Storage) -> None:
     assert await storage.append([old[0], kept[0]]) == [True, False]
 
 
+async def test_followers_see_events_stored_after_cleanup_removed_the_newest(
+    storage: Storage,
+) -> None:
+    # Positions are never given out twice: a follower past the end still sees what comes.
+    await storage.append([ev(i) for i in range(3)])
+    _, end = await storage.read_after(-1, Query())
+    assert await storage.cleanup_old_events(1, now=BASE + timedelta(days=5)) == 3
+    await storage.append([ev(9, title="after cleanup")])
+    events, _ = await storage.read_after(end, Query())
+    assert [e.title for e in events] == ["after cleanup"]
+
+
 async def test_counts_over_whole_days_and_edges_after_cleanup(storage: Storage) -> None:
     """Rollups at every grain stay exact after cleanup (whole days, hours, edges)."""
     now = BASE + timedelta(days=12)

@@ -332,8 +332,8 @@ def read_after(
 ) -> tuple[list[Event], int]:
     """Events after insertion position ``position`` matching ``query``, and the next position."""
     end = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0])
-    # Cleanup may remove the newest rowids, which are then reused: anything past
-    # the current end is new.
+    # Past the end: cleanup removed the newest rowids (never given out again), or
+    # nothing is new. Either way, follow on from the end.
     if position < 0 or position >= end:
         return [], end
     where_sql, params = sql.where(query)

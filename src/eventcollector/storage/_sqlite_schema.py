@@ -7,6 +7,7 @@ unchanged in the sqlite3 shell. Beside it:
 - ``events_fts``: an FTS5 index over title and description (external content);
 - ``events_fts_vocab``: the words of that index (an ``fts5vocab`` view, no data);
 - ``event_journal``: events of small commits, until they move into ``events``;
+- ``event_meta``: the highest rowid ever given out (rowids are never reused);
 - ``event_counts`` (per hour, system, type and severity), ``day_counts`` (the same
   per day), ``event_totals`` (all time) and ``hour_totals`` (per hour only): rollups of
   counts and duration sums, maintained in the same transaction as the events, so
@@ -22,7 +23,7 @@ from __future__ import annotations
 import sqlite3
 
 APPLICATION_ID = 0x45564331  # "EVC1"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SPEC_EVENTS_TABLE = """
 CREATE TABLE IF NOT EXISTS events (
@@ -156,7 +157,16 @@ _V4 = [
     "CREATE INDEX idx_events_severity ON events(severity, timestamp, source_component)",
 ]
 
-_MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
+# The highest rowid ever given out, kept by cleanup: without it, deleting the newest
+# events would let new ones take their rowids again, behind a follower's position.
+_V5 = [
+    """CREATE TABLE IF NOT EXISTS event_meta (
+        key TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID"""
+]
+
+_MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
 
 
 class NotOurDatabase(ValueError):

@@ -36,10 +36,12 @@ IDLE_SECONDS = 0.05
 IDLE_RETRY_SECONDS = 1.0
 
 
-# Above every rowid in events and every one the journal holds for it.
+# Above every rowid in events, every one the journal holds for it, and every one
+# cleanup has deleted (event_meta): rowids are never reused.
 _NEXT_ROWID = (
     "SELECT max(coalesce((SELECT max(rowid) FROM events), 0),"
-    " coalesce((SELECT max(seq) FROM event_journal), 0)) + 1"
+    " coalesce((SELECT max(seq) FROM event_journal), 0),"
+    " coalesce((SELECT value FROM event_meta WHERE key = 'rowid_high_water'), 0)) + 1"
 )
 
 

@@ -38,6 +38,10 @@ _COLUMNS = (
     " correlation_id, source_component, duration_ms, metadata"
 )
 _JOURNAL_SPAN = "SELECT min(seq), max(seq) FROM event_journal"
+_KEEP_HIGH_WATER = (
+    "INSERT INTO event_meta(key, value) SELECT 'rowid_high_water', coalesce(max(rowid), 0)"
+    " FROM events WHERE true ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)"
+)
 # An id already in events is a duplicate as surely as one already in the journal.
 _JOURNAL_INSERT = (
     f"INSERT INTO event_journal(seq, {_COLUMNS})"
@@ -132,6 +136,7 @@ def delete_chunk(tx: Transaction, cutoff: str) -> int:
     """Delete up to CLEANUP_CHUNK of the oldest events before ``cutoff``; how many."""
     settle_journal(tx)
     conn = tx.conn
+    conn.execute(_KEEP_HIGH_WATER)
     victims = conn.execute(
         "SELECT rowid, title, description, tags FROM events WHERE timestamp < ?"
         " ORDER BY timestamp LIMIT ?",
