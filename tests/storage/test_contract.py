@@ -359,6 +359,7 @@ async def test_cleanup_old_events_and_rerun(storage: Storage) -> None:
     assert await storage.count(Query()) == len(kept)
     assert await storage.count(Query(since=BASE, until=now + timedelta(hours=1))) == len(kept)
     assert sum((await storage.group_count(Query(), "system")).values()) == len(kept)
+    assert await storage.count(Query(search="event")) == len(kept)  # the words left too
     # A deleted id may be stored again.
     assert await storage.append([old[0], kept[0]]) == [True, False]
 

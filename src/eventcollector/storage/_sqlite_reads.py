@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from eventcollector.model import Event, format_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
 from eventcollector.storage import _sqlite_sql as sql
 from eventcollector.storage._rollup import HourSplit, hour_key, split_by_hours
-from eventcollector.storage._sqlite_select import select_events
+from eventcollector.storage._sqlite_select import expanded_match, select_events
 
 __all__ = ["count", "duration_stats", "group_count", "read_after", "select_events"]
 
@@ -44,6 +45,13 @@ _COVERS: dict[str, set[str]] = {
 
 def count(conn: sqlite3.Connection, query: Query) -> int:
     """How many events match (order and paging ignored)."""
+    if query.search is not None and replace(query.unbounded, search=None) == _NO_FILTER:
+        # Counted in the full-text index alone: joining every match to events costs
+        # ~20x more (134 vs 6 ms for a word in 17% of 1M events).
+        match = expanded_match(conn, query.search)
+        if match is None:
+            return 0
+        return int(conn.execute(_COUNT_MATCHES, (match,)).fetchone()[0])
     split = split_by_hours(query)
     if split is None:
         where_sql, params = sql.where(query)
@@ -53,6 +61,10 @@ def count(conn: sqlite3.Connection, query: Query) -> int:
         for table, where_sql, params in _rollup_parts(query, split, None)
     )
     return int(total) + sum(_edge_count(conn, edge) for edge in split.edges)
+
+
+_NO_FILTER = Query().unbounded
+_COUNT_MATCHES = "SELECT count(*) FROM events_fts WHERE events_fts MATCH ?"
 
 
 def _edge_count(conn: sqlite3.Connection, edge: Query) -> int:

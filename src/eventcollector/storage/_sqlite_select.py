@@ -31,7 +31,7 @@ def select_events(conn: sqlite3.Connection, query: Query) -> list[Event]:
     search_drives = True
     match = None
     if query.search is not None:
-        match = _expanded_match(conn, query.search)
+        match = expanded_match(conn, query.search)
         if match is None:
             return []
         if query.order_by == "timestamp" and query.limit is not None:
@@ -84,7 +84,7 @@ def _merge_in_time_order(
     return _fetch_in_order(conn, [rowid for _, rowid in found[query.offset : need]])
 
 
-def _expanded_match(conn: sqlite3.Connection, text: str) -> str | None:
+def expanded_match(conn: sqlite3.Connection, text: str) -> str | None:
     """The FTS5 query for ``text`` with each prefix replaced by the words it starts.
 
     FTS5 answers a prefix query by merging the posting lists of every word with
