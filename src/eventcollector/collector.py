@@ -256,27 +256,18 @@ class EventCollector:
         # A storage that can queue without awaiting gets the batch now (no task, no loop
         # iteration in between: measured, several µs of CPU per event less).
         enqueue = getattr(self._storage, "enqueue_append", None)
-        if enqueue is None:
-            stored: asyncio.Future[Any] = batch.loop.create_task(self._commit(batch))
-        else:
-            try:
-                stored = enqueue(batch.events)
-            except Exception as exc:  # the storage is closed, say
-                batch.done.set_exception(exc)
-                return
-            stored.add_done_callback(partial(self._committed, batch))
+        try:
+            stored: asyncio.Future[list[bool]] = (
+                batch.loop.create_task(self._storage.append(batch.events))
+                if enqueue is None
+                else enqueue(batch.events)
+            )
+        except Exception as exc:  # the storage is closed, say
+            batch.done.set_exception(exc)
+            return
+        stored.add_done_callback(partial(self._committed, batch))
         self._background.add(stored)
         stored.add_done_callback(self._background.discard)
-
-    async def _commit(self, batch: _Batch) -> None:
-        try:
-            stored = await self._storage.append(batch.events)
-        except BaseException as exc:
-            batch.done.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        self._finish(batch, stored)
 
     def _committed(self, batch: _Batch, stored: asyncio.Future[list[bool]]) -> None:
         if stored.cancelled():
