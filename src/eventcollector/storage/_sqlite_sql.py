@@ -151,11 +151,12 @@ def to_row(event: Event, rowid: int) -> tuple[Any, ...]:
     )
 
 
-INSERT_EVENT = (
-    "INSERT INTO events(rowid, id, timestamp, system, event_type, severity, title, description,"
-    " data, tags, correlation_id, source_component, duration_ms, metadata)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: The columns of ``events`` after its rowid, in the order ``to_row`` gives them.
+EVENT_COLUMNS = (
+    "id, timestamp, system, event_type, severity, title, description, data, tags,"
+    " correlation_id, source_component, duration_ms, metadata"
 )
+INSERT_EVENT = f"INSERT INTO events(rowid, {EVENT_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 #: Only the id's uniqueness is waived; any other constraint still fails loudly.
 INSERT_EVENT_UNLESS_STORED = INSERT_EVENT + " ON CONFLICT(id) DO NOTHING"
 

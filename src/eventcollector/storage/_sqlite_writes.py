@@ -33,10 +33,7 @@ JOURNAL_BELOW = 32
 #: needs room for them in events, their index entries and the WAL at once.
 JOURNAL_MAX = 256
 _ROWIDS_BETWEEN = "SELECT rowid FROM events WHERE rowid BETWEEN ? AND ?"
-_COLUMNS = (
-    "id, timestamp, system, event_type, severity, title, description, data, tags,"
-    " correlation_id, source_component, duration_ms, metadata"
-)
+_JOURNAL_SEQS_BETWEEN = "SELECT seq FROM event_journal WHERE seq BETWEEN ? AND ?"
 _JOURNAL_SPAN = "SELECT min(seq), max(seq) FROM event_journal"
 _KEEP_HIGH_WATER = (
     "INSERT INTO event_meta(key, value) SELECT 'rowid_high_water', coalesce(max(rowid), 0)"
@@ -44,14 +41,14 @@ _KEEP_HIGH_WATER = (
 )
 # An id already in events is a duplicate as surely as one already in the journal.
 _JOURNAL_INSERT = (
-    f"INSERT INTO event_journal(seq, {_COLUMNS})"
+    f"INSERT INTO event_journal(seq, {sql.EVENT_COLUMNS})"
     f" SELECT {', '.join(f'?{i}' for i in range(1, 15))}"
     " WHERE NOT EXISTS (SELECT 1 FROM events WHERE id = ?2) ON CONFLICT(id) DO NOTHING"
 )
 # "WHERE true" tells SQLite's parser that ON starts the upsert, not a join constraint.
 _JOURNAL_TO_EVENTS = (
-    f"INSERT INTO events(rowid, {_COLUMNS}) SELECT seq, {_COLUMNS} FROM event_journal"
-    " WHERE true ORDER BY seq ON CONFLICT(id) DO NOTHING"
+    f"INSERT INTO events(rowid, {sql.EVENT_COLUMNS}) SELECT seq, {sql.EVENT_COLUMNS}"
+    " FROM event_journal WHERE true ORDER BY seq ON CONFLICT(id) DO NOTHING"
 )
 
 
@@ -73,38 +70,33 @@ def insert(tx: Transaction, events: Sequence[Event]) -> list[bool]:
         return _journal(tx, events)
     if lo is not None:  # first, so that rowid order stays the order events appear in
         _move_journal(conn)
+    first, stored = _insert_rows(tx, events, sql.INSERT_EVENT_UNLESS_STORED, _ROWIDS_BETWEEN)
+    if lo is not None or any(stored):
+        # Once for the moved and the new rows: the journal's rowids lie just below first.
+        _derive_side_tables(conn, first if lo is None else lo, first + len(events) - 1)
+    return stored
+
+
+def _journal(tx: Transaction, events: Sequence[Event]) -> list[bool]:
+    tx.wants_idle_job = True
+    return _insert_rows(tx, events, _JOURNAL_INSERT, _JOURNAL_SEQS_BETWEEN)[1]
+
+
+def _insert_rows(
+    tx: Transaction, events: Sequence[Event], statement: str, rowids_between: str
+) -> tuple[int, list[bool]]:
+    """Insert ``events`` under fresh rowids with ``statement``, which skips stored ids:
+    the first rowid, and per event whether it was new."""
     first = tx.reserve_rowids(len(events))
     last = first + len(events) - 1
     rows = [sql.to_row(e, first + i) for i, e in enumerate(events)]
     # A stored id (or one repeated in this batch) is skipped by the conflict clause;
     # the row count says whether any was, so duplicates cost a lookup only when they occur.
-    inserted = conn.executemany(sql.INSERT_EVENT_UNLESS_STORED, rows).rowcount
+    inserted = tx.conn.executemany(statement, rows).rowcount
     if inserted == len(events):
-        stored = [True] * len(events)
-    else:
-        kept = {r[0] for r in conn.execute(_ROWIDS_BETWEEN, (first, last))}
-        stored = [first + i in kept for i in range(len(events))]
-    if inserted or lo is not None:
-        # Once for the moved and the new rows: the journal's rowids lie just below first.
-        _derive_side_tables(conn, first if lo is None else lo, last)
-    return stored
-
-
-def _journal(tx: Transaction, events: Sequence[Event]) -> list[bool]:
-    first = tx.reserve_rowids(len(events))
-    rows = [sql.to_row(e, first + i) for i, e in enumerate(events)]
-    inserted = tx.conn.executemany(_JOURNAL_INSERT, rows).rowcount
-    tx.wants_idle_job = True
-    if inserted == len(events):
-        return [True] * len(events)
-    kept = {
-        r[0]
-        for r in tx.conn.execute(
-            "SELECT seq FROM event_journal WHERE seq BETWEEN ? AND ?",
-            (first, first + len(events) - 1),
-        )
-    }
-    return [first + i in kept for i in range(len(events))]
+        return first, [True] * len(events)
+    kept = {r[0] for r in tx.conn.execute(rowids_between, (first, last))}
+    return first, [first + i in kept for i in range(len(events))]
 
 
 def settle_journal(tx: Transaction) -> None:
