@@ -89,15 +89,21 @@ class Writer:
     """Owns the write connection and its thread."""
 
     def __init__(
-        self, conn: sqlite3.Connection, name: str, idle_job: WriteFn | None = None
+        self,
+        conn: sqlite3.Connection,
+        name: str,
+        idle_job: WriteFn | None = None,
+        *,
+        idle_job_due: bool = False,
     ) -> None:
         self._conn = conn
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._pending = 0
         # Runs in its own transaction once the queue has been empty for a moment,
-        # after a transaction whose jobs asked for it (``Transaction.wants_idle_job``).
+        # after a transaction whose jobs asked for it (``Transaction.wants_idle_job``),
+        # or at once when ``idle_job_due``.
         self._idle_job = idle_job
-        self._idle_wait: float | None = None
+        self._idle_wait: float | None = 0.0 if idle_job and idle_job_due else None
         self._reset_requested = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()

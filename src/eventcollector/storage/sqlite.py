@@ -27,7 +27,7 @@ from eventcollector.storage import _sqlite_reads as reads
 from eventcollector.storage import _sqlite_writes as writes
 from eventcollector.storage._sqlite_checkpointer import Checkpointer
 from eventcollector.storage._sqlite_schema import SCHEMA_VERSION, NotOurDatabase, migrate
-from eventcollector.storage._sqlite_writer import Transaction, Writer
+from eventcollector.storage._sqlite_writer import Writer
 from eventcollector.storage._sqlite_writes import CLEANUP_CHUNK as CHUNK
 from eventcollector.storage.base import StorageError, retention_cutoff
 
@@ -92,18 +92,22 @@ class SQLiteStorage:
             try:
                 conn.execute("PRAGMA journal_mode = WAL")
                 migrate(conn, self.path)
+                # A process that died left events in the journal: the writer moves them.
+                left_over = conn.execute(_JOURNAL_NOT_EMPTY).fetchone() is not None
             except sqlite3.DatabaseError as exc:
                 conn.close()
                 raise NotOurDatabase(f"{self.path}: not an SQLite database ({exc})") from None
             except BaseException:
                 conn.close()
                 raise
-            _settle_left_over(conn)
             # Checkpoints run on their own thread (see _sqlite_checkpointer).
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
             self._writer = Writer(
-                conn, name="eventcollector-sqlite-writer", idle_job=writes.settle_journal
+                conn,
+                name="eventcollector-sqlite-writer",
+                idle_job=writes.settle_journal,
+                idle_job_due=left_over,
             )
             self._checkpointer = Checkpointer(
                 self._connect, self.path + "-wal", self._writer.request_reset
@@ -284,22 +288,6 @@ class SQLiteStorage:
             }
 
         return await self._read(check)
-
-
-def _settle_left_over(conn: sqlite3.Connection) -> None:
-    """Move what a process that died left in the journal to where the shell looks."""
-    try:
-        if conn.execute(_JOURNAL_NOT_EMPTY).fetchone() is None:
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            writes.settle_journal(Transaction(conn))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:  # a full disk, say: reads settle it later
-        log.warning("could not settle the event journal on open: %s", exc)
 
 
 def _size(path: str) -> int:
