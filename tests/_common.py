@@ -45,6 +45,18 @@ def serve_command(port: int, db: str | Path, *options: str) -> list[str]:
     return [*command, "--db", str(db), "--log-level", "warning", *options]
 
 
+def terminate(process: subprocess.Popen[Any] | None, grace: float = 15) -> None:
+    """Stop ``process`` with SIGTERM, or SIGKILL once ``grace`` seconds have passed."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
 def wait_for_health(
     process: subprocess.Popen[bytes],
     url: str,

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from tests.cli.conftest import SCRIPT, Runner, assert_error, seed
 
-from _common import free_port, make_event, serve_command, wait_for_health
+from _common import free_port, make_event, serve_command, terminate, wait_for_health
 from eventcollector.server.auth import KeyStore
 
 
@@ -233,13 +233,7 @@ class _RestartableServer:
         )
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        terminate(self.process)
 
     def post(self, *ids: str) -> None:
         body = b"\n".join(make_event(id=i, title=i).to_json() for i in ids)

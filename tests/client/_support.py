@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from _common import free_port, serve_command, wait_for_health
+from _common import free_port, serve_command, terminate, wait_for_health
 from eventcollector.storage.http import HTTPStorage
 
 _PEER = Path(__file__).with_name("_peer.py")
@@ -106,12 +106,7 @@ class Server:
             self.process.wait()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        terminate(self.process)
 
 
 def server_available() -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from _common import free_port, serve_command, wait_for_health
+from _common import free_port, serve_command, terminate, wait_for_health
 
 
 def rss_kib(pid: int) -> int:
@@ -76,11 +76,5 @@ class Server:
 
     def stop(self) -> str:
         """Stop gracefully (SIGTERM) and return the server's log."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        terminate(self.process, grace=20)
         return self.log.read_text() if self.log.exists() else ""

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from _common import free_port, serve_command, wait_for_health
+from _common import free_port, serve_command, terminate, wait_for_health
 
 
 class Server:
@@ -44,13 +44,7 @@ class Server:
 
     def stop(self) -> str:
         """Stop gracefully (SIGTERM) and return the server's log."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        terminate(self.process)
         return self.log.read_text()
 
 
