@@ -7,7 +7,8 @@ contract test suite in ``tests/storage`` runs unchanged against each of them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -16,6 +17,14 @@ from eventcollector.query import DurationStats, GroupField, Query
 
 __all__ = [
     "MAX_RETENTION_DAYS",
+    "EnqueueAppend",
+    "EventStore",
+    "EventsCallback",
+    "FileBacked",
+    "Flushable",
+    "Followable",
+    "QueuedStore",
+    "SharedFeed",
     "Storage",
     "StorageError",
     "StorageUnavailable",
@@ -45,14 +54,8 @@ class StorageUnavailable(StorageError):
     """The store is unreachable or out of space; retrying later may succeed."""
 
 
-@runtime_checkable
-class Storage(Protocol):
-    """Durable event storage with filtered reads and aggregates.
-
-    A backend may also offer ``flush(timeout)`` (make buffered writes visible) and
-    ``enqueue_append(events)`` (``append`` queued synchronously, returning a future);
-    the collector uses them when present.
-    """
+class EventStore(Protocol):
+    """Reads and upkeep that every store answers, local or remote."""
 
     #: Where the events live, for health output ("sqlite:///path", "postgresql://host/db").
     url: str
@@ -62,9 +65,6 @@ class Storage(Protocol):
 
     async def close(self) -> None:
         """Finish pending writes and release every connection."""
-
-    async def append(self, events: Sequence[Event]) -> list[bool]:
-        """Store events durably; per event True if new, False if its id was already stored."""
 
     async def query(self, query: Query) -> list[Event]:
         """The matching events, ordered and paged as the query says."""
@@ -85,3 +85,80 @@ class Storage(Protocol):
 
     async def health(self) -> dict[str, Any]:
         """Backend details for health output; raises StorageError if unusable."""
+
+
+@runtime_checkable
+class Storage(EventStore, Protocol):
+    """A durable store: ``append`` returns once the events are committed."""
+
+    async def append(self, events: Sequence[Event]) -> list[bool]:
+        """Store events durably; per event True if new, False if its id was already stored."""
+
+
+@runtime_checkable
+class QueuedStore(EventStore, Protocol):
+    """A store that delivers writes later (the remote client): nothing is durable yet.
+
+    It cannot tell a duplicate id before delivery, so it has no ``append``; the
+    collector hands it events with ``submit`` and says so in its answers.
+    """
+
+    def submit(self, events: Sequence[Event]) -> None:
+        """Queue events for delivery; never blocks on the network, never raises for it."""
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until what was submitted is delivered (or settled); False on timeout."""
+
+    def flush_sync(self, timeout: float | None = None, *, patient: bool | None = None) -> bool:
+        """``flush`` for threads without an event loop (a logging handler's flush)."""
+
+    def client_stats(self) -> dict[str, Any]:
+        """Delivery counters: emitted, delivered, rejected, dropped, spooled, buffered."""
+
+
+# -- optional capabilities of a durable store; the collector checks them once -------------
+
+
+@runtime_checkable
+class Flushable(Protocol):
+    """Writes may be buffered past ``append`` (SQLite's small-commit journal)."""
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Make every acknowledged write visible to plain SQL; False on timeout."""
+
+
+@runtime_checkable
+class EnqueueAppend(Protocol):
+    """``append`` that queues synchronously: no task and loop iteration in between."""
+
+    def enqueue_append(self, events: Sequence[Event]) -> asyncio.Future[list[bool]]:
+        """The future of ``append(events)``, its job already queued."""
+
+
+EventsCallback = Callable[[list[Event]], Any]
+
+
+@runtime_checkable
+class SharedFeed(Protocol):
+    """Several servers share the store: events stored by the others are announced."""
+
+    async def listen(self, callback: EventsCallback) -> None:
+        """Call ``callback(events)`` on the loop for events other instances store."""
+
+
+@runtime_checkable
+class Followable(Protocol):
+    """Events can be read in insertion order from a position (``eventcollector tail``)."""
+
+    async def read_after(
+        self, position: int, query: Query, limit: int = 1_000
+    ) -> tuple[list[Event], int]:
+        """Matching events stored after ``position`` and the position to pass next."""
+
+
+@runtime_checkable
+class FileBacked(Protocol):
+    """The store is one local file."""
+
+    #: The database file.
+    path: str
