@@ -9,55 +9,61 @@ subscribers. It starts itself on first use, because the spec's examples call
 from __future__ import annotations
 
 import asyncio
-import atexit
-import contextlib
 import importlib
-import logging
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
+from eventcollector._emit import EmitBridge
+from eventcollector._pipeline import IngestPipeline, QueueFull, batch_writer, running_loop
 from eventcollector._subscribers import EventStream, Subscriber, SubscriberHub
 from eventcollector.model import Event, EventType, Severity, System
 from eventcollector.query import DurationStats, GroupField, Query, group_field
-from eventcollector.storage import Storage, StorageError, open_storage
+from eventcollector.storage import (
+    EventsCallback,
+    FileBacked,
+    Flushable,
+    QueuedStore,
+    SharedFeed,
+    Storage,
+    StorageError,
+    default_db_path,
+    open_storage,
+)
 
 __all__ = ["DEFAULT_MAX_PENDING", "EventCollector", "QueueFull"]
-
-log = logging.getLogger("eventcollector")
 
 #: Events accepted but not yet committed before ``collect()`` waits (or the server answers 503).
 DEFAULT_MAX_PENDING = 100_000
 
 
-class _CommitFuture(asyncio.Future[list[bool]]):
-    """Shared by every caller of one batch: a cancelled caller must not cancel it for all.
+@dataclass(frozen=True, slots=True)
+class _Capabilities:
+    """What the store can do beyond the core protocol, looked up once."""
 
-    Refusing ``cancel`` makes a cancelled caller's task raise CancelledError once the
-    batch is done, which is when its event has been handed over anyway.
-    """
+    flush: Callable[[float | None], Awaitable[bool]] | None
+    listen: Callable[[EventsCallback], Awaitable[None]] | None
+    client_stats: Callable[[], dict[str, Any]] | None
+    path: str | None
 
-    def cancel(self, msg: Any = None) -> bool:
-        return False
-
-
-class _Batch:
-    __slots__ = ("done", "events", "loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.events: list[Event] = []
-        self.done = _CommitFuture(loop=loop)  # per event of ``events``: stored as new
-
-
-class QueueFull(RuntimeError):
-    """The ingest queue is at its bound; retry later."""
+    @classmethod
+    def of(cls, storage: Storage | QueuedStore) -> _Capabilities:
+        if isinstance(storage, QueuedStore):
+            return cls(
+                flush=storage.flush, listen=None, client_stats=storage.client_stats, path=None
+            )
+        return cls(
+            flush=storage.flush if isinstance(storage, Flushable) else None,
+            listen=storage.listen if isinstance(storage, SharedFeed) else None,
+            client_stats=None,
+            path=storage.path if isinstance(storage, FileBacked) else None,
+        )
 
 
 class EventCollector:
@@ -66,7 +72,7 @@ class EventCollector:
     ``EventCollector(db_path="data/events.db")`` uses embedded SQLite;
     ``db_path="postgresql://..."`` (or ``db_url=``) uses PostgreSQL;
     ``url="http://collector:8765"`` sends to a collector server;
-    ``storage=`` injects any ``Storage``.
+    ``storage=`` injects any ``Storage`` (or ``QueuedStore``).
     """
 
     def __init__(
@@ -76,53 +82,63 @@ class EventCollector:
         db_url: str | None = None,
         url: str | None = None,
         api_key: str | None = None,
-        storage: Storage | None = None,
+        storage: Storage | QueuedStore | None = None,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         targets = [t for t in (db_path, db_url, url, storage) if t is not None]
         if len(targets) > 1:
             raise ValueError("db_path, db_url, url and storage: give only one")
+        if max_pending < 1:
+            raise ValueError("max_pending: must be at least 1")
         if storage is None:
             if url is not None:
                 storage = _remote_storage(url, api_key)
             else:
-                from eventcollector.config import default_db_path
-
                 storage = open_storage(db_path or db_url or default_db_path())
-        if max_pending < 1:
-            raise ValueError("max_pending: must be at least 1")
-        self._storage: Storage = storage
-        self.max_pending = max_pending
+        self._storage: Storage | QueuedStore = storage
+        self._can = _Capabilities.of(storage)
         self._hub = SubscriberHub()
+        self._pipeline = IngestPipeline(batch_writer(storage), self._hub.publish, max_pending)
+        #: Accepted, duplicate and refused event counts (health output, metrics).
+        self.counters: Counter[str] = self._pipeline.counters
+        self._emitter = EmitBridge(
+            self.ingest, self._ensure_started, self._live_loop, self.counters
+        )
         self._running = False
         self._start_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending = 0
-        self._space: asyncio.Condition | None = None
         self._started_at: float | None = None
-        self._background: set[asyncio.Future[Any]] = set()
-        self._open_batch: _Batch | None = None
-        self.counters: Counter[str] = Counter()
-        self._drain_at_exit = False
 
     @property
-    def storage(self) -> Storage:
+    def storage(self) -> Storage | QueuedStore:
         """The backend this collector writes to."""
         return self._storage
 
     @property
     def db_path(self) -> str:
         """The file path for SQLite, else the storage URL."""
-        return str(getattr(self._storage, "path", self._storage.url))
+        return self._can.path or self._storage.url
 
     @property
     def running(self) -> bool:
         return self._running
 
     @property
+    def max_pending(self) -> int:
+        """The bound on events accepted but not yet committed."""
+        return self._pipeline.max_pending
+
+    @property
     def pending(self) -> int:
         """Events accepted but not yet committed."""
-        return self._pending
+        return self._pipeline.pending
+
+    def _live_loop(self) -> asyncio.AbstractEventLoop | None:
+        loop = self._loop
+        return loop if self._running and loop is not None and not loop.is_closed() else None
+
+    def _in_flight(self) -> set[asyncio.Future[Any]]:
+        return self._pipeline.writes | self._emitter.tasks
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -134,22 +150,20 @@ class EventCollector:
         with self._start_lock:
             if self._running:
                 return
-            self._loop = asyncio.get_running_loop()
-            self._space = asyncio.Condition()
+            self._loop = self._pipeline.home = asyncio.get_running_loop()
             self._hub.bind(self._loop)
             self._started_at = time.monotonic()
             self._running = True
         # Backends shared by several servers (PostgreSQL) feed in events stored elsewhere.
-        listen = getattr(self._storage, "listen", None)
-        if listen is not None:
-            await listen(self._hub.publish)
+        if self._can.listen is not None:
+            await self._can.listen(self._hub.publish)
 
     async def stop(self) -> None:
         """Wait for accepted events to be stored, stop subscribers, close the storage."""
         if not self._running:
             return
-        if self._background:  # while still running, so that they do not restart it
-            await asyncio.gather(*self._background, return_exceptions=True)
+        if in_flight := self._in_flight():  # while still running, so that they do not restart it
+            await asyncio.gather(*in_flight, return_exceptions=True)
         self._running = False
         await self._hub.close()
         await self._storage.close()
@@ -213,97 +227,15 @@ class EventCollector:
     async def ingest(self, events: Sequence[Event], *, wait: bool = True) -> list[bool]:
         """Store validated events; per event True if new, False if a duplicate id.
 
-        With ``wait=False`` a full queue raises ``QueueFull`` instead of waiting.
+        With ``wait=False`` a full queue raises ``QueueFull`` instead of waiting. A
+        queued store (the remote client) cannot tell duplicates before delivery:
+        there every event reads True, meaning handed over for delivery.
         """
         if not events:
             return []
         if not self._running:
             await self.start()
-        n = len(events)
-        if self._pending + n > self.max_pending and self._pending:
-            if not wait:
-                self.counters["rejected_queue_full"] += n
-                raise QueueFull(f"ingest queue is full ({self._pending} of {self.max_pending})")
-            await self._wait_for_space(n)
-        self._pending += n
-        try:
-            batch, start = self._join_batch(events)
-            stored = await batch.done
-        finally:
-            self._pending -= n
-            self._notify_space()
-        return stored[start : start + n]
-
-    def _join_batch(self, events: Sequence[Event]) -> tuple[_Batch, int]:
-        """Join the batch of ``ingest()`` calls made in this loop iteration; where ours start.
-
-        One append and one future serve the whole batch: per call that saves a write
-        job, a future and a thread hand-off, most of the cost of a ``collect()`` or of
-        a single-event HTTP request.
-        """
-        loop = asyncio.get_running_loop()
-        batch = self._open_batch
-        if batch is None or batch.loop is not loop:
-            batch = self._open_batch = _Batch(loop)
-            loop.call_soon(self._seal, batch)
-        start = len(batch.events)
-        batch.events.extend(events)
-        return batch, start
-
-    def _seal(self, batch: _Batch) -> None:
-        if self._open_batch is batch:
-            self._open_batch = None
-        # A storage that can queue without awaiting gets the batch now (no task, no loop
-        # iteration in between: measured, several µs of CPU per event less).
-        enqueue = getattr(self._storage, "enqueue_append", None)
-        try:
-            stored: asyncio.Future[list[bool]] = (
-                batch.loop.create_task(self._storage.append(batch.events))
-                if enqueue is None
-                else enqueue(batch.events)
-            )
-        except Exception as exc:  # the storage is closed, say
-            batch.done.set_exception(exc)
-            return
-        stored.add_done_callback(partial(self._committed, batch))
-        self._background.add(stored)
-        stored.add_done_callback(self._background.discard)
-
-    def _committed(self, batch: _Batch, stored: asyncio.Future[list[bool]]) -> None:
-        if stored.cancelled():
-            batch.done.set_exception(StorageError("the write was cancelled"))
-        elif (exc := stored.exception()) is not None:
-            batch.done.set_exception(exc)
-        else:
-            self._finish(batch, stored.result())
-
-    def _finish(self, batch: _Batch, stored: list[bool]) -> None:
-        events = batch.events
-        fresh = events if all(stored) else [e for e, new in zip(events, stored, strict=True) if new]
-        self.counters["accepted"] += len(fresh)
-        self.counters["duplicates"] += len(events) - len(fresh)
-        self._hub.publish(fresh)
-        batch.done.set_result(stored)
-
-    async def _wait_for_space(self, n: int) -> None:
-        space = self._space
-        if space is None or asyncio.get_running_loop() is not self._loop:
-            return  # another loop: the storage's own queue absorbs it
-        async with space:
-            await space.wait_for(lambda: self._pending + n <= self.max_pending or not self._pending)
-
-    def _notify_space(self) -> None:
-        space = self._space
-        if space is None or not space._waiters or self._loop is None:  # cheap checks first
-            return
-        try:
-            on_loop = asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            task = self._loop.create_task(_notify(space))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        return await self._pipeline.ingest(events, wait=wait)
 
     def emit(self, **fields: Any) -> Event:
         """Record an event without waiting: validates now, stores in the background.
@@ -312,55 +244,22 @@ class EventCollector:
         Call ``await collector.stop()`` (or ``flush()``) to wait for what was emitted.
         """
         event = Event.create(**fields)
-        loop = self._loop
-        if loop is None or loop.is_closed() or not self._running:
-            loop = _background_loop()
-            asyncio.run_coroutine_threadsafe(self._ensure_started(), loop).result()
-            if not self._drain_at_exit:
-                self._drain_at_exit = True
-                atexit.register(self._drain_sync, loop)
-        try:
-            on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            # Spawn now: a callback scheduled for later would be missed by an
-            # immediate flush() or stop() on this loop.
-            self._spawn_ingest(event)
-        else:
-            loop.call_soon_threadsafe(self._spawn_ingest, event)
+        self._emitter.emit(event)
         return event
-
-    def _spawn_ingest(self, event: Event) -> None:
-        task = asyncio.get_running_loop().create_task(self.ingest([event]))
-        self._background.add(task)
-        task.add_done_callback(self._background_done)
-
-    def _background_done(self, task: asyncio.Task[Any]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.counters["emit_failures"] += 1
-            log.error("could not store an emitted event: %s", task.exception())
 
     async def flush(self, timeout: float | None = None) -> None:
         """Wait until events accepted so far (including ``emit``-ted ones) are stored."""
         loop = self._loop
-        if loop is not None and loop is not asyncio.get_running_loop() and loop.is_running():
+        if loop is not None and loop is not running_loop() and loop.is_running():
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._drain(timeout), loop))
         else:
             await self._drain(timeout)
-        flush_storage = getattr(self._storage, "flush", None)
-        if flush_storage is not None:
-            await flush_storage(timeout)
-
-    def _drain_sync(self, loop: asyncio.AbstractEventLoop, timeout: float = 10.0) -> None:
-        if not loop.is_closed():
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._drain(timeout), loop).result(timeout + 1)
+        if self._can.flush is not None:
+            await self._can.flush(timeout)
 
     async def _drain(self, timeout: float | None) -> None:
-        if self._background:
-            await asyncio.wait(set(self._background), timeout=timeout)
+        if in_flight := self._in_flight():
+            await asyncio.wait(in_flight, timeout=timeout)
 
     # -- subscribers ---------------------------------------------------------
 
@@ -434,7 +333,7 @@ class EventCollector:
             "running": self._running,
             "db_path": self.db_path,
             "subscriber_count": self._hub.count,
-            "pending_events": self._pending,
+            "pending_events": self.pending,
             "events_accepted": self.counters["accepted"],
             "events_duplicate": self.counters["duplicates"],
             "subscriber_dropped": self._hub.dropped,
@@ -449,9 +348,8 @@ class EventCollector:
             report["status"] = "unhealthy"
             report["error"] = str(exc)
             # A remote client's delivery counters matter most while its server is down.
-            client_stats = getattr(self._storage, "client_stats", None)
-            if client_stats is not None:
-                report["client"] = client_stats()
+            if self._can.client_stats is not None:
+                report["client"] = self._can.client_stats()
         return report
 
     async def cleanup_old_events(
@@ -467,12 +365,7 @@ class EventCollector:
         return await self._storage.cleanup_old_events(retention_days, now=now)
 
 
-async def _notify(space: asyncio.Condition) -> None:
-    async with space:
-        space.notify_all()
-
-
-def _remote_storage(url: str, api_key: str | None) -> Storage:
+def _remote_storage(url: str, api_key: str | None) -> QueuedStore:
     try:
         module = importlib.import_module("eventcollector.storage.http")
     except ImportError as exc:
@@ -480,22 +373,5 @@ def _remote_storage(url: str, api_key: str | None) -> Storage:
             "sending to a collector server needs the 'client' extra: "
             f"pip install 'eventcollector[client]' ({exc})"
         ) from exc
-    storage: Storage = module.HTTPStorage(url, api_key=api_key)
+    storage: QueuedStore = module.HTTPStorage(url, api_key=api_key)
     return storage
-
-
-_background: asyncio.AbstractEventLoop | None = None
-_background_lock = threading.Lock()
-
-
-def _background_loop() -> asyncio.AbstractEventLoop:
-    """A private event loop on a daemon thread, for ``emit`` from code without one."""
-    global _background
-    with _background_lock:
-        if _background is None or _background.is_closed():
-            loop = asyncio.new_event_loop()
-            threading.Thread(
-                target=loop.run_forever, name="eventcollector-loop", daemon=True
-            ).start()
-            _background = loop
-        return _background

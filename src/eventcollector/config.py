@@ -1,35 +1,24 @@
-"""Process-wide configuration: the default store and ``get_event_collector()``.
+"""Process-wide configuration: ``get_event_collector()`` from the environment.
 
-With nothing configured every process of a user (a component in one directory,
-the CLI in another) must find the same store, so the default is a per-user data
-directory, not the working directory.
+``$EVENTCOLLECTOR_URL`` sends to a collector server; else ``$EVENTCOLLECTOR_DB`` or
+the per-user default store (``storage.default_db_path``).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 from eventcollector.collector import EventCollector
+from eventcollector.storage import ENV_DB, default_db_path
 
 __all__ = ["ENV_API_KEY", "ENV_DB", "ENV_URL", "default_db_path", "get_event_collector"]
 
-ENV_DB = "EVENTCOLLECTOR_DB"
 ENV_URL = "EVENTCOLLECTOR_URL"
 ENV_API_KEY = "EVENTCOLLECTOR_API_KEY"
 
 _collector: EventCollector | None = None
 _lock = threading.Lock()
-
-
-def default_db_path() -> Path:
-    """``$EVENTCOLLECTOR_DB``, else ``$XDG_DATA_HOME/eventcollector/events.db``."""
-    configured = os.environ.get(ENV_DB)
-    if configured:
-        return Path(configured)
-    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
-    return Path(data_home) / "eventcollector" / "events.db"
 
 
 def collector_from_environment() -> EventCollector:

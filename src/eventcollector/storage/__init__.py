@@ -1,17 +1,61 @@
-"""Storage backends behind one small protocol; ``open_storage`` picks one from a URL."""
+"""Storage backends behind one small protocol; ``open_storage`` picks one from a URL.
+
+With nothing configured every process of a user (a component in one directory,
+the CLI in another) must find the same store, so the default is a per-user data
+directory, not the working directory.
+"""
 
 from __future__ import annotations
 
 import os
 from importlib import import_module
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eventcollector.storage.base import Storage, StorageError, StorageUnavailable
+from eventcollector.storage.base import (
+    EnqueueAppend,
+    EventsCallback,
+    EventStore,
+    FileBacked,
+    Flushable,
+    Followable,
+    QueuedStore,
+    SharedFeed,
+    Storage,
+    StorageError,
+    StorageUnavailable,
+)
 
 if TYPE_CHECKING:
     from eventcollector.storage.sqlite import SQLiteStorage
 
-__all__ = ["Storage", "StorageError", "StorageUnavailable", "open_storage"]
+__all__ = [
+    "ENV_DB",
+    "EnqueueAppend",
+    "EventStore",
+    "EventsCallback",
+    "FileBacked",
+    "Flushable",
+    "Followable",
+    "QueuedStore",
+    "SharedFeed",
+    "Storage",
+    "StorageError",
+    "StorageUnavailable",
+    "default_db_path",
+    "open_storage",
+]
+
+ENV_DB = "EVENTCOLLECTOR_DB"
+
+
+def default_db_path() -> Path:
+    """``$EVENTCOLLECTOR_DB``, else ``$XDG_DATA_HOME/eventcollector/events.db``."""
+    configured = os.environ.get(ENV_DB)
+    if configured:
+        return Path(configured)
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(data_home) / "eventcollector" / "events.db"
 
 
 def open_storage(target: str | os.PathLike[str]) -> Storage:
