@@ -9,7 +9,6 @@ subscribers. It starts itself on first use, because the spec's examples call
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import threading
 import time
@@ -367,11 +366,10 @@ class EventCollector:
 
 def _remote_storage(url: str, api_key: str | None) -> QueuedStore:
     try:
-        module = importlib.import_module("eventcollector.storage.http")
+        from eventcollector.client import HTTPStorage
     except ImportError as exc:
         raise ImportError(
             "sending to a collector server needs the 'client' extra: "
             f"pip install 'eventcollector[client]' ({exc})"
         ) from exc
-    storage: QueuedStore = module.HTTPStorage(url, api_key=api_key)
-    return storage
+    return HTTPStorage(url, api_key=api_key)

@@ -18,9 +18,10 @@ import logging
 import re
 import threading
 
+from eventcollector.client import INSIDE_CLIENT
 from eventcollector.collector import EventCollector
 from eventcollector.model import LIMITS, Event, Severity
-from eventcollector.storage._http_sender import INSIDE_CLIENT
+from eventcollector.storage.base import QueuedStore
 
 __all__ = ["EventCollectorHandler"]
 
@@ -53,7 +54,10 @@ class EventCollectorHandler(logging.Handler):
     ) -> None:
         super().__init__(level)
         Event.create(system=system, event_type=event_type, title="check")  # fail fast
-        self._collector = collector
+        self._collector: EventCollector | None = None
+        self._queued: QueuedStore | None = None  # the collector's storage, if it queues
+        if collector is not None:
+            self._use(collector)
         self.system = system
         self.event_type = event_type
         self._busy = threading.local()
@@ -63,8 +67,16 @@ class EventCollectorHandler(logging.Handler):
         if self._collector is None:
             from eventcollector.config import get_event_collector
 
-            self._collector = get_event_collector()
+            self._use(get_event_collector())
+        assert self._collector is not None
         return self._collector
+
+    def _use(self, collector: EventCollector) -> None:
+        storage = collector.storage
+        # Checked once (a collector keeps its storage): isinstance against a
+        # runtime-checkable protocol costs about 25 µs, more than the rest of an emit (18 µs).
+        self._queued = storage if isinstance(storage, QueuedStore) else None
+        self._collector = collector
 
     def filter(self, record: logging.LogRecord) -> bool:
         if INSIDE_CLIENT.get() or getattr(self._busy, "active", False):
@@ -79,9 +91,8 @@ class EventCollectorHandler(logging.Handler):
         try:
             event = self._event(record)
             collector = self.collector
-            submit = getattr(collector.storage, "submit", None)
-            if submit is not None:  # the remote client: straight into its buffer
-                submit([event])
+            if self._queued is not None:  # the remote client: straight into its buffer
+                self._queued.submit([event])
             else:
                 collector.emit(**event.to_dict())
         except Exception:
@@ -92,10 +103,9 @@ class EventCollectorHandler(logging.Handler):
     def flush(self) -> None:
         if self._collector is None:  # nothing was ever emitted: do not create a collector
             return
-        flush_sync = getattr(self._collector.storage, "flush_sync", None)
-        if flush_sync is not None and not getattr(self._busy, "active", False):
+        if self._queued is not None and not getattr(self._busy, "active", False):
             # logging.shutdown() calls this at exit: never wait out a down server here.
-            flush_sync(5.0, patient=False)
+            self._queued.flush_sync(5.0, patient=False)
 
     def _event(self, record: logging.LogRecord) -> Event:
         message = record.getMessage()

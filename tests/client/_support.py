@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from _common import free_port, serve_command, terminate, wait_for_health
-from eventcollector.storage.http import HTTPStorage
+from eventcollector.client import HTTPStorage
 
 _PEER = Path(__file__).with_name("_peer.py")
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from _common import free_port
+from eventcollector.client import HTTPStorage
 from eventcollector.model import Event, EventType, Severity, System
-from eventcollector.storage.http import HTTPStorage
 
 from ._support import Peer, make_storage, wait_until
 

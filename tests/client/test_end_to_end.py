@@ -18,9 +18,9 @@ import pytest
 from eventcollector import EventCollector
 from eventcollector.analyzer import EventAnalyzer
 from eventcollector.builder import EventQueryBuilder
+from eventcollector.client import HTTPStorage
 from eventcollector.query import Query
 from eventcollector.storage.base import StorageUnavailable
-from eventcollector.storage.http import HTTPStorage
 
 from ._support import Server, make_storage
 
@@ -154,7 +154,7 @@ async def test_paging_beyond_the_server_page_size(
         )
         for i in range(2_500)
     ]
-    await storage.append(events)
+    storage.submit(events)
     assert await storage.flush(20)
     for query in (
         Query(systems=(system,)),

@@ -16,9 +16,9 @@ import pytest
 
 from _common import free_port
 from eventcollector import EventCollector
+from eventcollector.client import HTTPStorage
 from eventcollector.logging_handler import EventCollectorHandler
 from eventcollector.model import Event
-from eventcollector.storage.http import HTTPStorage
 
 from ._support import Peer, make_storage, wait_until
 

@@ -7,7 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from eventcollector.storage._http_retry import RETRYABLE_STATUS, backoff_delay, parse_retry_after
+from eventcollector.client import RETRYABLE_STATUS, backoff_delay, parse_retry_after
 
 
 def test_retryable_statuses_are_exactly_the_transient_ones() -> None:

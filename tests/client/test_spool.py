@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eventcollector.storage._spool import Spool
+from eventcollector.client._spool import Spool
 
 
 def lines(prefix: str, n: int) -> list[bytes]:

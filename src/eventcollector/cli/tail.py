@@ -45,12 +45,12 @@ from eventcollector.cli._common import (
 )
 from eventcollector.cli._output import EventWriter, note, tail_widths
 from eventcollector.cli.app import app
+from eventcollector.client import RETRYABLE_STATUS, backoff_delay, parse_retry_after
 from eventcollector.collector import EventCollector
 from eventcollector.model import Event
 from eventcollector.query import Query
 from eventcollector.query_params import query_to_params
 from eventcollector.storage import StorageUnavailable
-from eventcollector.storage._http_retry import RETRYABLE_STATUS, backoff_delay, parse_retry_after
 
 if TYPE_CHECKING:
     import httpx

@@ -3,8 +3,8 @@
 Every ``Sender`` is tracked (weakly) from its construction. At interpreter exit each
 is closed with its ``exit_timeout``, so that what short-lived scripts emitted just
 before exiting is delivered (or spooled). In a forked child the parent's threads are
-gone: each sender resets itself (``Sender._after_fork_in_child``). The hooks are
-registered once, by the first sender.
+gone: each sender starts afresh (``after_fork_in_child``). The hooks are registered
+once, by the first sender.
 """
 
 from __future__ import annotations
@@ -14,20 +14,28 @@ import contextlib
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from eventcollector.storage._http_sender import Sender
+__all__ = ["Tracked", "abandon", "track"]
 
-__all__ = ["abandon", "track"]
 
-_LIVE: weakref.WeakSet[Sender] = weakref.WeakSet()
+class Tracked(Protocol):
+    """What the hooks need of a sender."""
+
+    def close_at_exit(self) -> None:
+        """Deliver (or spool) what is buffered, within the configured exit timeout."""
+
+    def after_fork_in_child(self) -> None:
+        """Start afresh in a forked child (the parent's threads do not exist there)."""
+
+
+_LIVE: weakref.WeakSet[Tracked] = weakref.WeakSet()
 _ABANDONED: list[Any] = []
 _hooks_registered = False
 _hooks_lock = threading.Lock()
 
 
-def track(sender: Sender) -> None:
+def track(sender: Tracked) -> None:
     """Close ``sender`` at exit and reset it in forked children."""
     _LIVE.add(sender)
     _register_process_hooks()
@@ -54,9 +62,9 @@ def _close_all_at_exit() -> None:
     for sender in list(_LIVE):
         # Nothing useful can be done about a failure at interpreter exit.
         with contextlib.suppress(Exception):
-            sender.close(sender.config.exit_timeout)
+            sender.close_at_exit()
 
 
 def _reset_all_in_child() -> None:
     for sender in list(_LIVE):
-        sender._after_fork_in_child()
+        sender.after_fork_in_child()

@@ -1,10 +1,10 @@
-"""``HTTPStorage``: the ``Storage`` protocol over a collector server's HTTP API.
+"""``HTTPStorage``: a ``QueuedStore`` over a collector server's HTTP API.
 
 ``EventCollector(url="http://collector:8765", api_key=...)`` uses it, so a component
 switches between an embedded store and the central server by configuration alone.
 
-Writes never wait for the network: ``append`` hands events to a background sender
-(``_http_sender``) and returns at once; delivery is batched, retried, spooled to disk
+Writes never wait for the network: ``submit`` hands events to a background sender
+(``_sender``) and returns at once; delivery is batched, retried, spooled to disk
 while the server is unreachable and replayed in order (at-least-once, exactly-once in
 the store thanks to client-generated ids). Reads are plain HTTP calls that raise
 ``StorageUnavailable`` (network, 5xx, 429), ``StorageError`` (auth, other failures) or
@@ -24,11 +24,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from eventcollector.client._inside import INSIDE_CLIENT
+from eventcollector.client._sender import Sender, SenderConfig
 from eventcollector.model import Event, parse_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
 from eventcollector.query_params import query_to_params
-from eventcollector.storage._http_sender import INSIDE_CLIENT, Sender, SenderConfig
-from eventcollector.storage.base import StorageError, StorageUnavailable
+from eventcollector.storage.base import QueuedStore, StorageError, StorageUnavailable
 
 __all__ = ["ENV_SPOOL_DIR", "HTTPStorage", "default_spool_root"]
 
@@ -141,13 +142,8 @@ class HTTPStorage:
 
     # -- writes --------------------------------------------------------------
 
-    async def append(self, events: Sequence[Event]) -> list[bool]:
-        """Queue events for delivery; returns at once, True for each (the id is ours)."""
-        self._sender.submit(events)
-        return [True] * len(events)
-
     def submit(self, events: Sequence[Event]) -> None:
-        """``append`` for synchronous code (thread-safe, never blocks, never raises)."""
+        """Queue events for delivery (thread-safe, never blocks, never raises for the network)."""
         self._sender.submit(events)
 
     def client_stats(self) -> dict[str, Any]:
@@ -226,10 +222,6 @@ class HTTPStorage:
             raise
         return report
 
-    async def server_statistics(self) -> dict[str, Any]:
-        """``GET /v1/stats`` in one round trip (``get_statistics`` needs four otherwise)."""
-        return await self._get("/v1/stats", [])
-
     # -- HTTP ----------------------------------------------------------------
 
     async def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
@@ -276,6 +268,10 @@ class HTTPStorage:
             elif loop.is_running():
                 future = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
                 await asyncio.wrap_future(future)
+
+
+#: mypy proves here that the class implements the protocol the collector relies on.
+_IMPLEMENTS: type[QueuedStore] = HTTPStorage
 
 
 def _decode(response: httpx.Response, url: str, *, health: bool = False) -> dict[str, Any]:

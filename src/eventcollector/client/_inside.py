@@ -1,7 +1,7 @@
-"""What the remote client's sender and spooler threads share.
+"""The client's own logging: the marker of its own code and the logger it writes to.
 
-``INSIDE_CLIENT`` marks the client's own code, ``event_line`` is the NDJSON line of an
-event (the same bytes go to the spool and over the wire).
+No httpx here: the logging handler imports ``INSIDE_CLIENT`` in processes that may
+not have the client extra.
 """
 
 from __future__ import annotations
@@ -9,11 +9,7 @@ from __future__ import annotations
 import contextvars
 import logging
 
-import orjson
-
-from eventcollector.model import Event
-
-__all__ = ["INSIDE_CLIENT", "event_line", "log"]
+__all__ = ["INSIDE_CLIENT", "log"]
 
 log = logging.getLogger("eventcollector.client")
 
@@ -23,8 +19,3 @@ log = logging.getLogger("eventcollector.client")
 INSIDE_CLIENT: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "eventcollector_inside_client", default=False
 )
-
-
-def event_line(event: Event) -> bytes:
-    """One event as a line of NDJSON (without the newline)."""
-    return orjson.dumps(event.to_dict())
