@@ -15,7 +15,7 @@ from eventcollector.storage.postgres._schema import day_start
 from eventcollector.storage.postgres._sql import Params, in_clause
 
 # Rollup table -> (key columns, key expressions over a source of hourly rows).
-ROLLUPS = {
+_ROLLUPS = {
     "event_counts": (
         ("hour", "system", "event_type", "severity"),
         "hour, system, event_type, severity",
@@ -39,7 +39,7 @@ def add_to_rollups(source: str) -> str:
     sorted within a table.
     """
     ctes = []
-    for i, (table, (keys, expressions)) in enumerate(ROLLUPS.items()):
+    for i, (table, (keys, expressions)) in enumerate(_ROLLUPS.items()):
         positions = ", ".join(str(j + 1) for j in range(len(keys)))
         columns = ", ".join(keys)
         after = f" WHERE (SELECT count(*) FROM r{i - 1}) > 0" if i else ""
@@ -73,8 +73,8 @@ def rollup_parts(
     totals for an unbounded range, per-hour totals without dimension filters, and
     otherwise whole days from ``day_counts`` plus the remaining hours from ``event_counts``.
     """
-    first = None if split.first_hour is None else hour_start(split.first_hour)
-    end = None if split.end_hour is None else hour_start(split.end_hour)
+    first = None if split.first_hour is None else _hour_start(split.first_hour)
+    end = None if split.end_hour is None else _hour_start(split.end_hour)
     dims: list[str] = []
     for column, values in (
         ("c.system", query.systems),
@@ -121,6 +121,6 @@ def _first_whole_day(first: datetime) -> date:
     return first.date() if first.hour == 0 else first.date() + timedelta(days=1)
 
 
-def hour_start(prefix: str) -> datetime:
+def _hour_start(prefix: str) -> datetime:
     """A rollup hour from ``_hour_split``'s "YYYY-MM-DDTHH" text."""
     return datetime.strptime(prefix, "%Y-%m-%dT%H").replace(tzinfo=UTC)

@@ -22,7 +22,7 @@ _ROLLUPS = {
     "event_totals": _KEYS,
     "hour_totals": {"hour": _HOUR},
 }
-ROLLUP_TABLES = tuple(_ROLLUPS)
+_ROLLUP_TABLES = tuple(_ROLLUPS)
 
 
 def add_to_rollups(rows: str, sign: str = "") -> tuple[str, ...]:
@@ -41,7 +41,7 @@ def add_to_rollups(rows: str, sign: str = "") -> tuple[str, ...]:
 
 def drop_empty_rollups(conn: sqlite3.Connection) -> None:
     """After subtracting events: the rollup rows whose count reached zero."""
-    for table in ROLLUP_TABLES:
+    for table in _ROLLUP_TABLES:
         conn.execute(f"DELETE FROM {table} WHERE n <= 0")
 
 
