@@ -21,9 +21,9 @@ from typing import Any
 
 from benchmarks._data import generate
 from eventcollector import Event, EventCollector
-from eventcollector.storage import _sqlite_sql as sql
-from eventcollector.storage import _sqlite_writes as writes
 from eventcollector.storage.sqlite import SQLiteStorage
+from eventcollector.storage.sqlite import _sql as sql
+from eventcollector.storage.sqlite._ingest import DERIVE_SIDE_TABLES
 
 CONCURRENCY = 1_000
 RAW_TRANSACTION_ROWS = 5_000
@@ -121,7 +121,7 @@ def raw_engine_rate(db: Path, n: int) -> dict[str, Any]:
     for rows in chunks:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(sql.INSERT_EVENT, rows)
-        for statement in writes.DERIVE_SIDE_TABLES:
+        for statement in DERIVE_SIDE_TABLES:
             conn.execute(statement, (rows[0][0], rows[-1][0]))
         conn.execute("COMMIT")
     conn.close()

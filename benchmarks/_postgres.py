@@ -39,9 +39,9 @@ import asyncpg  # type: ignore[import-untyped]
 from benchmarks._data import generate
 from benchmarks._queries import query_latencies
 from eventcollector import Event, EventCollector
-from eventcollector.storage import _postgres_sql as sql
-from eventcollector.storage._postgres_schema import create_partitions
 from eventcollector.storage.postgres import PostgresStorage
+from eventcollector.storage.postgres import _sql as sql
+from eventcollector.storage.postgres._schema import create_partitions
 
 CONCURRENCY = 1_000
 BATCH = 1_000

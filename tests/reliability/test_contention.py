@@ -25,7 +25,7 @@ import httpx
 import orjson
 
 from _common import cli, event
-from eventcollector.storage._sqlite_checkpointer import WAL_HARD_LIMIT_BYTES
+from eventcollector.storage.sqlite._checkpointer import WAL_HARD_LIMIT_BYTES
 
 from ._support import Server
 

@@ -18,9 +18,9 @@ from _reference import reference
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query
 from eventcollector.storage import open_storage
-from eventcollector.storage._sqlite_schema import APPLICATION_ID
-from eventcollector.storage._sqlite_select import EXPAND_PREFIX_UP_TO
 from eventcollector.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
+from eventcollector.storage.sqlite._schema import APPLICATION_ID
+from eventcollector.storage.sqlite._select import EXPAND_PREFIX_UP_TO
 
 # The spec's reference implementation's table and indexes, as its users have them.
 SPEC_SCHEMA = """

@@ -20,9 +20,9 @@ import pytest
 
 from _common import make_event
 from eventcollector.query import Query
-from eventcollector.storage import _sqlite_writer
-from eventcollector.storage._sqlite_writes import JOURNAL_BELOW, JOURNAL_MAX
 from eventcollector.storage.sqlite import SQLiteStorage
+from eventcollector.storage.sqlite import _writer as _sqlite_writer
+from eventcollector.storage.sqlite._ingest import JOURNAL_BELOW, JOURNAL_MAX
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from typer.core import TyperGroup
 from eventcollector.cli._common import CliError
 from eventcollector.cli._output import safe
 from eventcollector.storage import StorageError
-from eventcollector.storage._sqlite_schema import NotOurDatabase
+from eventcollector.storage.sqlite import NotOurDatabase
 
 try:  # typer >= 0.20 carries its own copy of click
     from typer._click import exceptions as _click_errors

@@ -21,8 +21,8 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from eventcollector.model import Event
-from eventcollector.storage import _postgres_sql as sql
-from eventcollector.storage._postgres_common import Fetch, Runner
+from eventcollector.storage.postgres import _sql as sql
+from eventcollector.storage.postgres._connection import Fetch, Runner
 
 __all__ = ["EventsCallback", "Listener", "notify_payloads"]
 

@@ -5,8 +5,8 @@ queue their events and a few writer tasks each take what is queued and store it
 in one transaction (COPY into a temporary staging table, claim the ids in
 ``event_ids``, insert the winners into the daily partitions of ``events``, bump
 the rollups, NOTIFY the other instances), so an ``append`` returns only
-once its events are committed (``_postgres_writer``); ``_postgres_listen`` feeds
-live streams with the events other instances store. See ``_postgres_schema`` for the
+once its events are committed (``_writer``, ``_ingest``); ``_listen`` feeds
+live streams with the events other instances store. See ``_schema`` for the
 schema and docs/postgres.md for operations.
 """
 
@@ -15,40 +15,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query, group_field
-from eventcollector.storage import _postgres_sql as sql
-from eventcollector.storage._postgres_common import Fetch, translate
-from eventcollector.storage._postgres_listen import EventsCallback, Listener
-from eventcollector.storage._postgres_schema import (
+from eventcollector.storage.base import StorageError, retention_cutoff
+from eventcollector.storage.postgres import _reads as reads
+from eventcollector.storage.postgres import _sql as sql
+from eventcollector.storage.postgres._connection import POOL_RESET, redact, split_schema
+from eventcollector.storage.postgres._errors import connection_lost, translate
+from eventcollector.storage.postgres._listen import EventsCallback, Listener
+from eventcollector.storage.postgres._retention import (
     CLEANUP_CHUNK,
+    delete_chunk,
+    drop_partition,
+)
+from eventcollector.storage.postgres._schema import (
     SCHEMA_VERSION,
     NotOurSchema,
     create_partitions,
     day_start,
-    delete_chunk,
-    drop_partition,
     list_partitions,
     migrate,
     validate_schema,
 )
-from eventcollector.storage._postgres_writer import Writer
-from eventcollector.storage.base import StorageError, retention_cutoff
+from eventcollector.storage.postgres._writer import Writer
 
-__all__ = ["SCHEMA_VERSION", "NotOurSchema", "PostgresStorage"]
+__all__ = ["PostgresStorage"]
 
 T = TypeVar("T")
-
-_SETTLE_SECONDS = 5.0  # read_after waits this long at most for running writers
 
 
 class PostgresStorage:
@@ -72,8 +72,8 @@ class PostgresStorage:
             raise ValueError("max_writers: must be at least 1 and below max_connections")
         if partitions_ahead < 0:
             raise ValueError("partitions_ahead: must not be negative")
-        self._dsn, url_schema = _split_schema(url.replace("postgres://", "postgresql://", 1))
-        self.url = _redact(self._dsn)
+        self._dsn, url_schema = split_schema(url.replace("postgres://", "postgresql://", 1))
+        self.url = redact(self._dsn)
         self.schema = validate_schema(url_schema if url_schema is not None else schema)
         self.channel = f"eventcollector_{self.schema}"
         self.partitions_ahead = partitions_ahead
@@ -121,7 +121,7 @@ class PostgresStorage:
             if self._pool is not None:
                 return
             try:
-                pool = await asyncpg.create_pool(self._dsn, **_POOL_RESET, **self._pool_args)
+                pool = await asyncpg.create_pool(self._dsn, **POOL_RESET, **self._pool_args)
             except Exception as exc:
                 raise translate(exc, "cannot connect") from exc
             try:
@@ -200,7 +200,7 @@ class PostgresStorage:
             try:
                 return await fn(conn)
             except Exception as exc:
-                lost = _connection_lost(exc)
+                lost = connection_lost(exc)
                 if lost:
                     with contextlib.suppress(Exception):
                         conn.terminate()  # the pool replaces it
@@ -227,13 +227,13 @@ class PostgresStorage:
 
     async def count(self, query: Query) -> int:
         """How many events match, ignoring order, limit and offset."""
-        return await self._read(lambda conn: sql.snapshot(conn, sql.count, query.unbounded))
+        return await self._read(lambda conn: reads.snapshot(conn, reads.count, query.unbounded))
 
     async def group_count(self, query: Query, field: GroupField) -> dict[str, int]:
         """Matching events counted by one field (None values under "")."""
         field = group_field(field)
         counts = await self._read(
-            lambda conn: sql.snapshot(conn, sql.group_count, query.unbounded, field)
+            lambda conn: reads.snapshot(conn, reads.group_count, query.unbounded, field)
         )
         return dict(counts.most_common())
 
@@ -243,32 +243,9 @@ class PostgresStorage:
         Without ``percentiles`` only count and average are computed, from the rollups
         when the filters allow it (min, max and p50/p95/p99 are then None).
         """
-        if not percentiles:
-            summed = await self._read(
-                lambda conn: sql.snapshot(conn, sql.duration_sum, query.unbounded)
-            )
-            if summed is not None:
-                n, total = summed
-                return DurationStats(n, None, None, total / n if n else None, None, None, None)
-        p = sql.Params()
-        where_sql = sql.where(query.unbounded, p)
-        where_sql += (" AND" if where_sql else " WHERE") + " e.duration_ms IS NOT NULL"
-        pct = (
-            "percentile_cont(ARRAY[0.5, 0.95, 0.99]::float8[])"
-            " WITHIN GROUP (ORDER BY e.duration_ms)"
-            if percentiles
-            else "NULL::float8[]"
+        return await self._read(
+            functools.partial(reads.duration_stats, query=query.unbounded, percentiles=percentiles)
         )
-        statement = (
-            "SELECT count(*), min(e.duration_ms), max(e.duration_ms), avg(e.duration_ms)::float8,"
-            f" {pct} FROM events e{where_sql}"
-        )
-        n, lo, hi, avg, values = await self._read(Fetch(statement, tuple(p.values), one=True))
-        if not n:
-            return DurationStats(0, None, None, None, None, None, None)
-        if values is None:
-            return DurationStats(n, lo, hi, avg, None, None, None)
-        return DurationStats(n, lo, hi, avg, values[0], values[1], values[2])
 
     async def read_after(
         self, position: int, query: Query, limit: int = 1_000
@@ -284,32 +261,13 @@ class PostgresStorage:
         seq can become visible after a larger one: the end returned is the last seq
         taken before the call, once every transaction that was then writing has
         ended (usually milliseconds). While one is still writing after
-        ``_SETTLE_SECONDS``, nothing is returned and the position stays.
+        ``_reads._SETTLE_SECONDS``, nothing is returned and the position stays.
         """
         return await self._read(
             functools.partial(
-                self._read_after, position=position, query=query.unbounded, limit=limit
+                reads.read_after, position=position, query=query.unbounded, limit=limit
             )
         )
-
-    async def _read_after(
-        self, conn: Any, position: int, query: Query, limit: int
-    ) -> tuple[list[Event], int]:
-        end = int(await conn.fetchval(sql.LAST_SEQ))  # first: see the docstring
-        writers = await conn.fetchval(sql.WRITERS)
-        deadline = asyncio.get_running_loop().time() + _SETTLE_SECONDS
-        while writers:
-            if asyncio.get_running_loop().time() > deadline:
-                return [], max(position, -1)
-            await asyncio.sleep(0.002)
-            writers = await conn.fetchval(sql.STILL_RUNNING, writers)
-        if position < 0 or position >= end:
-            return [], end
-        statement, params = sql.select_after(query, position, end, limit)
-        rows = await conn.fetch(statement, *params)
-        if len(rows) == limit:
-            end = int(rows[-1][0])
-        return [sql.from_row(r) for r in rows], end
 
     async def health(self) -> dict[str, Any]:
         """Schema, partitions and pool details; raises StorageUnavailable when unreachable."""
@@ -350,49 +308,3 @@ class PostgresStorage:
         """
         self._require_pool()
         await self._listener.listen(callback)
-
-
-# -- helpers ---------------------------------------------------------------------
-
-
-async def _reset_connection(conn: Any) -> None:
-    """Run when a connection goes back to the pool, after asyncpg's own cleanup (which
-    rolls back a transaction left open). Nothing here sets session state (advisory
-    locks are transaction-scoped, LISTEN has its own connection), so the default reset,
-    one more round trip (unlock all, CLOSE ALL, UNLISTEN *, RESET ALL), is skipped."""
-
-
-# ``reset=`` is newer than the oldest asyncpg supported: without it, the default reset.
-_POOL_RESET: dict[str, Any] = (
-    {"reset": _reset_connection}
-    if "reset" in inspect.signature(asyncpg.create_pool).parameters
-    else {}
-)
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """The connection is gone or unusable (killed, server restarted): safe to retry."""
-    if isinstance(exc, asyncpg.PostgresError):
-        return str(getattr(exc, "sqlstate", "")).startswith(("08", "57P"))
-    return isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError | ConnectionError)
-
-
-def _split_schema(url: str) -> tuple[str, str | None]:
-    """The URL without a ``schema=`` query parameter, and that parameter."""
-    parts = urlsplit(url)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [v for k, v in pairs if k == "schema"]
-    if not schemas:
-        return url, None
-    rest = urlencode([(k, v) for k, v in pairs if k != "schema"])
-    return urlunsplit(parts._replace(query=rest)), schemas[-1]
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for health output and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))

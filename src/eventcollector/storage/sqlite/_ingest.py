@@ -1,4 +1,4 @@
-"""Write jobs for the SQLite writer thread: insert events, delete old ones.
+"""Ingest jobs for the SQLite writer thread: insert events, settle the journal.
 
 Both keep the side tables (tags, full text, rollups) in step with ``events`` in
 the same transaction, so a reader never sees one without the other.
@@ -9,7 +9,7 @@ tags, four rollups, block bounds) and costs ~600 us here, most of it writing
 those pages to the WAL; the journal is one table and one index, ~60 us. Journaled
 events are moved into ``events`` (and the side tables derived, set-based) by
 ``settle_journal``: when the journal is full, before any larger insert or a
-cleanup, when the writer has been idle for a moment, and before every read
+cleanup (``_retention``), when the writer has been idle for a moment, and before every read
 (``SQLiteStorage._read``), so no read through the library misses an event whose
 ``collect()`` has returned. Journal rows carry the rowid they keep in ``events``,
 reserved above both tables, so insertion order is kept.
@@ -20,13 +20,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-import orjson
-
 from eventcollector.model import Event
-from eventcollector.storage import _sqlite_sql as sql
-from eventcollector.storage._sqlite_writer import Transaction
+from eventcollector.storage.sqlite import _sql as sql
+from eventcollector.storage.sqlite._rollups import add_to_rollups
+from eventcollector.storage.sqlite._schema import ROWID_BLOCK_BITS
+from eventcollector.storage.sqlite._writer import Transaction
 
-CLEANUP_CHUNK = 5_000
 #: Commits of fewer events than this go to the journal.
 JOURNAL_BELOW = 32
 #: Settle the journal rather than let it hold more than this many events: moving it
@@ -35,10 +34,6 @@ JOURNAL_MAX = 256
 _ROWIDS_BETWEEN = "SELECT rowid FROM events WHERE rowid BETWEEN ? AND ?"
 _JOURNAL_SEQS_BETWEEN = "SELECT seq FROM event_journal WHERE seq BETWEEN ? AND ?"
 _JOURNAL_SPAN = "SELECT min(seq), max(seq) FROM event_journal"
-_KEEP_HIGH_WATER = (
-    "INSERT INTO event_meta(key, value) SELECT 'rowid_high_water', coalesce(max(rowid), 0)"
-    " FROM events WHERE true ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)"
-)
 # An id already in events is a duplicate as surely as one already in the journal.
 _JOURNAL_INSERT = (
     f"INSERT INTO event_journal(seq, {sql.EVENT_COLUMNS})"
@@ -124,67 +119,6 @@ def _derive_side_tables(conn: sqlite3.Connection, first: int, last: int) -> None
         conn.execute(statement, (first, last))
 
 
-def delete_chunk(tx: Transaction, cutoff: str) -> int:
-    """Delete up to CLEANUP_CHUNK of the oldest events before ``cutoff``; how many."""
-    settle_journal(tx)
-    conn = tx.conn
-    conn.execute(_KEEP_HIGH_WATER)
-    victims = conn.execute(
-        "SELECT rowid, title, description, tags FROM events WHERE timestamp < ?"
-        " ORDER BY timestamp LIMIT ?",
-        (cutoff, CLEANUP_CHUNK),
-    ).fetchall()
-    if not victims:
-        return 0
-    rowids = orjson.dumps([v[0] for v in victims])
-    for statement in _SUBTRACT_FROM_ROLLUPS:  # while the rows are still there to count
-        conn.execute(statement, (rowids,))
-    for table in ROLLUP_TABLES:
-        conn.execute(f"DELETE FROM {table} WHERE n <= 0")
-    conn.executemany(
-        "INSERT INTO events_fts(events_fts, rowid, title, description) VALUES ('delete', ?, ?, ?)",
-        [(v[0], v[1], v[2]) for v in victims],
-    )
-    # Through the primary key, from the tags each event carries: no index on event_rowid
-    # is kept, since every insert would pay for it and only cleanup would use it.
-    conn.executemany(
-        "DELETE FROM event_tags WHERE tag = ? AND event_rowid = ?",
-        [(tag, v[0]) for v in victims for tag in _json_list(v[3])],
-    )
-    conn.executemany("DELETE FROM events WHERE rowid = ?", [(v[0],) for v in victims])
-    return len(victims)
-
-
-#: rowid_blocks groups rowids by this many low bits (4,096 rows a block). Deletes leave
-#: its bounds wider than the rows left, which keeps them correct as bounds.
-ROWID_BLOCK_BITS = 12
-
-_HOUR = "substr(e.timestamp, 1, 13)"
-_DAY = "substr(e.timestamp, 1, 10)"
-_DIMENSIONS = {"system": "e.system", "event_type": "e.event_type", "severity": "e.severity"}
-#: Each rollup table: key column -> the expression computing it from an ``events e`` row.
-_ROLLUPS = {
-    "event_counts": {"hour": _HOUR, **_DIMENSIONS},
-    "day_counts": {"day": _DAY, **_DIMENSIONS},
-    "event_totals": _DIMENSIONS,
-    "hour_totals": {"hour": _HOUR},
-}
-ROLLUP_TABLES = tuple(_ROLLUPS)
-
-
-def _rollup_statements(rows: str, sign: str) -> tuple[str, ...]:
-    """Upserts adding (sign "") or subtracting (sign "-") the ``rows`` of ``events e``."""
-    values = f"{sign}count(*), {sign}count(e.duration_ms), {sign}coalesce(sum(e.duration_ms), 0)"
-    return tuple(
-        f"INSERT INTO {table}({', '.join(keys)}, n, d_n, d_sum)"
-        f" SELECT {', '.join(keys.values())}, {values} FROM events e {rows}"
-        f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}"
-        " ON CONFLICT DO UPDATE SET n = n + excluded.n, d_n = d_n + excluded.d_n,"
-        " d_sum = d_sum + excluded.d_sum"
-        for table, keys in _ROLLUPS.items()
-    )
-
-
 _NEW_ROWS = "WHERE e.rowid BETWEEN ? AND ?"
 #: Side tables derived from the rows of one insert (parameters: first and last rowid).
 DERIVE_SIDE_TABLES = (
@@ -196,17 +130,5 @@ DERIVE_SIDE_TABLES = (
     f" SELECT e.rowid >> {ROWID_BLOCK_BITS}, min(e.timestamp), max(e.timestamp) FROM events e"
     f" {_NEW_ROWS} GROUP BY 1 ON CONFLICT DO UPDATE"
     " SET min_ts = min(min_ts, excluded.min_ts), max_ts = max(max_ts, excluded.max_ts)",
-    *_rollup_statements(_NEW_ROWS, ""),
+    *add_to_rollups(_NEW_ROWS),
 )
-#: Rollups less the rows about to be deleted (parameter: a JSON array of their rowids).
-_SUBTRACT_FROM_ROLLUPS = _rollup_statements(
-    "WHERE e.rowid IN (SELECT value FROM json_each(?))", "-"
-)
-
-
-def _json_list(text: str) -> list[str]:
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return []
-    return [t for t in value if isinstance(t, str)] if isinstance(value, list) else []

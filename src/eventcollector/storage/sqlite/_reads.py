@@ -1,9 +1,9 @@
 """Read helpers for SQLite, run on reader threads inside one read transaction.
 
 Counts, groupings and duration averages are answered from the rollup tables
-whenever the filters allow it (see ``_rollup``): whole hours from the coarsest
+whenever the filters allow it (see ``_hour_split`` and ``_rollups``): whole hours from the coarsest
 table that has the needed columns, the partial hours at the edges exactly.
-Selecting events (search walk, per-value merge) is in ``_sqlite_select``.
+Selecting events (search walk, per-value merge) is in ``_select``.
 """
 
 from __future__ import annotations
@@ -12,16 +12,17 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
 
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
-from eventcollector.storage import _sqlite_sql as sql
-from eventcollector.storage._rollup import HourSplit, hour_key, split_by_hours
-from eventcollector.storage._sqlite_select import expanded_match, select_events
+from eventcollector.storage._hour_split import HourSplit, hour_key, split_by_hours
+from eventcollector.storage.sqlite import _sql as sql
+from eventcollector.storage.sqlite._rollups import hour_rollup, rollup_parts
+from eventcollector.storage.sqlite._select import expanded_match, select_events
 
 __all__ = ["count", "duration_stats", "group_count", "read_after", "select_events"]
 
@@ -29,11 +30,6 @@ _PERCENTILES = (0.5, 0.95, 0.99)
 #: Components of up to this many events (as rollups count them) are tallied in Python.
 _TALLY_UP_TO = 2_000_000
 _HALF_HOUR = timedelta(minutes=30)
-_DIMENSIONS = (
-    ("c.system", "systems"),
-    ("c.event_type", "event_types"),
-    ("c.severity", "severities"),
-)
 _FILTER_OF = {"system": "systems", "event_type": "event_types", "severity": "severities"}
 #: Per grouped field: the other filters its indexes also hold (idx_events_system_severity).
 _COVERS: dict[str, set[str]] = {
@@ -58,7 +54,7 @@ def count(conn: sqlite3.Connection, query: Query) -> int:
         return int(conn.execute(f"SELECT count(*) FROM events e{where_sql}", params).fetchone()[0])
     total = sum(
         conn.execute(f"SELECT coalesce(sum(n), 0) FROM {table} c{where_sql}", params).fetchone()[0]
-        for table, where_sql, params in _rollup_parts(query, split, None)
+        for table, where_sql, params in rollup_parts(query, split, None)
     )
     return int(total) + sum(_edge_count(conn, edge) for edge in split.edges)
 
@@ -71,7 +67,7 @@ def _edge_count(conn: sqlite3.Connection, edge: Query) -> int:
     if (rest := _rest_of_hour(edge)) is None:
         return count(conn, edge)
     hour, rest_query = rest
-    ((n,),) = _hour_rollup(conn, edge, hour, "coalesce(sum(n), 0)")
+    ((n,),) = hour_rollup(conn, edge, hour, "coalesce(sum(n), 0)")
     return int(n) - count(conn, rest_query)
 
 
@@ -94,16 +90,6 @@ def _rest_of_hour(edge: Query) -> tuple[str, Query] | None:
     return start.strftime("%Y-%m-%dT%H"), rest
 
 
-def _hour_rollup(
-    conn: sqlite3.Connection, edge: Query, hour: str, columns: str, group: str = ""
-) -> list[Any]:
-    """``columns`` (constant SQL) of ``event_counts`` for one hour and the edge's filters."""
-    where_sql, params = _where(_dimension_filters(edge), (["c.hour = ?"], [hour]))
-    return conn.execute(
-        f"SELECT {columns} FROM event_counts c{where_sql}{group}", params
-    ).fetchall()
-
-
 def group_count(conn: sqlite3.Connection, query: Query, field: GroupField) -> dict[str, int]:
     """Matching events counted by ``field``, largest first."""
     split = split_by_hours(query)
@@ -120,7 +106,7 @@ def group_count(conn: sqlite3.Connection, query: Query, field: GroupField) -> di
     else:
         rows = [
             row
-            for table, where_sql, params in _rollup_parts(query, split, field)
+            for table, where_sql, params in rollup_parts(query, split, field)
             for row in conn.execute(
                 f"SELECT c.{field}, sum(n) FROM {table} c{where_sql} GROUP BY 1", params
             )
@@ -156,22 +142,15 @@ def _edge_group_count(conn: sqlite3.Connection, edge: Query, field: GroupField) 
         return {hour_key(format_timestamp(edge.since)[:13]): n} if n else {}
     if field in _FILTER_OF and (rest := _rest_of_hour(edge)) is not None:
         hour, rest_query = rest
-        counts = Counter(dict(_hour_rollup(conn, edge, hour, f"c.{field}, sum(n)", " GROUP BY 1")))
+        counts = Counter(dict(hour_rollup(conn, edge, hour, f"c.{field}, sum(n)", " GROUP BY 1")))
         counts.subtract(_edge_group_count(conn, rest_query, field))
         return {key: n for key, n in counts.items() if n}
-    filters = {name for _, name in _DIMENSIONS if getattr(edge, name)}
+    filters = {name for name in _FILTER_OF.values() if getattr(edge, name)}
     filters.discard(_FILTER_OF.get(field, ""))
     if field not in _COVERS or not filters <= _COVERS[field] or edge.since is None:
         return group_count(conn, edge, field)
     hour = format_timestamp(edge.since)[:13]
-    dims_sql, dims_params = _where(_dimension_filters(edge), ([], []))
-    dims_sql += (" AND" if dims_sql else " WHERE") + " c.hour = ?"
-    values = [
-        row[0]
-        for row in conn.execute(
-            f"SELECT DISTINCT c.{field} FROM event_counts c{dims_sql}", [*dims_params, hour]
-        )
-    ]
+    values = [row[0] for row in hour_rollup(conn, edge, hour, f"DISTINCT c.{field}")]
     if not values:
         return {}
     where_sql, params = sql.where(edge)
@@ -245,7 +224,7 @@ def _exact_stats(conn: sqlite3.Connection, where_sql: str, params: list[Any]) ->
 
 def _duration_sum(conn: sqlite3.Connection, query: Query, split: HourSplit) -> tuple[int, int]:
     n = total = 0
-    for table, where_sql, params in _rollup_parts(query, split, None):
+    for table, where_sql, params in rollup_parts(query, split, None):
         part_n, part_total = conn.execute(
             f"SELECT coalesce(sum(d_n), 0), coalesce(sum(d_sum), 0) FROM {table} c{where_sql}",
             params,
@@ -256,7 +235,7 @@ def _duration_sum(conn: sqlite3.Connection, query: Query, split: HourSplit) -> t
         if (rest := _rest_of_hour(edge)) is not None:
             hour, edge = rest
             sign = -1
-            ((hour_n, hour_total),) = _hour_rollup(
+            ((hour_n, hour_total),) = hour_rollup(
                 conn, edge, hour, "coalesce(sum(d_n), 0), coalesce(sum(d_sum), 0)"
             )
             n, total = n + hour_n, total + hour_total
@@ -268,75 +247,6 @@ def _duration_sum(conn: sqlite3.Connection, query: Query, split: HourSplit) -> t
         ).fetchone()
         n, total = n + sign * edge_n, total + sign * edge_total
     return int(n), int(total)
-
-
-def _rollup_parts(
-    query: Query, split: HourSplit, field: str | None
-) -> list[tuple[str, str, list[Any]]]:
-    """(table, WHERE, params) for each rollup part covering the split's whole hours.
-
-    The coarsest table with the needed columns serves each part: all-time totals for
-    an unbounded range, per-hour totals without dimension filters, and otherwise whole
-    days from ``day_counts`` plus the remaining hours from ``event_counts``.
-    """
-    first, end = split.first_hour, split.end_hour
-    dims = _dimension_filters(query)
-    if first is None and end is None and field != "hour":
-        return [("event_totals", *_where(dims))]
-    if not dims[0] and field in (None, "hour"):
-        return [("hour_totals", *_where(_time_range("c.hour", first, end)))]
-    if field == "hour":
-        return [("event_counts", *_where(dims, _time_range("c.hour", first, end)))]
-    first_day = None if first is None else _first_whole_day(first)
-    end_day = None if end is None else end[:10]
-    if first_day is not None and end_day is not None and first_day >= end_day:
-        return [("event_counts", *_where(dims, _time_range("c.hour", first, end)))]
-    parts = [("day_counts", *_where(dims, _time_range("c.day", first_day, end_day)))]
-    if first is not None and first_day is not None and first < f"{first_day}T00":
-        hours = _time_range("c.hour", first, f"{first_day}T00")
-        parts.append(("event_counts", *_where(dims, hours)))
-    if end is not None and end_day is not None and f"{end_day}T00" < end:
-        parts.append(("event_counts", *_where(dims, _time_range("c.hour", f"{end_day}T00", end))))
-    return parts
-
-
-_Clauses = tuple[list[str], list[Any]]
-
-
-def _dimension_filters(query: Query) -> _Clauses:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, name in _DIMENSIONS:
-        values = getattr(query, name)
-        if values:
-            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-            params.extend(values)
-    return clauses, params
-
-
-def _time_range(column: str, first: str | None, end: str | None) -> _Clauses:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if first is not None:
-        clauses.append(f"{column} >= ?")
-        params.append(first)
-    if end is not None:
-        clauses.append(f"{column} < ?")
-        params.append(end)
-    return clauses, params
-
-
-def _where(*parts: _Clauses) -> tuple[str, list[Any]]:
-    clauses = [c for part in parts for c in part[0]]
-    params = [p for part in parts for p in part[1]]
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def _first_whole_day(first_hour: str) -> str:
-    """The first day starting at or after hour ``first_hour`` ("YYYY-MM-DDTHH")."""
-    if first_hour.endswith("T00"):
-        return first_hour[:10]
-    return (date.fromisoformat(first_hour[:10]) + timedelta(days=1)).isoformat()
 
 
 def read_after(

@@ -2,29 +2,30 @@
 
 Concurrent ``append`` calls queue their events and a few writer tasks (one per
 ``MIN_ROWS_PER_TRANSACTION`` queued, at most ``max_writers``) each take a fair share of
-the queue and store it in one transaction: claim the ids in ``event_ids`` (which also
-takes their seqs), COPY the winners into the daily partitions of ``events``, add them to
-the rollups (hourly, daily, all-time, per hour) and NOTIFY the other instances. An
-``append`` returns only once every part of it is committed. See docs/postgres.md
+the queue and store it in one transaction (``_ingest``: claim the ids in ``event_ids``,
+which also takes their seqs, COPY the winners into the daily partitions of ``events``,
+add them to the rollups and NOTIFY the other instances). An ``append`` returns only
+once every part of it is committed. See docs/postgres.md
 ("Ingest").
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date
-from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from eventcollector.model import Event
-from eventcollector.storage import _postgres_sql as sql
-from eventcollector.storage._postgres_common import Runner, translate
-from eventcollector.storage._postgres_listen import notify_payloads
-from eventcollector.storage._postgres_schema import create_partitions, list_partitions
+from eventcollector.storage.postgres import _sql as sql
+from eventcollector.storage.postgres._connection import Runner
+from eventcollector.storage.postgres._errors import translate
+from eventcollector.storage.postgres._ingest import insert
+from eventcollector.storage.postgres._schema import create_partitions, list_partitions
 
 __all__ = ["MAX_ROWS_PER_TRANSACTION", "MIN_ROWS_PER_TRANSACTION", "Writer"]
 
@@ -204,7 +205,16 @@ class Writer:
             try:
                 await self._ensure_days(days)
                 await self._turns.wait(ticket)
-                new_ids = await self._run(lambda conn: self._insert(conn, unique, rows, ticket))
+                new_ids = await self._run(
+                    lambda conn: insert(
+                        conn,
+                        unique,
+                        rows,
+                        claimed_ids=functools.partial(self._turns.end, ticket),
+                        notify_as=self.instance if self.notify else None,
+                        channel=self.channel,
+                    )
+                )
                 break
             except asyncpg.PostgresError as exc:
                 state = getattr(exc, "sqlstate", "")
@@ -215,41 +225,6 @@ class Writer:
                 elif state not in _RETRY_STATES:
                     raise
         return [first[e.id] == i and e.id in new_ids for i, e in enumerate(events)]
-
-    async def _insert(
-        self, conn: Any, unique: list[Event], rows: list[list[Any]], ticket: int
-    ) -> set[str]:
-        """One transaction: claim the ids, COPY the winners into ``events``, count, notify."""
-        async with conn.transaction():
-            try:
-                claimed = await conn.fetch(
-                    sql.CLAIM_IDS, [r[1] for r in rows], [r[2] for r in rows]
-                )
-            finally:
-                self._turns.end(ticket)
-            if not claimed:
-                return set()
-            new_ids = {r[0] for r in claimed}
-            fresh, records = unique, rows
-            if len(new_ids) < len(unique):
-                kept = [i for i, e in enumerate(unique) if e.id in new_ids]
-                fresh, records = [unique[i] for i in kept], [rows[i] for i in kept]
-            # The seqs were taken in id order; handed out in batch order they keep the
-            # events' insertion order.
-            for seq, record in zip(sorted(r[1] for r in claimed), records, strict=True):
-                record[0] = seq
-            await conn.copy_records_to_table("events", records=records, columns=sql.EVENT_COLUMNS)
-            await conn.execute(
-                sql.ADD_COUNTS,
-                [r[2] for r in records],
-                [r[3] for r in records],
-                [r[4] for r in records],
-                [r[5] for r in records],
-                [r[12] for r in records],
-                notify_payloads(self.instance, fresh) if self.notify else [],
-                self.channel,
-            )
-        return new_ids
 
     async def _ensure_days(self, days: set[date]) -> None:
         if days <= self.days:

@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any
 
 from eventcollector.storage.base import StorageError, StorageUnavailable
+from eventcollector.storage.sqlite._errors import is_busy, storage_error
 
 log = logging.getLogger("eventcollector.storage.sqlite")
 
@@ -117,15 +118,10 @@ class Writer:
         """Run ``fn`` in a write transaction; return its result once committed."""
         return await self._enqueue(_Job(fn, size, None, None))
 
-    async def submit_merged(self, fn: MergedWriteFn, payload: Any, size: int) -> Any:
-        """Like ``submit``, but jobs queued together share one ``fn(tx, payloads)`` call.
-
-        Many small appends then cost one set of statements per transaction, not one each.
-        """
-        return await self.enqueue_merged(fn, payload, size)
-
     def enqueue_merged(self, fn: MergedWriteFn, payload: Any, size: int) -> asyncio.Future[Any]:
-        """``submit_merged`` queued at once, from the event loop; the future settles after."""
+        """Like ``submit``, but jobs queued together share one ``fn(tx, payloads)`` call
+        (many small appends then cost one set of statements per transaction, not one
+        each); queued at once, from the event loop; the future settles after commit."""
         return self._enqueue(_Job(fn, size, None, None, payload=payload, merged=True))
 
     def _enqueue(self, job: _Job) -> asyncio.Future[Any]:
@@ -136,7 +132,7 @@ class Writer:
         return job.future
 
     def submit_merged_sync(self, fn: MergedWriteFn, payload: Any, size: int) -> Any:
-        """``submit_merged`` for threads without an event loop."""
+        """``enqueue_merged`` for threads without an event loop; waits for the commit."""
         job = _Job(fn, size, None, None, payload=payload, merged=True, done=threading.Event())
         self._pending += size
         self._queue.put(job)
@@ -228,7 +224,7 @@ class Writer:
         except sqlite3.Error as exc:
             log.error("commit failed, nothing in this transaction was stored: %s", exc)
             _rollback(self._conn)
-            failure = _storage_error(exc)
+            failure = storage_error(exc)
             for job in batch:
                 job.result, job.error = None, failure
 
@@ -262,8 +258,8 @@ class Writer:
                 self._conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise _storage_error(exc) from exc
+                if not is_busy(exc):
+                    raise storage_error(exc) from exc
                 if time.monotonic() > deadline:
                     raise StorageUnavailable(
                         f"database is busy: another writer held it for {BUSY_RETRY_SECONDS:.0f} s"
@@ -274,13 +270,6 @@ class Writer:
 def _rollback(conn: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
         conn.execute("ROLLBACK")
-
-
-def _storage_error(exc: sqlite3.Error) -> StorageError:
-    text = str(exc)
-    if any(word in text for word in ("full", "disk I/O", "locked", "busy", "readonly")):
-        return StorageUnavailable(f"storage unavailable: {text}")
-    return StorageError(f"storage error: {text}")
 
 
 def _settle(batch: list[_Job]) -> None:

@@ -27,8 +27,6 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from eventcollector.storage import _postgres_sql as sql
-
 SCHEMA_VERSION = 3
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,47}")
@@ -234,60 +232,3 @@ async def create_partitions(conn: Any, schema: str, days: set[date]) -> set[date
                 f" FOR VALUES FROM ({lo}) TO ({hi})"
             )
         return set(existing) | days
-
-
-# -- retention ---------------------------------------------------------------------
-
-CLEANUP_CHUNK = 10_000
-
-
-async def drop_partition(conn: Any, day: date) -> int:
-    """Drop one whole day: its partition, its ids, and its counts from every rollup;
-    rows dropped."""
-    name = partition_name(day)
-    lo, hi = day_start(day), day_start(day) + timedelta(days=1)
-    async with conn.transaction():
-        # Parent first, then the partition: the order inserts take their locks in.
-        await conn.execute("LOCK TABLE ONLY events IN ACCESS EXCLUSIVE MODE")
-        if await conn.fetchval("SELECT to_regclass($1)", name) is None:
-            return 0
-        n = int(await conn.fetchval(f'SELECT count(*) FROM "{name}"'))
-        await conn.execute("DELETE FROM event_ids WHERE timestamp >= $1 AND timestamp < $2", lo, hi)
-        # The day's hourly rollup rows, subtracted from every rollup (themselves included).
-        await conn.execute(
-            "WITH gone AS (SELECT hour, system, event_type, severity, -n AS n, -d_n AS d_n,"
-            " -d_sum AS d_sum FROM event_counts WHERE hour >= $1 AND hour < $2),"
-            f" {sql.add_to_rollups('gone')} SELECT 1",
-            lo,
-            hi,
-        )
-        await sql.drop_empty_rollups(conn, day)
-        await conn.execute(f'DROP TABLE "{name}"')
-        return n
-
-
-async def delete_chunk(conn: Any, day: date, cutoff: datetime) -> int:
-    """Delete up to CLEANUP_CHUNK rows older than ``cutoff`` from one partition."""
-    name = partition_name(day)
-    async with conn.transaction():
-        if await conn.fetchval("SELECT to_regclass($1)", name) is None:
-            return 0
-        n = await conn.fetchval(
-            f"""WITH gone_rows AS (
-                DELETE FROM "{name}" WHERE ctid = ANY(ARRAY(
-                    SELECT ctid FROM "{name}" WHERE timestamp < $1 LIMIT $2))
-                RETURNING id, timestamp, system, event_type, severity, duration_ms
-            ), ids AS (
-                DELETE FROM event_ids i WHERE i.id IN (SELECT id FROM gone_rows)
-            ), gone AS (
-                SELECT date_trunc('hour', timestamp, 'UTC') AS hour, system, event_type,
-                severity, -count(*) AS n, -count(duration_ms) AS d_n,
-                -coalesce(sum(duration_ms), 0) AS d_sum
-                FROM gone_rows GROUP BY 1, 2, 3, 4
-            ), {sql.add_to_rollups("gone")}
-            SELECT count(*) FROM gone_rows""",
-            cutoff,
-            CLEANUP_CHUNK,
-        )
-        await sql.drop_empty_rollups(conn, day)
-        return int(n)

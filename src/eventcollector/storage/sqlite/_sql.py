@@ -63,7 +63,7 @@ def where(
     """The WHERE clause (with leading keyword, or empty) and its parameters.
 
     With ``search_drives=False`` the full-text condition is written ``+e.rowid IN``,
-    which keeps SQLite from driving the query by it (see ``_sqlite_reads``). ``match``
+    which keeps SQLite from driving the query by it (see ``_select``). ``match``
     replaces the FTS5 query made from ``query.search`` (an equivalent one).
     """
     clauses: list[str] = []

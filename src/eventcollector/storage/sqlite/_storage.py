@@ -1,6 +1,6 @@
 """The embedded default: one SQLite file in WAL mode.
 
-Writes go through one writer thread (``_sqlite_writer``); reads run on a small
+Writes go through one writer thread (``_writer``); reads run on a small
 thread pool, each thread with its own connection, as Datasette does. Nothing
 here touches SQLite on the event loop. Several processes may share one file:
 the write lock is taken with ``BEGIN IMMEDIATE`` and waited for, never reported
@@ -23,23 +23,21 @@ from typing import Any, TypeVar
 
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import DurationStats, GroupField, Query, group_field
-from eventcollector.storage import _sqlite_reads as reads
-from eventcollector.storage import _sqlite_writes as writes
-from eventcollector.storage._sqlite_checkpointer import Checkpointer
-from eventcollector.storage._sqlite_schema import SCHEMA_VERSION, NotOurDatabase, migrate
-from eventcollector.storage._sqlite_writer import Writer
-from eventcollector.storage._sqlite_writes import CLEANUP_CHUNK as CHUNK
 from eventcollector.storage.base import StorageError, retention_cutoff
+from eventcollector.storage.sqlite import _reads as reads
+from eventcollector.storage.sqlite._checkpointer import Checkpointer
+from eventcollector.storage.sqlite._connection import connect, refuse_network_filesystem
+from eventcollector.storage.sqlite._ingest import insert_batches, settle_journal
+from eventcollector.storage.sqlite._retention import CLEANUP_CHUNK, delete_chunk
+from eventcollector.storage.sqlite._schema import NotOurDatabase, migrate
+from eventcollector.storage.sqlite._writer import Writer
 
-__all__ = ["NotOurDatabase", "SQLiteStorage"]
+__all__ = ["SQLiteStorage"]
 
 log = logging.getLogger("eventcollector.storage.sqlite")
 
 T = TypeVar("T")
 
-_NETWORK_FILESYSTEMS = frozenset(
-    {"nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs"}
-)
 _JOURNAL_NOT_EMPTY = "SELECT 1 FROM event_journal LIMIT 1"
 _JOURNAL_COUNT = "SELECT count(*) FROM event_journal"
 _JOURNALED = object()  # what a read returns instead when the journal holds events
@@ -83,7 +81,7 @@ class SQLiteStorage:
         with self._lock:
             if self._writer is not None:
                 return
-            _refuse_network_filesystem(self.path)
+            refuse_network_filesystem(self.path)
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             try:
                 conn = self._connect()
@@ -100,13 +98,13 @@ class SQLiteStorage:
             except BaseException:
                 conn.close()
                 raise
-            # Checkpoints run on their own thread (see _sqlite_checkpointer).
+            # Checkpoints run on their own thread (see _checkpointer).
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
             self._writer = Writer(
                 conn,
                 name="eventcollector-sqlite-writer",
-                idle_job=writes.settle_journal,
+                idle_job=settle_journal,
                 idle_job_due=left_over,
             )
             self._checkpointer = Checkpointer(
@@ -141,18 +139,7 @@ class SQLiteStorage:
         return 0 if self._writer is None else self._writer.pending
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000
-        )
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            conn.execute("PRAGMA cache_size = -65536")  # 64 MiB
-            conn.execute("PRAGMA temp_store = MEMORY")
-        except BaseException:
-            conn.close()  # e.g. "file is not a database"
-            raise
-        return conn
+        return connect(self.path, busy_ms=self._busy_ms, synchronous=self.synchronous)
 
     # -- writes --------------------------------------------------------------
 
@@ -172,18 +159,18 @@ class SQLiteStorage:
 
         Lets the collector pass a full batch on before its loop iteration ends.
         """
-        return self._require_writer().enqueue_merged(writes.insert_batches, events, len(events))
+        return self._require_writer().enqueue_merged(insert_batches, events, len(events))
 
     def append_sync(self, events: Sequence[Event]) -> list[bool]:
         """``append`` for threads without an event loop."""
         return self._require_writer().submit_merged_sync(  # type: ignore[no-any-return]
-            writes.insert_batches, events, len(events)
+            insert_batches, events, len(events)
         )
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Move journaled events into ``events`` now (the sqlite3 shell sees them there)."""
         if self._writer is not None:  # closed: close() settled them
-            await asyncio.wait_for(self._writer.submit(writes.settle_journal), timeout)
+            await asyncio.wait_for(self._writer.submit(settle_journal), timeout)
         return True
 
     async def cleanup_old_events(
@@ -194,9 +181,9 @@ class SQLiteStorage:
         writer = self._require_writer()
         deleted = 0
         while True:
-            n: int = await writer.submit(partial(writes.delete_chunk, cutoff=cutoff), CHUNK)
+            n: int = await writer.submit(partial(delete_chunk, cutoff=cutoff), CLEANUP_CHUNK)
             deleted += n
-            if n < CHUNK:
+            if n < CLEANUP_CHUNK:
                 return deleted
 
     # -- reads ---------------------------------------------------------------
@@ -210,7 +197,7 @@ class SQLiteStorage:
             # Events committed to the journal (by any process) are moved first, so a
             # read sees every event whose collect() has returned; one round is enough.
             try:
-                await self._require_writer().submit(writes.settle_journal)
+                await self._require_writer().submit(settle_journal)
             except StorageError as exc:  # a full disk, say: still answer, from events
                 log.warning("could not settle the event journal before a read: %s", exc)
             result = await loop.run_in_executor(self._readers, self._run_read, fn, False)
@@ -295,26 +282,3 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
-
-
-def _refuse_network_filesystem(path: str) -> None:
-    """WAL needs shared memory between processes, which network filesystems do not give."""
-    try:
-        with open("/proc/mounts", encoding="utf-8") as mounts:
-            entries = [line.split()[1:3] for line in mounts if len(line.split()) > 2]
-    except OSError:
-        return
-    target = os.path.realpath(os.path.dirname(path) or ".")
-    best = max(
-        (e for e in entries if target == e[0] or target.startswith(e[0].rstrip("/") + "/")),
-        key=lambda e: len(e[0]),
-        default=None,
-    )
-    if best is not None and best[1] in _NETWORK_FILESYSTEMS:
-        raise ValueError(
-            f"db_path: {path} is on a network filesystem ({best[1]}); SQLite's WAL mode "
-            "needs a local disk. Use a local path, or PostgreSQL for a shared store."
-        )
-
-
-__all__ += ["SCHEMA_VERSION"]

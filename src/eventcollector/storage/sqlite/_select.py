@@ -1,6 +1,6 @@
 """Selecting events for SQLite: plain queries, time-ordered pages of search results
 walked in rowid order, and time-ordered pages over several values merged per value.
-Run on reader threads inside one read transaction (see ``_sqlite_reads``).
+Run on reader threads inside one read transaction (see ``_reads``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query, search_terms
-from eventcollector.storage import _sqlite_sql as sql
-from eventcollector.storage._sqlite_writes import ROWID_BLOCK_BITS
+from eventcollector.storage.sqlite import _sql as sql
+from eventcollector.storage.sqlite._schema import ROWID_BLOCK_BITS
 
 #: A search matching at most this many events drives the query from the full-text
 #: index; a broader one is checked while walking the ordering index, which stops

@@ -24,6 +24,9 @@ import sqlite3
 
 APPLICATION_ID = 0x45564331  # "EVC1"
 SCHEMA_VERSION = 5
+#: rowid_blocks groups rowids by this many low bits (4,096 rows a block). Deletes leave
+#: its bounds wider than the rows left, which keeps them correct as bounds.
+ROWID_BLOCK_BITS = 12
 
 _SPEC_EVENTS_TABLE = """
 CREATE TABLE IF NOT EXISTS events (
@@ -130,19 +133,20 @@ _V1 = [
     """INSERT INTO event_totals
         SELECT system, event_type, severity, sum(n), sum(d_n), sum(d_sum)
         FROM event_counts GROUP BY 1, 2, 3""",
-    """INSERT INTO rowid_blocks
-        SELECT rowid >> 12, min(timestamp), max(timestamp) FROM events GROUP BY 1""",
+    f"""INSERT INTO rowid_blocks
+        SELECT rowid >> {ROWID_BLOCK_BITS}, min(timestamp), max(timestamp) FROM events
+        GROUP BY 1""",
     """INSERT INTO hour_totals
         SELECT hour, sum(n), sum(d_n), sum(d_sum) FROM event_counts GROUP BY 1""",
 ]
 
 # A read-only view of the full-text index's words (no storage, no ingest cost): lets a
-# search expand a prefix into the exact words it starts (see ``_sqlite_reads``).
+# search expand a prefix into the exact words it starts (see ``_select``).
 _V2 = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS events_fts_vocab USING fts5vocab(events_fts, 'instance')"
 ]
 
-# Small commits land here first (see ``_sqlite_writes``): seq is the rowid each event
+# Small commits land here first (see ``_ingest``): seq is the rowid each event
 # keeps when it moves into events.
 _V3 = [
     _SPEC_EVENTS_TABLE.replace("events", "event_journal", 1).replace(

@@ -1,0 +1,66 @@
+"""Retention for PostgreSQL: drop the partitions of whole days past the cutoff, delete
+the rest of the day the cutoff falls in by chunks; the ids and rollups with them, in the
+same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from eventcollector.storage.postgres._rollups import add_to_rollups, drop_empty_rollups
+from eventcollector.storage.postgres._schema import day_start, partition_name
+
+CLEANUP_CHUNK = 10_000
+
+
+async def drop_partition(conn: Any, day: date) -> int:
+    """Drop one whole day: its partition, its ids, and its counts from every rollup;
+    rows dropped."""
+    name = partition_name(day)
+    lo, hi = day_start(day), day_start(day) + timedelta(days=1)
+    async with conn.transaction():
+        # Parent first, then the partition: the order inserts take their locks in.
+        await conn.execute("LOCK TABLE ONLY events IN ACCESS EXCLUSIVE MODE")
+        if await conn.fetchval("SELECT to_regclass($1)", name) is None:
+            return 0
+        n = int(await conn.fetchval(f'SELECT count(*) FROM "{name}"'))
+        await conn.execute("DELETE FROM event_ids WHERE timestamp >= $1 AND timestamp < $2", lo, hi)
+        # The day's hourly rollup rows, subtracted from every rollup (themselves included).
+        await conn.execute(
+            "WITH gone AS (SELECT hour, system, event_type, severity, -n AS n, -d_n AS d_n,"
+            " -d_sum AS d_sum FROM event_counts WHERE hour >= $1 AND hour < $2),"
+            f" {add_to_rollups('gone')} SELECT 1",
+            lo,
+            hi,
+        )
+        await drop_empty_rollups(conn, day)
+        await conn.execute(f'DROP TABLE "{name}"')
+        return n
+
+
+async def delete_chunk(conn: Any, day: date, cutoff: datetime) -> int:
+    """Delete up to CLEANUP_CHUNK rows older than ``cutoff`` from one partition."""
+    name = partition_name(day)
+    async with conn.transaction():
+        if await conn.fetchval("SELECT to_regclass($1)", name) is None:
+            return 0
+        n = await conn.fetchval(
+            f"""WITH gone_rows AS (
+                DELETE FROM "{name}" WHERE ctid = ANY(ARRAY(
+                    SELECT ctid FROM "{name}" WHERE timestamp < $1 LIMIT $2))
+                RETURNING id, timestamp, system, event_type, severity, duration_ms
+            ), ids AS (
+                DELETE FROM event_ids i WHERE i.id IN (SELECT id FROM gone_rows)
+            ), gone AS (
+                SELECT date_trunc('hour', timestamp, 'UTC') AS hour, system, event_type,
+                severity, -count(*) AS n, -count(duration_ms) AS d_n,
+                -coalesce(sum(duration_ms), 0) AS d_sum
+                FROM gone_rows GROUP BY 1, 2, 3, 4
+            ), {add_to_rollups("gone")}
+            SELECT count(*) FROM gone_rows""",
+            cutoff,
+            CLEANUP_CHUNK,
+        )
+        await drop_empty_rollups(conn, day)
+        return int(n)
