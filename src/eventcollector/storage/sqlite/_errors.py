@@ -1,8 +1,9 @@
 """SQLite errors as ``StorageError``: classified by SQLite's result code, not its text.
 
 ``StorageUnavailable`` (retrying later may succeed) for a full disk, an I/O error, a
-lock held by another connection, a read-only file and a file that cannot be opened;
-``StorageError`` for everything else (a constraint, bad SQL, a corrupt file).
+lock held by another connection and a read-only file; ``StorageError`` for everything
+else (a constraint, bad SQL, a corrupt file, a path that cannot be opened: retrying
+does not create a missing directory).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ _UNAVAILABLE = frozenset(
         sqlite3.SQLITE_BUSY,
         sqlite3.SQLITE_LOCKED,
         sqlite3.SQLITE_READONLY,
-        sqlite3.SQLITE_CANTOPEN,
     }
 )
 _BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
