@@ -159,3 +159,12 @@ async def admin(url: str, statement: str, *args: Any) -> list[Any]:
         return rows
     finally:
         await conn.close()
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Poll ``predicate`` until true; AssertionError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(interval)

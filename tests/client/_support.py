@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,6 @@ from _common import free_port, serve_command, terminate, wait_for_health
 from eventcollector.client import HTTPStorage
 
 _PEER = Path(__file__).with_name("_peer.py")
-
-
-def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(interval)
 
 
 class Peer:

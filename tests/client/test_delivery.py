@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from _common import free_port
+from _common import free_port, wait_until
 from eventcollector.client import HTTPStorage
 from eventcollector.model import Event, EventType, Severity, System
 
-from ._support import Peer, make_storage, wait_until
+from ._support import Peer, make_storage
 
 
 def events(n: int, prefix: str = "e") -> list[Event]:

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from _common import free_port
+from _common import free_port, wait_until
 from eventcollector import EventCollector
 from eventcollector.client import HTTPStorage
 from eventcollector.logging_handler import EventCollectorHandler
 from eventcollector.model import Event
 
-from ._support import Peer, make_storage, wait_until
+from ._support import Peer, make_storage
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from _common import event
+from _common import event, wait_until
 
 from ._support import Server, rss_kib
 
@@ -160,11 +160,11 @@ def test_websockets_that_never_read_keep_server_memory_flat(server: Server) -> N
             while time.monotonic() < deadline:
                 assert c.post("/v1/events", content=body).status_code == 200
                 sent += len(body)
-            subscribers = c.get("/health").json()["subscriber_count"]
+            # Every stalled consumer is cut off (a loaded machine may take a little longer).
+            wait_until(lambda: c.get("/health").json()["subscriber_count"] == 0)
     finally:
         for sock in sockets:
             sock.close()
-    assert subscribers == 0  # every stalled consumer was cut off
     # Each stream buffers at most --stream-queue events: flat, whatever was sent.
     assert peak.growth < FLAT_KIB, f"RSS grew {peak.growth} KiB"
     print(f"stalled websockets: sent {sent >> 20} MiB, server RSS +{peak.growth >> 10} MiB")

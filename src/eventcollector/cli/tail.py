@@ -17,7 +17,7 @@ import signal
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -50,7 +50,7 @@ from eventcollector.collector import EventCollector
 from eventcollector.model import Event
 from eventcollector.query import Query
 from eventcollector.query_params import query_to_params
-from eventcollector.storage import StorageUnavailable
+from eventcollector.storage import Followable, StorageUnavailable
 
 if TYPE_CHECKING:
     import httpx
@@ -68,13 +68,6 @@ _STABLE_AFTER = 10.0
 _NO_SKEW_CHECK = datetime.max.replace(tzinfo=UTC)
 
 
-@runtime_checkable
-class _Follower(Protocol):
-    async def read_after(
-        self, position: int, query: Query, limit: int = ...
-    ) -> tuple[list[Event], int]: ...
-
-
 Sink = Callable[[Sequence[Event]], None]
 
 
@@ -84,7 +77,7 @@ async def _follow_store(
     await c.start()
     storage = c.storage
     seen: set[str] = set()
-    if isinstance(storage, _Follower):
+    if isinstance(storage, Followable):
         # Take the position first: an event stored while the backlog is read then
         # comes once (the seen ids filter it), never zero times.
         _, position = await storage.read_after(-1, q)
