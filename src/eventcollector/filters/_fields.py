@@ -53,32 +53,40 @@ DATA_ROOTS = ("data", "metadata")
 # JSON's number syntax: "007" and "1." stay strings, as they would in JSON.
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _RELATIVE = re.compile(r"-([0-9]+(?:\.[0-9]+)?)([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
 _INT64 = 2**63
+_INFINITY = float("inf")
 _SEVERITIES = ", ".join(s.value for s in Severity)
 _KNOWN = ", ".join([*FIXED_FIELDS, *ALIASES, "data.KEY", "metadata.KEY"])
+# Every name and alias with its (shared, immutable) Field: a parse builds none of them.
+_FIXED: dict[str, tuple[Field, Kind]] = {
+    name: (Field(ALIASES.get(name, name)), FIXED_FIELDS[ALIASES.get(name, name)])
+    for name in [*FIXED_FIELDS, *ALIASES]
+}
 
 
 def _resolve(token: Token) -> tuple[Field, Kind]:
-    name, *keys = token.path
-    if keys:
+    name = token.path[0]
+    if len(token.path) > 1:
+        keys = token.path[1:]
         if name not in DATA_ROOTS:
             raise FilterError(f"unknown field {token.text[:-1]!r} (one of {_KNOWN})", token.column)
         if "" in keys:
             raise FilterError(f"empty key in {token.text[:-1]!r}", token.column)
-        return Field(name, tuple(keys)), "data"
-    name = ALIASES.get(name, name)
-    kind = FIXED_FIELDS.get(name)
-    if kind is None:
+        return Field(name, keys), "data"
+    fixed = _FIXED.get(name)
+    if fixed is None:
         if name in DATA_ROOTS:
             raise FilterError(f"{name}: give a key ({name}.KEY)", token.column)
-        raise FilterError(f"unknown field {token.path[0]!r} (one of {_KNOWN})", token.column)
-    return Field(name), kind
+        raise FilterError(f"unknown field {name!r} (one of {_KNOWN})", token.column)
+    return fixed
 
 
 def number(text: str) -> int | float | None:
     """``text`` as a JSON number, or None; integers past 64 bits become floats
     (no backend binds them as integers)."""
+    if text.isdigit() and len(text) < 19 and (text[0] != "0" or text == "0"):
+        return int(text)  # the common case, without the pattern
     match = _NUMBER.fullmatch(text)
     if match is None:
         return None
@@ -89,7 +97,7 @@ def number(text: str) -> int | float | None:
 
 
 def _finite(value: int | float, raw: RawValue) -> int | float:
-    if value in (float("inf"), float("-inf")):
+    if type(value) is float and value in (_INFINITY, -_INFINITY):
         raise FilterError(f"number out of range: {raw.text!r}", raw.column)
     return value
 
@@ -111,7 +119,7 @@ def _timestamp(raw: RawValue, now: datetime) -> datetime:
     try:
         if relative is not None:
             amount, unit = relative.groups()
-            return now - timedelta(**{_UNITS[unit]: float(amount)})
+            return now - timedelta(seconds=float(amount) * _SECONDS[unit])
         return parse_timestamp(raw.text)
     except (ValueError, OverflowError):
         raise FilterError(
@@ -120,13 +128,20 @@ def _timestamp(raw: RawValue, now: datetime) -> datetime:
         ) from None
 
 
-def _severity(raw: RawValue) -> Severity:
+def _severity(raw: RawValue) -> str:
+    name = _SEVERITY_NAMES.get(raw.text)  # Enum's own lookup costs a microsecond
+    if name is not None:
+        return name
     try:
-        return Severity(raw.text)
+        return Severity(raw.text).value
     except ValueError:
         raise FilterError(
             f"unknown severity {raw.text!r} (one of {_SEVERITIES})", raw.column
         ) from None
+
+
+_SEVERITY_NAMES = {s.value: s.value for s in Severity}
+_SEVERITY_RANKS = {s.value: s.rank for s in Severity}
 
 
 def _value(kind: Kind, raw: RawValue, now: datetime, token: Token) -> Value:
@@ -137,7 +152,7 @@ def _value(kind: Kind, raw: RawValue, now: datetime, token: Token) -> Value:
     if kind == "timestamp":
         return _timestamp(raw, now)
     if kind == "severity":
-        return _severity(raw).value
+        return _severity(raw)
     if raw.quoted:
         raise FilterError(f"{token.text!r} takes a number, not a quoted string", raw.column)
     value = number(raw.text)
@@ -168,7 +183,7 @@ def field_node(token: Token, now: datetime) -> Filter:
     if kind == "string":
         raise FilterError(f"{token.text!r} takes no comparison ({op!r})", raw.column)
     if kind == "severity":
-        return Compare(field, op, _severity(raw).rank)
+        return Compare(field, op, _SEVERITY_RANKS[value])  # type: ignore[index]
     if kind == "data" and (isinstance(value, bool) or not isinstance(value, int | float)):
         raise FilterError(
             f"{token.text + op!r} compares numbers only, got {raw.text!r}", raw.column

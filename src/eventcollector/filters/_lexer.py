@@ -16,15 +16,33 @@ __all__ = ["FilterError", "Lexer", "RawValue", "Token"]
 MAX_LIST_VALUES = 1_000
 
 _SPACE = re.compile(r"\s*")
-# A bare word or value ends at whitespace, a parenthesis, a quote or a bracket.
-_BARE = re.compile(r'[^\s()"\[\]]+')
 _LIST_BARE = re.compile(r'[^\s()"\[\],]+')
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
-_KEY = r'(?:"(?:[^"\\]|\\.)*"|[^\s.:"()\[\]]+)'
-_FIELD = re.compile(rf'([^\s.:"()\[\]]+)((?:\.{_KEY})*):', re.DOTALL)
-_PATH_KEY = re.compile(r'\.(?:"((?:[^"\\]|\\.)*)"|([^\s.:"()\[\]]+))', re.DOTALL)
-_OP = re.compile(r"[<>]=?")
+# One pattern finds the next token, so that a term costs one match. A bare word or value
+# ends at whitespace, a parenthesis, a quote or a bracket; a field term runs to the end
+# of its value unless that is a list (read by ``_list``).
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<neg>-)(?=\S)
+    | (?P<paren>[()])
+    | (?P<phrase>"(?:[^"\\]|\\.)*")
+    | (?P<field>
+        (?P<name>[^\s.:"()\[\]]+)
+        (?P<keys>(?:\.(?:"(?:[^"\\]|\\.)*"|[^\s.:"()\[\]]+))*)
+        :(?P<op>[<>]=?)?
+        (?:"(?P<quoted>(?:[^"\\]|\\.)*)"(?P<star>\*)?|(?P<bare>[^\s()"\[\]]*))
+      )
+    | (?P<word>[^\s()"\[\]]+)
+    | (?P<end>\Z)
+    )""",
+    re.VERBOSE | re.DOTALL,
+)
+# Group numbers: access by number is faster than by name.
+_NAME, _PATH, _OPERATOR, _QUOTED_VALUE, _STAR, _BARE_VALUE = (
+    _TOKEN.groupindex[g] for g in ("name", "keys", "op", "quoted", "star", "bare")
+)
+_KEYS = re.compile(r'\.(?:"((?:[^"\\]|\\.)*)"|([^\s.:"()\[\]]+))', re.DOTALL).finditer
 _KEYWORDS = frozenset({"AND", "OR", "NOT"})
 
 Kind = Literal["(", ")", "AND", "OR", "NOT", "-", "word", "phrase", "field", "end"]
@@ -41,7 +59,7 @@ class FilterError(ValueError):
         self.column = column
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawValue:
     """One value as written after ``field:``; the parser types it for its field."""
 
@@ -50,7 +68,7 @@ class RawValue:
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Token:
     kind: Kind
     column: int
@@ -77,31 +95,26 @@ class Lexer:
 
     def next(self) -> Token:
         text = self.text
-        pos = _SPACE.match(text, self.pos).end()  # type: ignore[union-attr]
-        column = pos + 1
-        if pos >= len(text):
-            self.pos = pos
-            return Token("end", column, "")
-        char = text[pos]
-        if char in "()":
-            self.pos = pos + 1
-            return Token(char, column, char)  # type: ignore[arg-type]
-        if char == "-" and pos + 1 < len(text) and not text[pos + 1].isspace():
-            self.pos = pos + 1
-            return Token("-", column, "-")
-        if char == '"':
-            body = self._quoted(pos)
-            return Token("phrase", column, body)
-        if char in "[]":
-            raise FilterError(f"unexpected {char!r}", column)
-        field = _FIELD.match(text, pos)
-        if field is not None:
-            return self._field(field, column)
-        match = _BARE.match(text, pos)
-        assert match is not None  # pos is at a character no branch above takes
+        match = _TOKEN.match(text, self.pos)
+        if match is None:  # at a quote that never closes, or a bracket outside a list
+            pos = _SPACE.match(text, self.pos).end()  # type: ignore[union-attr]
+            char = text[pos]
+            raise FilterError("unclosed quote" if char == '"' else f"unexpected {char!r}", pos + 1)
+        kind = match.lastgroup
         self.pos = match.end()
-        word = match.group()
-        return Token(word if word in _KEYWORDS else "word", column, word)  # type: ignore[arg-type]
+        if kind == "field":
+            return self._field(match)
+        column = match.start(kind) + 1
+        if kind == "word":
+            word = match.group(kind)
+            return Token(word if word in _KEYWORDS else "word", column, word)  # type: ignore[arg-type]
+        if kind == "phrase":
+            return Token("phrase", column, _unescape(match.group(kind)[1:-1]))
+        if kind == "paren":
+            return Token(match.group(kind), column, match.group(kind))  # type: ignore[arg-type]
+        if kind == "neg":
+            return Token("-", column, "-")
+        return Token("end", column, "")
 
     def _quoted(self, pos: int) -> str:
         match = _QUOTED.match(self.text, pos)
@@ -110,49 +123,37 @@ class Lexer:
         self.pos = match.end()
         return _unescape(match.group(1))
 
-    def _field(self, field: re.Match[str], column: int) -> Token:
-        written = field.group()
-        # The field pattern has checked the shape; each match is one key, in order.
-        keys = (
-            _unescape(key.group(1)) if key.group(2) is None else key.group(2)
-            for key in _PATH_KEY.finditer(field.group(2))
+    def _field(self, field: re.Match[str]) -> Token:
+        name, keys, op, quoted, star, raw = field.group(
+            _NAME, _PATH, _OPERATOR, _QUOTED_VALUE, _STAR, _BARE_VALUE
         )
-        path = (field.group(1), *keys)
-        text = self.text
+        column = field.start(_NAME) + 1
+        written = self.text[column - 1 : field.end(_PATH) + 1]
+        path = (name,)
+        if keys:  # the pattern has checked the shape: each match is one key, in order
+            path = (name, *(_unescape(k[1]) if k[2] is None else k[2] for k in _KEYS(keys)))
+        op = op or "="
+        if quoted is not None:
+            value = RawValue(_unescape(quoted), True, field.start(_QUOTED_VALUE))
+            return Token("field", column, written, path, op, "prefix" if star else "one", (value,))
+        if raw:
+            if raw == "*":
+                return Token("field", column, written, path, op, "exists")
+            start = field.start(_BARE_VALUE) + 1
+            if raw[-1] == "*":
+                value = RawValue(raw[:-1], False, start)
+                return Token("field", column, written, path, op, "prefix", (value,))
+            return Token("field", column, written, path, op, "one", (RawValue(raw, False, start),))
         pos = field.end()
-        op_match = _OP.match(text, pos)
-        op = "="
-        if op_match is not None:
-            op = op_match.group()
-            pos = op_match.end()
-        after = f"{written}{'' if op == '=' else op}"
-        if pos >= len(text) or text[pos].isspace() or text[pos] == ")":
-            raise FilterError(f"expected a value after {after!r}", pos + 1)
-        char = text[pos]
+        after = written if op == "=" else written + op
+        char = self.text[pos : pos + 1]
+        if char == '"':
+            raise FilterError("unclosed quote", pos + 1)
         if char == "[":
             if op != "=":
                 raise FilterError(f"a list cannot be compared (after {after!r})", pos + 1)
-            values = self._list(pos)
-            return Token("field", column, written, path, op, "list", values)
-        if char == '"':
-            body = self._quoted(pos)
-            value = RawValue(body, True, pos + 1)
-            if self.pos < len(text) and text[self.pos] == "*":
-                self.pos += 1
-                return Token("field", column, written, path, op, "prefix", (value,))
-            return Token("field", column, written, path, op, "one", (value,))
-        if char == "]":
-            raise FilterError(f"expected a value after {after!r}", pos + 1)
-        match = _BARE.match(text, pos)
-        assert match is not None
-        self.pos = match.end()
-        raw = match.group()
-        if raw == "*":
-            return Token("field", column, written, path, op, "exists")
-        if raw.endswith("*"):
-            value = RawValue(raw[:-1], False, pos + 1)
-            return Token("field", column, written, path, op, "prefix", (value,))
-        return Token("field", column, written, path, op, "one", (RawValue(raw, False, pos + 1),))
+            return Token("field", column, written, path, op, "list", self._list(pos))
+        raise FilterError(f"expected a value after {after!r}", pos + 1)
 
     def _list(self, start: int) -> tuple[RawValue, ...]:
         text = self.text

@@ -84,7 +84,8 @@ class _Parser:
             raise FilterError(f"nested deeper than {MAX_DEPTH}", token.column)
 
     def _unary(self, after: Token | None) -> Filter:
-        token = self._advance()
+        token = self.token
+        self.token = self.lexer.next()
         kind = token.kind
         if kind in ("word", "phrase", "field"):
             self.terms += 1
