@@ -100,7 +100,7 @@ class Lexer:
             pos = _SPACE.match(text, self.pos).end()  # type: ignore[union-attr]
             char = text[pos]
             raise FilterError("unclosed quote" if char == '"' else f"unexpected {char!r}", pos + 1)
-        kind = match.lastgroup
+        kind = match.lastgroup or "end"  # every alternative is a named group
         self.pos = match.end()
         if kind == "field":
             return self._field(match)
@@ -129,7 +129,7 @@ class Lexer:
         )
         column = field.start(_NAME) + 1
         written = self.text[column - 1 : field.end(_PATH) + 1]
-        path = (name,)
+        path: tuple[str, ...] = (name,)
         if keys:  # the pattern has checked the shape: each match is one key, in order
             path = (name, *(_unescape(k[1]) if k[2] is None else k[2] for k in _KEYS(keys)))
         op = op or "="
