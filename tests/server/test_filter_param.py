@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 from _common import event
 
 from .conftest import Server, start
-from .test_streams import post, sse_frames
+from .test_streams import first_sse_ids, post
 
 BAD = "severity:"
 BAD_ERROR = "q: expected a value after 'severity:' at column 10"
@@ -64,19 +64,7 @@ FILTER = "severity:>=warning data.repo:acme/* -tag:noise"
 
 
 async def test_q_filters_the_sse_stream(server: Server) -> None:
-    async with (
-        server.async_client() as c,
-        c.stream("GET", "/v1/stream", params={"q": FILTER}) as response,
-    ):
-        assert response.status_code == 200
-        await asyncio.to_thread(post, server, [{**e, "id": f"sse-{e['id']}"} for e in STREAM])
-        got = []
-        async for kind, data in sse_frames(response):
-            assert kind == "event"
-            got.append(data["id"])
-            if len(got) == 2:
-                break
-    assert got == ["sse-f-1", "sse-f-4"]
+    assert await first_sse_ids(server, {"q": FILTER}, STREAM, 2) == ["sse-f-1", "sse-f-4"]
 
 
 async def test_q_filters_the_websocket_and_ands_with_other_parameters(server: Server) -> None:
