@@ -3,6 +3,7 @@
     python -m benchmarks                 # 1M events, every figure of issue #6
     python -m benchmarks --quick         # 100k events, fewer repeats: a quick look
     python -m benchmarks --events 10000000 --only ingest,queries
+    python -m benchmarks --only filters  # filter parse time, no data needed
 
 Nothing here is a test: figures are printed, never asserted. Record the latest in
 docs/performance.md together with the machine they came from.
@@ -21,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PHASES = ("ingest", "queries", "http", "postgres")
+PHASES = ("ingest", "queries", "http", "postgres", "filters")
 
 
 def machine() -> dict[str, Any]:
@@ -99,6 +100,11 @@ def main() -> None:
         else:
             report["postgres"] = {"skipped": "no --postgres URL / EVENTCOLLECTOR_TEST_POSTGRES"}
         _progress("postgres", report["postgres"])
+    if "filters" in phases:
+        from benchmarks._filters import run as run_filters
+
+        report["filters"] = run_filters()
+        _progress("filters", report["filters"])
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

@@ -23,6 +23,7 @@ from eventcollector import (
     Severity,
     System,
 )
+from eventcollector.filters import parse_filter
 from eventcollector.query import ORDER_FIELDS
 
 EventFactory = Callable[..., Event]
@@ -429,3 +430,38 @@ async def _compare(
             assert await collector.group_count(query, field) == group_reference(  # type: ignore[arg-type]
                 events, query, field
             )
+
+
+# -- where: the filter language (docs/filters.md) --------------------------------------
+
+
+def test_where_is_anded_with_the_other_methods(
+    collector: EventCollector, sample: dict[str, Event]
+) -> None:
+    query = (
+        EventQueryBuilder(collector)
+        .system(System.MAHAVISHNU)
+        .where("tag:rag OR duration:>5000")
+        .build()
+    )
+    assert [n for n, e in sample.items() if query.matches(e)] == ["wf_start", "wf_done", "wf_fail"]
+    narrower = EventQueryBuilder(collector).where("tag:rag OR duration:>5000").severity("error")
+    assert [n for n, e in sample.items() if narrower.build().matches(e)] == ["wf_fail"]
+
+
+def test_where_twice_ands_both(collector: EventCollector, sample: dict[str, Event]) -> None:
+    builder = EventQueryBuilder(collector).where("tag:workflow").where('-"database"')
+    assert str(builder.build().where) == 'tag:workflow -"database"'
+    assert [n for n, e in sample.items() if builder.build().matches(e)] == ["wf_start", "wf_done"]
+
+
+def test_where_takes_a_parsed_filter(collector: EventCollector) -> None:
+    node = parse_filter("severity:>=error data.repo:acme/*")
+    assert EventQueryBuilder(collector).where(node).build().where == node
+
+
+def test_where_refuses_a_bad_filter_at_the_call(collector: EventCollector) -> None:
+    builder = EventQueryBuilder(collector).where("tag:a")
+    with pytest.raises(ValueError, match=r"^q: expected a value after 'severity:' at column 10$"):
+        builder.where("severity:")
+    assert str(builder.build().where) == "tag:a"

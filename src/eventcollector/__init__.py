@@ -11,6 +11,7 @@ from eventcollector.builder import EventQueryBuilder
 from eventcollector.collector import EventCollector, QueueFull
 from eventcollector.config import default_db_path, get_event_collector, set_event_collector
 from eventcollector.decorator import collect_event
+from eventcollector.filters import Filter, FilterError, parse_filter
 from eventcollector.model import LIMITS, Event, EventType, Severity, System
 from eventcollector.query import Query
 from eventcollector.storage import Storage, StorageError, StorageUnavailable
@@ -24,6 +25,8 @@ __all__ = [
     "EventCollector",
     "EventQueryBuilder",
     "EventType",
+    "Filter",
+    "FilterError",
     "Query",
     "QueueFull",
     "Severity",
@@ -35,5 +38,6 @@ __all__ = [
     "collect_event",
     "default_db_path",
     "get_event_collector",
+    "parse_filter",
     "set_event_collector",
 ]

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, Self
 
+from eventcollector.filters import Filter, all_of, parse_filter
 from eventcollector.model import Event, EventType, Severity, System
 from eventcollector.query import Query, normalise_names, time_bound
 
@@ -114,6 +115,13 @@ class EventQueryBuilder:
 
     def ids(self, ids: Iterable[str]) -> Self:
         return self._set(ids=_strings(ids, "ids"))
+
+    def where(self, text: str | Filter) -> Self:
+        """Events matching a filter (docs/filters.md), ANDed with every other call,
+        another ``where`` included: ``.where("severity:>=error data.repo:acme/*")``."""
+        node = parse_filter(text) if isinstance(text, str) else text
+        previous = self._fields.get("where")
+        return self._set(where=node if previous is None else all_of(previous, node))
 
     # -- order and paging ----------------------------------------------------
 

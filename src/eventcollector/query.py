@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from eventcollector.filters import MAX_LIST_VALUES, Filter, Text, matches, search_terms
 from eventcollector.model import Event, EventType, Severity, System, parse_timestamp
 
 __all__ = [
@@ -33,13 +34,16 @@ GroupField = Literal["system", "event_type", "severity", "source_component", "ho
 GROUP_FIELDS: frozenset[str] = frozenset(GroupField.__args__)  # type: ignore[attr-defined]
 
 MAX_LIMIT = 100_000
-#: The most values one list filter (systems, tags, ids, ...) may hold.
-MAX_FILTER_VALUES = 1_000
+#: The most values one list filter (systems, tags, ids, ...) may hold, as in a filter's list.
+MAX_FILTER_VALUES = MAX_LIST_VALUES
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """Filters (all combined with AND), order and paging."""
+    """Filters (all combined with AND), order and paging.
+
+    ``where`` is a parsed filter (``filters.parse_filter``), ANDed with the fields.
+    """
 
     systems: tuple[str, ...] = ()
     event_types: tuple[str, ...] = ()
@@ -53,6 +57,7 @@ class Query:
     search: str | None = None
     min_duration_ms: int | None = None
     ids: tuple[str, ...] = ()
+    where: Filter | None = None
     order_by: str = "timestamp"
     ascending: bool = False
     limit: int | None = None
@@ -77,6 +82,8 @@ class Query:
         ):
             if len(getattr(self, name)) > MAX_FILTER_VALUES:
                 raise ValueError(f"{name}: more than {MAX_FILTER_VALUES} values")
+        if self.where is not None and not isinstance(self.where, Filter):
+            raise ValueError("where: expected a parsed filter (filters.parse_filter)")
 
     def with_(self, **changes: Any) -> Query:
         """A copy with some fields changed (validated again)."""
@@ -113,11 +120,15 @@ class Query:
             return False
         if self.ids and event.id not in self.ids:
             return False
-        if self.search is not None:
-            words = search_terms(f"{event.title} {event.description}")
-            if not all(any(w.startswith(t) for w in words) for t in search_terms(self.search)):
-                return False
-        return True
+        if self.search is not None and not matches(Text(tuple(search_terms(self.search))), event):
+            return False
+        return self.where is None or matches(self.where, event)
+
+    def refuse_where(self, backend: str) -> None:
+        """Raise ``ValueError`` if ``where`` is set: a backend that cannot evaluate a
+        filter yet calls this first, so that it never silently ignores one."""
+        if self.where is not None:
+            raise ValueError(f"q: the {backend} backend cannot evaluate filters yet")
 
 
 def group_field(field: str) -> GroupField:
@@ -142,17 +153,6 @@ def sort_value(event: Event, field: str) -> Any:
     if isinstance(value, Severity):
         return value.rank
     return value.value if isinstance(value, System | EventType) else value
-
-
-def search_terms(text: str) -> list[str]:
-    """Case-folded words of ``text``, split at anything not a letter or digit.
-
-    A search matches an event when each of its words starts a word of the title
-    or description: "data" finds "Database", "err" finds "error".
-    Lower-casing (not ``casefold``, which turns "ß" into "ss") matches SQLite FTS5's
-    unicode61 folding, so a word always finds itself.
-    """
-    return "".join(c if c.isalnum() else " " for c in text.lower()).split()
 
 
 @dataclass(frozen=True, slots=True)

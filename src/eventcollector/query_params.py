@@ -16,6 +16,7 @@ Parameters (repeat a list parameter, or separate values with commas):
 ``search``            full text over title and description
 ``min_duration_ms``   events that took at least this long
 ``id``                one or more event ids
+``q``                 a filter in the filter language (docs/filters.md), ANDed with the rest
 ``order_by``          one of ``query.ORDER_FIELDS`` (default timestamp)
 ``ascending``         true/false (default false: newest first)
 ``limit``/``offset``  paging
@@ -30,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from eventcollector.filters import parse_filter, to_text
 from eventcollector.model import EventType, Severity, System, format_timestamp
 from eventcollector.query import Query, normalise_names, search_terms, time_bound
 
@@ -53,6 +55,7 @@ FILTER_PARAMS = frozenset(
         "search",
         "min_duration_ms",
         "id",
+        "q",
     }
 )
 PAGING_PARAMS = frozenset({"order_by", "ascending", "limit", "offset"})
@@ -133,6 +136,8 @@ def query_from_params(
             if name == "search" and not search_terms(value):  # the stores refuse it later
                 raise ValueError("search: no words to search for")
             fields[name] = value
+    if (text := _one(params, "q")) is not None:
+        fields["where"] = parse_filter(text, now=now)
     if (min_duration := _number(params, "min_duration_ms", int)) is not None:
         fields["min_duration_ms"] = min_duration
     window = {u: _number(params, u, float) for u in ("minutes", "hours", "days")}
@@ -193,6 +198,8 @@ def query_to_params(query: Query) -> list[tuple[str, str]]:
         out.append(("search", query.search))
     if query.min_duration_ms is not None:
         out.append(("min_duration_ms", str(query.min_duration_ms)))
+    if query.where is not None:
+        out.append(("q", to_text(query.where)))
     if query.order_by != "timestamp":
         out.append(("order_by", query.order_by))
     if query.ascending:

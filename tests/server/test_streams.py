@@ -55,22 +55,30 @@ MIXED = [
 ]
 
 
-async def test_sse_applies_filters(server: Server) -> None:
-    params = {"system": "alpha", "min_severity": "error"}
+async def first_sse_ids(
+    server: Server, params: dict[str, str], events: list[dict[str, Any]], count: int
+) -> list[str]:
+    """Open an SSE stream with ``params``, post ``events`` (ids prefixed "sse-"), and
+    return the ids of the first ``count`` event frames."""
     async with (
         server.async_client() as c,
         c.stream("GET", "/v1/stream", params=params) as response,
     ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        await asyncio.to_thread(post, server, [{**e, "id": f"sse-{e['id']}"} for e in MIXED])
+        await asyncio.to_thread(post, server, [{**e, "id": f"sse-{e['id']}"} for e in events])
         got = []
         async for kind, data in sse_frames(response):
             assert kind == "event"
             got.append(data["id"])
-            if len(got) == 2:
+            if len(got) == count:
                 break
-    assert got == ["sse-m-1", "sse-m-4"]
+    return got
+
+
+async def test_sse_applies_filters(server: Server) -> None:
+    params = {"system": "alpha", "min_severity": "error"}
+    assert await first_sse_ids(server, params, MIXED, 2) == ["sse-m-1", "sse-m-4"]
 
 
 async def test_websocket_applies_filters(server: Server) -> None:

@@ -159,6 +159,7 @@ _FILTERS: list[tuple[str, str, bool]] = [
     ("search", "Every word must start a word of title or description.", False),
     ("min_duration_ms", "At least this many milliseconds.", False),
     ("id", "One or more event ids.", True),
+    ("q", "A filter (docs/filters.md), ANDed with the other parameters.", False),
 ]
 
 
