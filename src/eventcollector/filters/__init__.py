@@ -8,11 +8,11 @@ meaning in plain Python (the reference the SQL compilers are tested against), an
 This package imports only ``eventcollector.model``: ``eventcollector.query`` builds on it.
 """
 
-from eventcollector.filters._fields import ALIASES, DATA_ROOTS, FIXED_FIELDS
+from eventcollector.filters._fields import ALIASES, FIXED_FIELDS
 from eventcollector.filters._lexer import MAX_LIST_VALUES, FilterError
+from eventcollector.filters._literals import DATA_ROOTS
 from eventcollector.filters._parser import MAX_DEPTH, MAX_TERMS, MAX_TEXT_BYTES, parse_filter
 from eventcollector.filters._search import search_terms
-from eventcollector.filters._text import to_text
 from eventcollector.filters.evaluate import matches
 from eventcollector.filters.nodes import (
     And,
@@ -27,6 +27,7 @@ from eventcollector.filters.nodes import (
     Prefix,
     Text,
     Value,
+    to_text,
 )
 
 __all__ = [

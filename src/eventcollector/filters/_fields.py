@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from eventcollector.filters._lexer import FilterError, RawValue, Token
+from eventcollector.filters._literals import DATA_ROOTS, number
 from eventcollector.filters.nodes import (
     AnyOf,
     Compare,
@@ -24,7 +25,7 @@ from eventcollector.filters.nodes import (
 )
 from eventcollector.model import Severity, parse_timestamp
 
-__all__ = ["ALIASES", "DATA_ROOTS", "FIXED_FIELDS", "field_node"]
+__all__ = ["ALIASES", "FIXED_FIELDS", "field_node"]
 
 Kind = Literal["string", "timestamp", "severity", "number", "data"]
 
@@ -48,13 +49,8 @@ ALIASES = {
     "component": "source_component",
     "duration": "duration_ms",
 }
-DATA_ROOTS = ("data", "metadata")
-
-# JSON's number syntax: "007" and "1." stay strings, as they would in JSON.
-_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _RELATIVE = re.compile(r"-([0-9]+(?:\.[0-9]+)?)([smhdw])")
 _SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
-_INT64 = 2**63
 _INFINITY = float("inf")
 _SEVERITIES = ", ".join(s.value for s in Severity)
 _KNOWN = ", ".join([*FIXED_FIELDS, *ALIASES, "data.KEY", "metadata.KEY"])
@@ -80,20 +76,6 @@ def _resolve(token: Token) -> tuple[Field, Kind]:
             raise FilterError(f"{name}: give a key ({name}.KEY)", token.column)
         raise FilterError(f"unknown field {name!r} (one of {_KNOWN})", token.column)
     return fixed
-
-
-def number(text: str) -> int | float | None:
-    """``text`` as a JSON number, or None; integers past 64 bits become floats
-    (no backend binds them as integers)."""
-    if text.isdigit() and len(text) < 19 and (text[0] != "0" or text == "0"):
-        return int(text)  # the common case, without the pattern
-    match = _NUMBER.fullmatch(text)
-    if match is None:
-        return None
-    if match.group(1) is None and match.group(2) is None:
-        value = int(text)
-        return value if -_INT64 <= value < _INT64 else float(value)
-    return float(text)
 
 
 def _finite(value: int | float, raw: RawValue) -> int | float:
