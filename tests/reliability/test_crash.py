@@ -216,7 +216,14 @@ def test_kill9_writers_store_a_prefix_of_what_they_acknowledged(
             os.kill(proc.pid, signal.SIGKILL)
         acknowledged = {}
         for name, proc, head in zip(names, procs, first, strict=True):
-            out, err = proc.communicate(timeout=10)
+            # Read through the same buffered pipe the first line came from: communicate()
+            # reads the raw descriptors and would miss what readline() buffered.
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            out, err = proc.stdout.read(), proc.stderr.read()
+            proc.wait(timeout=10)
+            proc.stdout.close()
+            proc.stderr.close()
             lines = (head + out).split()
             acknowledged[name] = int(lines[-1]) if lines else 0
             assert "locked" not in err, err
