@@ -34,7 +34,7 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from benchmarks._data import generate
 from benchmarks._queries import query_latencies

@@ -130,7 +130,7 @@ def postgres_url() -> str:
     if not url:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
     try:
-        import asyncpg  # noqa: F401
+        import asyncpg  # type: ignore[import-untyped]  # noqa: F401 (no type information)
     except ImportError:
         pytest.skip("PostgreSQL tests need the 'postgres' extra (asyncpg)")
     return url

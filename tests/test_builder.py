@@ -135,7 +135,7 @@ async def test_execute_without_filters_is_newest_first(
     ],
 )  # fmt: skip
 async def test_filters(
-    collector: EventCollector, sample: dict[str, Event], configure: Any, expected: list[str]
+    collector: EventCollector, sample: dict[str, Event], configure: Any, expected: str
 ) -> None:
     assert await run(collector, sample, configure) == expected.split()
     assert await configure(EventQueryBuilder(collector)).count() == len(
@@ -222,7 +222,7 @@ async def test_time_range_accepts_iso_strings(
     ],
 )
 async def test_time_range_relative(
-    collector: EventCollector, kwargs: dict[str, float], window: timedelta
+    collector: EventCollector, kwargs: dict[str, Any], window: timedelta
 ) -> None:
     now = datetime.now(UTC)
     inside = await collector.collect(
@@ -329,7 +329,7 @@ WORDS = [
     "ΣΟΦΊΑ",
 ]
 
-stored_events = st.lists(
+stored_events: st.SearchStrategy[list[dict[str, Any]]] = st.lists(
     st.builds(
         dict,
         system=st.sampled_from(["mahavishnu", "crackerjack", "deployer"]),
@@ -368,7 +368,7 @@ def builder_calls(draw: st.DrawFn) -> list[tuple[str, tuple[Any, ...], dict[str,
         ("search", some(*searches).map(" ".join)),
         ("min_duration", st.integers(0, 50)),
     ]
-    calls = []
+    calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
     for name, values in options:
         if draw(st.booleans()):
             calls.append((name, (draw(values),), {}))
@@ -427,7 +427,7 @@ async def _compare(
         assert await builder.execute() == expected
         assert await builder.count() == len(reference(events, query.unbounded))
         for field in ("system", "severity", "source_component", "hour"):
-            assert await collector.group_count(query, field) == group_reference(  # type: ignore[arg-type]
+            assert await collector.group_count(query, field) == group_reference(
                 events, query, field
             )
 

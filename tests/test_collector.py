@@ -331,4 +331,5 @@ async def test_concurrent_collects_share_a_batch_and_one_cancelled_caller_spares
         assert all(isinstance(r, Event) for r in others)
         # The cancelled caller's event had been handed over: it is stored too.
         assert await EventQueryBuilder(collector).count() == 50
+        assert isinstance(others[0], Event)
         assert await collector.get_event(others[0].id) == others[0]

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.cli.conftest import Runner, assert_error, seed
 
 from _common import make_event
+
+from .conftest import Runner, assert_error, seed
 
 T0 = datetime.now(UTC) - timedelta(minutes=10)
 

@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.cli.conftest import SCRIPT, Runner, assert_error, seed
 
 from _common import make_event
+
+from .conftest import SCRIPT, Runner, assert_error, seed
 
 NOW = datetime.now(UTC)
 

@@ -17,10 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from tests.cli.conftest import SCRIPT, Runner, assert_error, seed
 
 from _common import free_port, make_event, serve_command, terminate, wait_for_health
 from eventcollector.server.auth import KeyStore
+
+from .conftest import SCRIPT, Runner, assert_error, seed
 
 
 def test_emit_prints_the_id_and_stores_the_event(ec: Runner, db: Path) -> None:

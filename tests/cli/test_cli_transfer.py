@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.cli.conftest import Runner, assert_error, seed
 
 from _common import make_event
+
+from .conftest import Runner, assert_error, seed
 
 NOW = datetime.now(UTC)
 

@@ -24,15 +24,16 @@ def drain(spool: Spool, batch: int = 7) -> list[bytes]:
 def test_append_peek_commit_in_order_across_segments(tmp_path: Path) -> None:
     spool = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=100)
     spool.open()
+    assert spool.dir is not None
     assert spool.append(lines("a", 30)) == 30
     assert spool.append(lines("b", 5)) == 5
-    assert len(list(spool.dir.glob("*.jsonl"))) > 1  # type: ignore[union-attr]
+    assert len(list(spool.dir.glob("*.jsonl"))) > 1
     first = spool.peek(4, 1 << 20)
     assert spool.peek(4, 1 << 20) == first  # same lines until committed
     assert drain(spool) == lines("a", 30) + lines("b", 5)
     assert spool.count == 0
     assert spool.size == 0
-    assert list(spool.dir.glob("*.jsonl")) == []  # type: ignore[union-attr]
+    assert list(spool.dir.glob("*.jsonl")) == []
     spool.close()
 
 

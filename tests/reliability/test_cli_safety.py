@@ -265,7 +265,7 @@ async def _fill_postgres(url: str, cutoff: datetime) -> tuple[set[str], set[str]
 async def _postgres_state(base: str, schema: str, cutoff: datetime) -> tuple[int, set[str]]:
     """(events older than ``cutoff``, ids of the newer ones), in one snapshot, checking
     that ``event_ids`` and the hourly counts agree with ``events``."""
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
     conn = await asyncpg.connect(base, server_settings={"search_path": f'"{schema}"'})
     try:

@@ -203,7 +203,7 @@ def test_nesting_depth(client: httpx.Client) -> None:
     deep: object = "leaf"
     for _ in range(10):
         deep = {"d": deep}
-    r = post(client, [event(data=deep)])  # type: ignore[arg-type]
+    r = post(client, [event(data=deep)])
     assert r.status_code == 400
     assert r.json()["rejected"][0]["error"].startswith("max_depth:")
     shallow: object = "leaf"

@@ -126,7 +126,11 @@ def _walk(client: httpx.Client, params: dict[str, Any]) -> list[str]:
 
 @pytest.mark.parametrize("ascending", [False, True])
 def test_cursor_pages_cover_everything_once_in_order(client: httpx.Client, ascending: bool) -> None:
-    params = {"limit": 7, "ascending": str(ascending).lower(), "system": "deployer,builder"}
+    params: dict[str, Any] = {
+        "limit": 7,
+        "ascending": str(ascending).lower(),
+        "system": "deployer,builder",
+    }
     walked = _walk(client, params)
     full = client.get("/v1/events", params={**params, "limit": 1000}).json()["events"]
     assert walked == [e["id"] for e in full]
@@ -134,7 +138,7 @@ def test_cursor_pages_cover_everything_once_in_order(client: httpx.Client, ascen
 
 
 def test_cursor_is_stable_while_new_events_arrive(client: httpx.Client) -> None:
-    params = {"limit": 10, "correlation_id": "corr-5"}
+    params: dict[str, Any] = {"limit": 10, "correlation_id": "corr-5"}
     first = client.get("/v1/events", params=params).json()
     newer = [
         {"system": "deployer", "event_type": "x.y", "title": "late", "id": f"late-{i}",

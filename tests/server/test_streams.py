@@ -13,6 +13,7 @@ import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 from _common import event
 
@@ -109,10 +110,10 @@ async def test_origin_allow_list(server: Server) -> None:
             assert ok.status_code == 200
     url = f"ws://127.0.0.1:{server.port}/v1/ws"
     with pytest.raises(InvalidStatus) as refused:
-        async with connect(url, origin="http://evil.example"):  # type: ignore[arg-type]
+        async with connect(url, origin=Origin("http://evil.example")):
             pass
     assert refused.value.response.status_code == 403
-    async with connect(url, origin=GOOD_ORIGIN):  # type: ignore[arg-type]
+    async with connect(url, origin=Origin(GOOD_ORIGIN)):
         pass
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from _reference import reference
 from eventcollector.model import Event, Severity
 from eventcollector.query import GROUP_FIELDS, ORDER_FIELDS, DurationStats, Query, sort_value
-from eventcollector.storage import Storage, StorageError
+from eventcollector.storage import Followable, Storage, StorageError
 
 BASE = datetime(2024, 3, 10, tzinfo=UTC)
 WORDS = ["Database", "data", "error", "Err", "timeout", "fail", "ok", "x1", "42", "Résumé"]
@@ -368,6 +368,7 @@ async def test_followers_see_events_stored_after_cleanup_removed_the_newest(
     storage: Storage,
 ) -> None:
     # Positions are never given out twice: a follower past the end still sees what comes.
+    assert isinstance(storage, Followable)
     await storage.append([ev(i) for i in range(3)])
     _, end = await storage.read_after(-1, Query())
     assert await storage.cleanup_old_events(1, now=BASE + timedelta(days=5)) == 3
@@ -451,7 +452,7 @@ _events = st.builds(
     st.integers(0, 3 * 24 * 3600 * 1000).map(lambda ms: BASE + timedelta(milliseconds=ms)),
     st.uuids().map(str),
 )
-_EVENT_KEYS = (
+_EVENT_KEYS: tuple[str, ...] = (
     "system",
     "event_type",
     "severity",
