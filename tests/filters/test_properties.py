@@ -20,6 +20,7 @@ from eventcollector.filters import (
     Filter,
     FilterError,
     Not,
+    Operator,
     Or,
     Prefix,
     Text,
@@ -60,7 +61,8 @@ data_fields = st.builds(
         tuple
     ),
 )
-ops = st.sampled_from([">", ">=", "<", "<="])
+_COMPARISONS: list[Operator] = [">", ">=", "<", "<="]
+ops = st.sampled_from(_COMPARISONS)
 
 
 def _typed(field: Field) -> st.SearchStrategy[Any]:
