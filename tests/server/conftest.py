@@ -7,12 +7,11 @@ needs once (module-scoped fixtures) with the options its tests exercise.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from _common import free_port, serve_command, terminate, wait_for_health
@@ -47,19 +46,6 @@ class Server:
         """Stop gracefully (SIGTERM) and return the server's log."""
         terminate(self.process)
         return self.log.read_text()
-
-
-async def sse_frames(response: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
-    """(event name, decoded data) of each Server-Sent Event of ``response``."""
-    kind, data = "", ""
-    async for line in response.aiter_lines():
-        if line.startswith("event:"):
-            kind = line.partition(":")[2].strip()
-        elif line.startswith("data:"):
-            data = line.partition(":")[2].strip()
-        elif not line and kind:
-            yield kind, orjson.loads(data)
-            kind, data = "", ""
 
 
 def start(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -15,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 
 from _common import event
 
-from .conftest import Server, sse_frames, start
+from .conftest import Server, start
 
 GOOD_ORIGIN = "http://good.example"
 
@@ -26,6 +27,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         tmp_path_factory, "streams", "--rate-limit", "0", "--stream-queue", "10",
         "--stream-send-timeout", "1", "--allow-origin", GOOD_ORIGIN,
     )  # fmt: skip
+
+
+async def sse_frames(response: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
+    kind, data = "", ""
+    async for line in response.aiter_lines():
+        if line.startswith("event:"):
+            kind = line.partition(":")[2].strip()
+        elif line.startswith("data:"):
+            data = line.partition(":")[2].strip()
+        elif not line and kind:
+            yield kind, orjson.loads(data)
+            kind, data = "", ""
 
 
 def post(server: Server, events: list[dict[str, Any]]) -> None:

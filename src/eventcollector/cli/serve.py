@@ -80,7 +80,7 @@ def serve(
         int,
         typer.Option(min=1, help="Uncommitted events before 503.", rich_help_panel=_LIMITS),
     ] = 100_000,
-    stream_queue: Annotated[int, typer.Option(min=1, rich_help_panel=_STREAMS)] = 10_000,
+    stream_queue: Annotated[int, typer.Option(min=1, rich_help_panel=_STREAMS)] = 1_000,
     stream_send_timeout: Annotated[float, typer.Option(min=0.01, rich_help_panel=_STREAMS)] = 10.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,

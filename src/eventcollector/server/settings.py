@@ -29,8 +29,7 @@ class ServerSettings:
     #: Token bucket size in events; None means one second's worth.
     rate_burst: float | None = None
     allow_origins: tuple[str, ...] = ()
-    #: One full batch (max_batch) fits: a consumer that keeps up misses none of it.
-    stream_queue: int = 10_000
+    stream_queue: int = 1_000
     stream_send_timeout: float = 10.0
     stream_ping: float = 15.0
     #: How often a stream re-checks that its key is still valid.
