@@ -9,8 +9,9 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_KEYED_RATE", "DEFAULT_PORT", "ServerSettings
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 #: Events/s per (key, system) when keys are in use and no rate is set: above what one
-#: server commits (about 25,000/s measured, 50,000/s the spec's target), so a limit
-#: stops a runaway key only where the operator sets one (docs/http-api.md, Defaults).
+#: server commits (about 25,000/s measured, 50,000/s the spec's target), so no key is
+#: refused what the server could take; shares per tenant need a lower --rate-limit
+#: (docs/http-api.md, Defaults).
 DEFAULT_KEYED_RATE = 50_000.0
 
 
