@@ -92,6 +92,8 @@ def main() -> None:
 
         report["http"] = run_http(workdir, min(args.events, 200_000))
         _progress("http", report["http"])
+        if "refused" in report["http"]:
+            print(f"# warning: http: {report['http']['refused']}", file=sys.stderr, flush=True)
     if "postgres" in phases:
         if args.postgres:
             from benchmarks._postgres import run_postgres

@@ -75,6 +75,7 @@ def main() -> None:
                 "seconds": round(elapsed, 3),
                 "events_per_s": round(sent / elapsed),
                 "statuses": statuses,
+                "non_2xx": sum(n for status, n in statuses.items() if not 200 <= status < 300),
             }
         )
     )

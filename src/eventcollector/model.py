@@ -244,7 +244,7 @@ def _tags(value: object) -> list[str]:
         return []
     # list and tuple first: an isinstance check against the Iterable ABC is slow.
     if not isinstance(value, list | tuple) and (
-        isinstance(value, str) or not isinstance(value, Iterable)
+        isinstance(value, str | dict) or not isinstance(value, Iterable)
     ):
         raise ValueError("tags: expected a list of strings")
     # Drop repeats, keep order (one tag cannot repeat: the common case skips the dict).
@@ -256,6 +256,8 @@ def _tags(value: object) -> list[str]:
     if len(tags) > LIMITS.tag_count:
         raise ValueError(f"tags: more than {LIMITS.tag_count} tags")
     for tag in tags:
+        if tag is None:  # _token lets None through (optional fields); a tag must be a string
+            raise ValueError("tags: expected a list of strings, got null")
         _token(tag, "tags", LIMITS.tag_length)
     return tags
 

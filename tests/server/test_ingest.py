@@ -316,3 +316,17 @@ def test_health(client: httpx.Client) -> None:
     assert r.status_code == 200
     assert r.json()["status"] == "healthy"
     assert r.json()["storage"]["backend"] == "sqlite"
+
+
+@pytest.mark.parametrize("tags", [[None], ["ok", None], {}, {"a": 1}])
+def test_tags_that_are_not_a_list_of_strings_are_rejected(
+    client: httpx.Client, tags: object
+) -> None:
+    # A null tag used to be acknowledged and then fail every move of the journal
+    # into events (NOT NULL event_tags.tag): the store stopped taking events in.
+    r = post(client, event(tags=tags))
+    assert r.status_code == 400
+    assert r.json()["rejected"][0]["error"].startswith("tags: expected a list of strings")
+    after = post(client, event(id=f"after-bad-tags-{len(str(tags))}"))
+    assert after.status_code == 200
+    assert client.get(f"/v1/events/{after.json()['ids'][0]}").status_code == 200

@@ -101,6 +101,21 @@ async def test_bad_stream_filter_is_400(server: Server) -> None:
         assert r.status_code == 400
 
 
+def test_websocket_path_without_upgrade_is_426_with_json(server: Server) -> None:
+    with server.client() as c:
+        plain = c.get("/v1/ws")
+        bad_filter = c.get("/v1/ws", params={"severity": "loud"})
+        wrong_method = c.post("/v1/events/count")
+    assert plain.status_code == 426
+    assert plain.headers["upgrade"] == "websocket"
+    assert plain.json()["error"].startswith("upgrade:")
+    # The handshake's own refusals come first, as they would for a WebSocket client.
+    assert bad_filter.status_code == 400
+    assert bad_filter.json()["error"].startswith("severity:")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "GET, HEAD"
+
+
 async def test_origin_allow_list(server: Server) -> None:
     async with server.async_client() as c:
         r = await c.get("/v1/stream", headers={"Origin": "http://evil.example"})

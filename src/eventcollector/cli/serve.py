@@ -63,11 +63,15 @@ def serve(
     max_batch: Annotated[int, typer.Option(min=1, rich_help_panel=_LIMITS)] = 10_000,
     max_depth: Annotated[int, typer.Option(min=1, rich_help_panel=_LIMITS)] = 32,
     rate_limit: Annotated[
-        float,
+        float | None,
         typer.Option(
-            min=0, help="Events/s per key and system; 0 disables.", rich_help_panel=_LIMITS
+            min=0,
+            help="Events/s per key and system; 0 disables "
+            "[default: none without API keys, 50,000 per key with keys].",
+            show_default=False,
+            rich_help_panel=_LIMITS,
         ),
-    ] = 1_000.0,
+    ] = None,
     rate_burst: Annotated[
         float | None,
         typer.Option(min=1, help="Bucket size [default: the rate].", rich_help_panel=_LIMITS),

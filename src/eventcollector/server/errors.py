@@ -14,6 +14,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 __all__ = ["ApiError", "json_response"]
 
@@ -62,7 +63,21 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     what = {404: "path: not found", 405: f"method: {request.method} not allowed"}
     message = what.get(exc.status_code, str(exc.detail))
-    return json_response({"error": message}, exc.status_code, exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return json_response({"error": message}, exc.status_code, headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    # Starlette names only the first route that matched the path; a path served by
+    # two routes (GET and POST /v1/events) allows the methods of both.
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.fullmatch(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def internal_error_handler(request: Request, exc: Exception) -> Response:

@@ -162,12 +162,12 @@ class _Ingest:
                 f"system: this key may only write system {principal.system!r}, not {other!r}",
                 system=principal.system,
             )
-        wait = state.limiter.acquire(principal.key_id or "", systems)
+        wait = state.rate_wait(principal, systems)
         if wait:
             state.metrics.http_rejections.labels("rate_limit").inc()
             raise ApiError(
                 429,
-                f"rate_limit: more than {s.rate_limit:g} events/s for this key and system",
+                f"rate_limit: more than {state.limiter.rate:g} events/s for this key and system",
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
                 limit="rate_limit",
                 retry_after=wait,

@@ -6,7 +6,7 @@ library's own model (``Event.from_dict``) and never decodes into them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import orjson
@@ -15,28 +15,51 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from eventcollector import __version__
+from eventcollector.model import LIMITS, Severity
 from eventcollector.query import ORDER_FIELDS
 from eventcollector.server.settings import ServerSettings
 
 __all__ = ["openapi_document", "routes"]
 
 _SEVERITY = Literal["debug", "info", "warning", "error", "critical"]
+# The model's rules (eventcollector.model), as JSON Schema: what a schema allows, the
+# server accepts (tests/server/test_openapi.py checks it).
+_NAME_PATTERN = "^[a-z0-9][a-z0-9_.-]*$"
+_NO_SPACE_OR_COMMA = "^[^\\s\\x00-\\x1f\\x7f,]+$"
+_NOT_BLANK = "\\S"
+
+
+def _token(length: int) -> Any:
+    return Annotated[str, msgspec.Meta(pattern=_NO_SPACE_OR_COMMA, max_length=length)]
+
+
+_Name = Annotated[str, msgspec.Meta(pattern=_NAME_PATTERN, max_length=LIMITS.name_length)]
+_Timestamp = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
 
 
 class EventIn(msgspec.Struct, forbid_unknown_fields=True):
-    system: str
-    event_type: str
-    title: str
-    id: str | None = None
-    timestamp: str | None = None
+    system: _Name
+    event_type: _Name
+    title: Annotated[str, msgspec.Meta(pattern=_NOT_BLANK, max_length=LIMITS.title_length)]
+    id: _token(LIMITS.id_length) | None = None  # type: ignore[valid-type]
+    #: At most five minutes in the future (the server's clock).
+    timestamp: _Timestamp | None = None
     severity: _SEVERITY = "info"
-    description: str = ""
-    data: dict[str, Any] = {}
-    tags: list[str] = []
-    correlation_id: str | None = None
-    source_component: str | None = None
-    duration_ms: int | None = None
-    metadata: dict[str, Any] = {}
+    # null is taken for "none" in these four, as the model does.
+    description: Annotated[str, msgspec.Meta(max_length=LIMITS.description_length)] | None = ""
+    data: dict[str, Any] | None = {}
+    tags: (
+        Annotated[
+            list[_token(LIMITS.tag_length)],  # type: ignore[valid-type]
+            msgspec.Meta(max_length=LIMITS.tag_count),
+        ]
+        | None
+    ) = []
+    correlation_id: _token(LIMITS.correlation_id_length) | None = None  # type: ignore[valid-type]
+    source_component: _token(LIMITS.source_component_length) | None = None  # type: ignore[valid-type]
+    #: Milliseconds; a fraction is cut off.
+    duration_ms: Annotated[float, msgspec.Meta(ge=0, lt=2.0**63)] | None = None
+    metadata: dict[str, Any] | None = {}
 
 
 class Event(msgspec.Struct):
@@ -65,6 +88,12 @@ class IngestResult(msgspec.Struct):
     duplicates: int
     rejected: list[Rejection]
     ids: list[str | None]
+
+
+class IngestRejected(IngestResult):
+    """The 400 of a body whose every event was rejected: the result plus the error."""
+
+    error: str
 
 
 class EventPage(msgspec.Struct):
@@ -129,6 +158,7 @@ _TYPES: tuple[Any, ...] = (
     EventIn,
     Event,
     IngestResult,
+    IngestRejected,
     EventPage,
     Count,
     GroupCounts,
@@ -141,25 +171,33 @@ _TYPES: tuple[Any, ...] = (
     StreamEvent | StreamMissed,
 )
 
-_FILTERS: list[tuple[str, str, bool]] = [
-    # name, description, list-valued
-    ("system", "One or more systems.", True),
-    ("event_type", "One or more event types.", True),
-    ("severity", "One or more severities.", True),
-    ("min_severity", "This severity or worse.", False),
-    ("tags", "Events with all of these tags.", True),
-    ("any_tags", "Events with at least one of these tags.", True),
-    ("since", "ISO 8601 lower bound (inclusive, naive = UTC).", False),
-    ("until", "ISO 8601 upper bound (exclusive).", False),
-    ("minutes", "The last N minutes (instead of since).", False),
-    ("hours", "The last N hours (instead of since).", False),
-    ("days", "The last N days (instead of since).", False),
-    ("correlation_id", "One correlation id.", False),
-    ("source_component", "One or more source components.", True),
-    ("search", "Every word must start a word of title or description.", False),
-    ("min_duration_ms", "At least this many milliseconds.", False),
-    ("id", "One or more event ids.", True),
-    ("q", "A filter (docs/filters.md), ANDed with the other parameters.", False),
+# Filters as the parser (query_params) takes them; the same promise as above.
+_SEVERITY_NAMES = [s.value for s in Severity]
+_NAMES = {"type": "array", "items": {"type": "string", "pattern": _NAME_PATTERN}}
+_SEVERITIES = {"type": "array", "items": {"enum": _SEVERITY_NAMES}}
+_TOKENS = {"type": "array", "items": {"type": "string", "pattern": _NO_SPACE_OR_COMMA}}
+_TIME = {"type": "string", "format": "date-time"}
+_SPAN = {"type": "number", "minimum": 0}
+_TEXT = {"type": "string", "pattern": _NOT_BLANK}
+
+_FILTERS: list[tuple[str, str, dict[str, Any]]] = [
+    ("system", "One or more systems.", _NAMES),
+    ("event_type", "One or more event types.", _NAMES),
+    ("severity", "One or more severities.", _SEVERITIES),
+    ("min_severity", "This severity or worse.", {"enum": _SEVERITY_NAMES}),
+    ("tags", "Events with all of these tags.", _TOKENS),
+    ("any_tags", "Events with at least one of these tags.", _TOKENS),
+    ("since", "ISO 8601 lower bound (inclusive, naive = UTC).", _TIME),
+    ("until", "ISO 8601 upper bound (exclusive).", _TIME),
+    ("minutes", "The last N minutes (instead of since).", _SPAN),
+    ("hours", "The last N hours (instead of since).", _SPAN),
+    ("days", "The last N days (instead of since).", _SPAN),
+    ("correlation_id", "One correlation id.", _TEXT),
+    ("source_component", "One or more source components.", _TOKENS),
+    ("search", "Every word must start a word of title or description.", _TEXT),
+    ("min_duration_ms", "At least this many milliseconds.", {"type": "integer", "minimum": 0}),
+    ("id", "One or more event ids.", _TOKENS),
+    ("q", "A filter (docs/filters.md), ANDed with the other parameters.", _TEXT),
 ]
 
 
@@ -167,25 +205,28 @@ def _ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _param(name: str, description: str, schema: dict[str, Any], *, required: bool = False) -> Any:
-    where = "path" if required else "query"
+def _param(
+    name: str,
+    description: str,
+    schema: dict[str, Any],
+    *,
+    where: str = "query",
+    required: bool = False,
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": where,
-        "required": required,
+        "required": required or where == "path",
         "description": description,
         "schema": schema,
     }
 
 
 def _filter_params() -> list[dict[str, Any]]:
-    out = []
-    for name, description, many in _FILTERS:
-        schema: dict[str, Any] = {"type": "string"}
-        if many:
-            schema = {"type": "array", "items": {"type": "string"}}
-        out.append({**_param(name, description, schema), "explode": True})
-    return out
+    return [
+        {**_param(name, description, schema), "explode": True}
+        for name, description, schema in _FILTERS
+    ]
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -235,6 +276,7 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
         "field",
         "What to count by.",
         {"enum": ["system", "event_type", "severity", "source_component", "hour"]},
+        required=True,
     )
     stream_doc = "Live events; see docs/http-api.md. Also accepts access_token."
     analysis = {"type": "object", "additionalProperties": True}
@@ -245,7 +287,10 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
                 "requestBody": ingest_body,
                 "responses": {
                     "200": _json(_ref("IngestResult"), "Committed"),
-                    "400": _json(_ref("IngestResult"), "Every event rejected, or bad JSON"),
+                    "400": _json(
+                        {"anyOf": [_ref("IngestRejected"), _ref("Error")]},
+                        "Every event rejected (IngestRejected), or a bad body (Error)",
+                    ),
                     **_errors(401, 403, 413, 415, 429, 503),
                 },
             },
@@ -259,12 +304,12 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
             "duration_ms statistics.", _ref("DurationStats"), filters
         ),
         "/v1/events/{event_id}": _get(
-            "One event.", _ref("Event"), [_param("event_id", "Event id.", {}, required=True)], 404
+            "One event.", _ref("Event"), [_param("event_id", "Event id.", {}, where="path")], 404
         ),
         "/v1/traces/{correlation_id}": _get(
             "All events of a correlation id, oldest first.",
             _ref("Trace"),
-            [_param("correlation_id", "Correlation id.", {}, required=True)],
+            [_param("correlation_id", "Correlation id.", {}, where="path")],
         ),
         "/v1/stats": _get("Totals.", _ref("Statistics"), []),
         "/v1/analysis/errors": _get("Error analysis.", analysis, hours),
@@ -301,7 +346,8 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
                 "parameters": filters,
                 "responses": {
                     "101": {"description": "Switching protocols"},
-                    **_errors(400, 401, 403),
+                    # 426: a plain GET without the WebSocket upgrade headers.
+                    **_errors(400, 401, 403, 426),
                 },
             }
         },

@@ -10,7 +10,7 @@ from eventcollector.server.auth import ANONYMOUS, KeyStore, Principal, bearer_to
 from eventcollector.server.errors import ApiError
 from eventcollector.server.limits import RateLimiter
 from eventcollector.server.metrics import Metrics
-from eventcollector.server.settings import ServerSettings
+from eventcollector.server.settings import DEFAULT_KEYED_RATE, ServerSettings
 
 __all__ = ["ServerState"]
 
@@ -25,7 +25,8 @@ class ServerState:
         self.settings = settings
         self.keys = keys
         self.analyzer = EventAnalyzer(collector)
-        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        rate = DEFAULT_KEYED_RATE if settings.rate_limit is None else settings.rate_limit
+        self.limiter = RateLimiter(rate, settings.rate_burst)
         self.metrics = Metrics(collector)
         # Sticky: once keys exist, revoking them all must lock the API, not open it.
         self._auth_required = keys is not None and keys.has_active
@@ -57,6 +58,16 @@ class ServerState:
             self.metrics.http_rejections.labels("scope").inc()
             raise ApiError(403, f"scope: this key lacks the {scope!r} scope", scope=scope)
         return principal
+
+    def rate_wait(self, principal: Principal, counts: dict[str, int]) -> float:
+        """Seconds until ``counts`` (events per system) fit the caller's buckets; 0: now.
+
+        Keyless requests are limited only when a rate was set: by default they all
+        share the anonymous key, and there is no other tenant to protect.
+        """
+        if principal.key_id is None and self.settings.rate_limit is None:
+            return 0.0
+        return self.limiter.acquire(principal.key_id or "", counts)
 
     def key_active(self, principal: Principal) -> bool:
         """Whether the caller's key is still valid (streams poll this)."""

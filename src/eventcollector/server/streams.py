@@ -118,6 +118,15 @@ class _Streams:
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
+    async def websocket_without_upgrade(self, request: Request) -> Response:
+        """A plain GET of ``/v1/ws``: the handshake's own refusals, else 426."""
+        self._admit(request)
+        raise ApiError(
+            426,
+            "upgrade: /v1/ws is a WebSocket endpoint (send Upgrade: websocket)",
+            headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+        )
+
     async def websocket(self, websocket: WebSocket) -> None:
         try:
             principal, query = self._admit(websocket)
@@ -193,4 +202,6 @@ def routes(state: ServerState) -> list[Route | WebSocketRoute]:
     return [
         Route("/v1/stream", s.sse, methods=["GET"]),
         WebSocketRoute("/v1/ws", s.websocket),
+        # Without an Upgrade header the request is HTTP and would miss the route above.
+        Route("/v1/ws", s.websocket_without_upgrade, methods=["GET"]),
     ]
