@@ -7,6 +7,7 @@ without the ``server`` extra and only these commands name it when it is missing.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 _LIMITS = "Limits"
 _STREAMS = "Streams"
+_DOORS = "Other doors (docs/ingest.md)"
 
 KeysFileOpt = Annotated[
     Path | None,
@@ -78,6 +80,15 @@ def serve(
     ] = 100_000,
     stream_queue: Annotated[int, typer.Option(min=1, rich_help_panel=_STREAMS)] = 1_000,
     stream_send_timeout: Annotated[float, typer.Option(min=0.01, rich_help_panel=_STREAMS)] = 10.0,
+    otlp_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Also listen here (OTLP's is 4318) for /v1/logs and /v1/traces only.",
+            rich_help_panel=_DOORS,
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
@@ -104,9 +115,11 @@ def serve(
         stream_queue=stream_queue,
         stream_send_timeout=stream_send_timeout,
     )
+    if otlp_port is not None and otlp_port == port:
+        raise CliError("otlp-port: must differ from --port", 2)
     collector = EventCollector(target, max_pending=max_pending)
     config = uvicorn.Config(
-        create_app(collector, settings, keys=keys),
+        create_app(collector, settings, keys=keys, otlp_port=otlp_port),
         host=host,
         port=port,
         log_level=log_level,
@@ -116,7 +129,21 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()
+    sockets = None if otlp_port is None else [config.bind_socket(), _listen(host, otlp_port)]
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for a second HTTP port, or a ``CliError`` naming it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise CliError(f"otlp-port: cannot listen on {host}:{port} ({exc.strerror})", 2) from None
+    return sock
 
 
 keys_app = typer.Typer(help="Manage the server's API keys (stored hashed).", no_args_is_help=True)
