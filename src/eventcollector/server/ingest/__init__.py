@@ -12,11 +12,12 @@ from starlette.routing import Route
 from eventcollector.server.ingest._json import json_route
 from eventcollector.server.ingest._otlp_common import OtlpDoor
 from eventcollector.server.ingest.otlp_logs import LOGS
+from eventcollector.server.ingest.otlp_traces import TRACES
 from eventcollector.server.state import ServerState
 
 __all__ = ["OTLP_PATHS", "otlp_routes", "routes"]
 
-_SIGNALS = (LOGS,)
+_SIGNALS = (LOGS, TRACES)
 OTLP_PATHS = frozenset(signal.path for signal in _SIGNALS)
 
 

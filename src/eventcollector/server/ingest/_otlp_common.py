@@ -146,10 +146,9 @@ class ScopeContext:
     #: A hash of resource and scope, continued per record for its derived id.
     digest: Any
 
-    def event_id(self, unix_nano: int, *parts: bytes) -> str:
+    def event_id(self, unix_nano: int, record: bytes) -> str:
         digest = self.digest.copy()
-        for part in parts:
-            digest.update(part)
+        digest.update(record)
         return derived_event_id(unix_nano, digest.digest())
 
 

@@ -1,0 +1,133 @@
+"""OTLP spans -> events: one per span, and one error event per ``exception`` span event
+(the mapping table is in docs/ingest.md)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from eventcollector._ids import derived_event_id
+from eventcollector.model import LIMITS, Event
+from eventcollector.server.ingest._otlp_common import (
+    Mapped,
+    ScopeContext,
+    Signal,
+    attributes,
+    children,
+    hex_ids_to_base64,
+    scoped_records,
+    timestamp,
+)
+
+__all__ = ["TRACES"]
+
+_NAMES = ("resource_spans", "scope_spans", "spans")
+_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
+_STATUS_CODES = ("unset", "ok", "error")
+_STATUS_ERROR = 2
+
+
+def _id(unix_nano: int, *parts: bytes) -> str:
+    return derived_event_id(unix_nano, hashlib.blake2b(b"".join(parts), digest_size=16).digest())
+
+
+def _span_event(
+    span: Any, context: ScopeContext, max_event_bytes: int, max_depth: int, now: datetime
+) -> Event:
+    if span.ByteSize() > max_event_bytes:
+        raise ValueError(f"max_event_bytes: span larger than {max_event_bytes} bytes")
+    data = attributes(span.attributes, max_depth)
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    duration_ns = max(0, end - start) if end else 0
+    code = span.status.code
+    data["span_id"] = span.span_id.hex()
+    if span.parent_span_id:
+        data["parent_span_id"] = span.parent_span_id.hex()
+    data["kind"] = _KINDS[span.kind] if 0 <= span.kind < len(_KINDS) else str(span.kind)
+    data["status"] = {
+        "code": _STATUS_CODES[code] if 0 <= code < len(_STATUS_CODES) else str(code),
+        "message": span.status.message,
+    }
+    data["duration_us"] = duration_ns // 1000
+    return Event.create(
+        id=_id(start, span.trace_id, span.span_id),
+        timestamp=timestamp(start) if start else now,
+        system=context.system,
+        event_type="span",
+        severity="error" if code == _STATUS_ERROR else "info",
+        title=span.name.strip()[: LIMITS.title_length] or "span",
+        data=data,
+        correlation_id=span.trace_id.hex() if span.trace_id else None,
+        duration_ms=duration_ns // 1_000_000,
+        metadata=context.metadata,
+        now=now,
+    )
+
+
+def _exception_event(
+    span: Any, index: int, context: ScopeContext, max_depth: int, now: datetime
+) -> Event:
+    event = span.events[index]
+    data = attributes(event.attributes, max_depth)
+    kind, message = data.get("exception.type"), data.get("exception.message")
+    summary = ": ".join(str(part) for part in (kind, message) if part) or "exception"
+    stacktrace = data.get("exception.stacktrace")
+    data["span_id"] = span.span_id.hex()
+    data["span_name"] = span.name
+    return Event.create(
+        id=_id(event.time_unix_nano, span.trace_id, span.span_id, b"exception%d" % index),
+        timestamp=timestamp(event.time_unix_nano) if event.time_unix_nano else now,
+        system=context.system,
+        event_type="span.exception",
+        severity="error",
+        title=summary.strip().split("\n", 1)[0][: LIMITS.title_length],
+        description=stacktrace[: LIMITS.description_length] if isinstance(stacktrace, str) else "",
+        data=data,
+        correlation_id=span.trace_id.hex() if span.trace_id else None,
+        metadata=context.metadata,
+        now=now,
+    )
+
+
+def _to_events(
+    request: ExportTraceServiceRequest, max_event_bytes: int, max_depth: int, now: datetime
+) -> Mapped:
+    mapped = Mapped([])
+    for context, span in scoped_records(request, _NAMES, max_depth, mapped):
+        try:
+            mapped.events.append(_span_event(span, context, max_event_bytes, max_depth, now))
+            for index, event in enumerate(span.events):
+                if event.name == "exception":
+                    mapped.events.append(_exception_event(span, index, context, max_depth, now))
+        except ValueError as exc:
+            mapped.reject(context.system, str(exc))
+    return mapped
+
+
+def _fix_json_ids(payload: dict[str, Any]) -> None:
+    for resource in children(payload, "resourceSpans", "resource_spans"):
+        for scoped in children(resource, "scopeSpans", "scope_spans"):
+            for span in children(scoped, "spans", "spans"):
+                hex_ids_to_base64(
+                    span, "traceId", "spanId", "parentSpanId", "trace_id", "span_id",
+                    "parent_span_id",
+                )  # fmt: skip
+                for link in children(span, "links", "links"):
+                    hex_ids_to_base64(link, "traceId", "spanId", "trace_id", "span_id")
+
+
+TRACES = Signal(
+    path="/v1/traces",
+    request_type=ExportTraceServiceRequest,
+    response_type=ExportTraceServiceResponse,
+    rejected_field="rejected_spans",
+    names=_NAMES,
+    fix_json_ids=_fix_json_ids,
+    to_events=_to_events,
+)
