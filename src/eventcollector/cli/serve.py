@@ -17,6 +17,7 @@ from eventcollector.cli._common import CliError, DbOpt
 from eventcollector.cli.app import app
 
 if TYPE_CHECKING:
+    from eventcollector.server.app import Service
     from eventcollector.server.auth import KeyStore
 
 _LIMITS = "Limits"
@@ -89,6 +90,18 @@ def serve(
             rich_help_panel=_DOORS,
         ),
     ] = None,
+    syslog_tcp: Annotated[
+        str | None,
+        typer.Option(help="Syslog over TCP on HOST:PORT (no auth).", rich_help_panel=_DOORS),
+    ] = None,
+    syslog_udp: Annotated[
+        str | None,
+        typer.Option(help="Syslog over UDP on HOST:PORT (no auth).", rich_help_panel=_DOORS),
+    ] = None,
+    syslog_max_connections: Annotated[int, typer.Option(min=1, rich_help_panel=_DOORS)] = 256,
+    syslog_idle_timeout: Annotated[
+        float, typer.Option(min=0.01, help="Seconds.", rich_help_panel=_DOORS)
+    ] = 300.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
@@ -117,9 +130,10 @@ def serve(
     )
     if otlp_port is not None and otlp_port == port:
         raise CliError("otlp-port: must differ from --port", 2)
+    services = _syslog(syslog_tcp, syslog_udp, syslog_max_connections, syslog_idle_timeout)
     collector = EventCollector(target, max_pending=max_pending)
     config = uvicorn.Config(
-        create_app(collector, settings, keys=keys, otlp_port=otlp_port),
+        create_app(collector, settings, keys=keys, otlp_port=otlp_port, services=services),
         host=host,
         port=port,
         log_level=log_level,
@@ -131,6 +145,26 @@ def serve(
     )
     sockets = None if otlp_port is None else [config.bind_socket(), _listen(host, otlp_port)]
     uvicorn.Server(config).run(sockets=sockets)
+
+
+def _syslog(
+    tcp: str | None, udp: str | None, max_connections: int, idle_timeout: float
+) -> list[Service]:
+    if tcp is None and udp is None:
+        return []
+    from eventcollector.server.syslog import SyslogListener, parse_address
+
+    try:
+        return [
+            SyslogListener(
+                tcp=None if tcp is None else parse_address(tcp, "syslog-tcp"),
+                udp=None if udp is None else parse_address(udp, "syslog-udp"),
+                max_connections=max_connections,
+                idle_timeout=idle_timeout,
+            )
+        ]
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,14 +34,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from eventcollector._ids import derived_event_id
-from eventcollector.model import LIMITS, Event
+from eventcollector.model import Event
 from eventcollector.server.errors import ApiError, limit_error
 from eventcollector.server.ingest._admit import admit
+from eventcollector.server.ingest._names import UNKNOWN_SERVICE, name_token
 from eventcollector.server.limits import read_body
 from eventcollector.server.state import ServerState
 
 __all__ = [
-    "UNKNOWN_SERVICE",
     "Mapped",
     "OtlpDoor",
     "Signal",
@@ -50,7 +49,6 @@ __all__ = [
     "attributes",
     "children",
     "hex_ids_to_base64",
-    "name_token",
     "record_count",
     "scoped_records",
     "timestamp",
@@ -59,9 +57,7 @@ __all__ = [
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _PROTOBUF_TYPES = frozenset({PROTOBUF, "application/protobuf"})
-UNKNOWN_SERVICE = "unknown_service"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NOT_NAME = re.compile(r"[^a-z0-9_.\-]+")
 _decode_json = msgspec.json.Decoder()
 
 # google.rpc.Code for each status we answer with (what gRPC-minded exporters log).
@@ -102,12 +98,6 @@ class Signal:
 
 
 # -- values --------------------------------------------------------------------------
-
-
-def name_token(text: str) -> str:
-    """``text`` in our name syntax (lower case, ``[a-z0-9_.-]``), or "" if nothing is left."""
-    name = _NOT_NAME.sub("_", text.strip().lower()).lstrip("_.-")
-    return name[: LIMITS.name_length]
 
 
 def any_value(value: Any, max_depth: int, depth: int = 1) -> Any:

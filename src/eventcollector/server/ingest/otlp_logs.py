@@ -11,6 +11,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 
 from eventcollector.model import LIMITS, Event
+from eventcollector.server.ingest._names import first_line, name_token
 from eventcollector.server.ingest._otlp_common import (
     Mapped,
     ScopeContext,
@@ -19,7 +20,6 @@ from eventcollector.server.ingest._otlp_common import (
     attributes,
     children,
     hex_ids_to_base64,
-    name_token,
     scoped_records,
     timestamp,
 )
@@ -60,7 +60,7 @@ def _event(
     if kind == "string_value":
         text = body.string_value.replace("\x00", "\ufffd")
         description = text[: LIMITS.description_length]
-        title = text.strip().split("\n", 1)[0][: LIMITS.title_length].rstrip()
+        title = first_line(text)
     elif kind == "kvlist_value":
         data = {**any_value(body, max_depth), **data}
     elif kind is not None:

@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from eventcollector._ids import derived_event_id
 from eventcollector.model import LIMITS, Event
+from eventcollector.server.ingest._names import first_line
 from eventcollector.server.ingest._otlp_common import (
     Mapped,
     ScopeContext,
@@ -86,7 +87,7 @@ def _exception_event(
         system=context.system,
         event_type="span.exception",
         severity="error",
-        title=summary.strip().split("\n", 1)[0][: LIMITS.title_length],
+        title=first_line(summary),
         description=stacktrace[: LIMITS.description_length] if isinstance(stacktrace, str) else "",
         data=data,
         correlation_id=span.trace_id.hex() if span.trace_id else None,
