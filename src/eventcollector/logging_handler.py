@@ -22,7 +22,7 @@ from eventcollector.collector import EventCollector
 from eventcollector.model import LIMITS, Event, Severity
 from eventcollector.storage._http_sender import INSIDE_CLIENT
 
-__all__ = ["EventCollectorHandler"]
+__all__ = ["EventCollectorHandler", "deliver", "inside_collector", "own_logger"]
 
 _OWN_LOGGERS = ("eventcollector",)
 _NOT_TOKEN = re.compile(r"[\s\x00-\x1f\x7f,]+")
@@ -38,6 +38,25 @@ def _severity(levelno: int) -> Severity:
     if levelno >= logging.INFO:
         return Severity.INFO
     return Severity.DEBUG
+
+
+def inside_collector() -> bool:
+    """Whether the collector's own client code is running: what it logs must not feed it."""
+    return INSIDE_CLIENT.get()
+
+
+def own_logger(name: str) -> bool:
+    """Whether ``name`` is one of the collector's own loggers."""
+    return any(name == own or name.startswith(own + ".") for own in _OWN_LOGGERS)
+
+
+def deliver(collector: EventCollector, event: Event) -> None:
+    """Hand ``event`` to ``collector`` without blocking on the network or the disk."""
+    submit = getattr(collector.storage, "submit", None)
+    if submit is not None:  # the remote client: straight into its buffer
+        submit([event])
+    else:
+        collector.emit(**event.to_dict())
 
 
 class EventCollectorHandler(logging.Handler):
@@ -67,23 +86,16 @@ class EventCollectorHandler(logging.Handler):
         return self._collector
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if INSIDE_CLIENT.get() or getattr(self._busy, "active", False):
+        if inside_collector() or getattr(self._busy, "active", False):
             return False
-        name = record.name
-        if any(name == own or name.startswith(own + ".") for own in _OWN_LOGGERS):
+        if own_logger(record.name):
             return False
         return bool(super().filter(record))
 
     def emit(self, record: logging.LogRecord) -> None:
         self._busy.active = True
         try:
-            event = self._event(record)
-            collector = self.collector
-            submit = getattr(collector.storage, "submit", None)
-            if submit is not None:  # the remote client: straight into its buffer
-                submit([event])
-            else:
-                collector.emit(**event.to_dict())
+            deliver(self.collector, self._event(record))
         except Exception:
             self.handleError(record)
         finally:
