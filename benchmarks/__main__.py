@@ -3,6 +3,7 @@
     python -m benchmarks                 # 1M events, every figure of issue #6
     python -m benchmarks --quick         # 100k events, fewer repeats: a quick look
     python -m benchmarks --events 10000000 --only ingest,queries
+    python -m benchmarks --only otlp     # OTLP protobuf logs vs the JSON batch endpoint
 
 Nothing here is a test: figures are printed, never asserted. Record the latest in
 docs/performance.md together with the machine they came from.
@@ -21,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PHASES = ("ingest", "queries", "http", "postgres")
+PHASES = ("ingest", "queries", "http", "otlp", "postgres")
 
 
 def machine() -> dict[str, Any]:
@@ -91,6 +92,11 @@ def main() -> None:
 
         report["http"] = run_http(workdir, min(args.events, 200_000))
         _progress("http", report["http"])
+    if "otlp" in phases:
+        from benchmarks._otlp import run_otlp
+
+        report["otlp"] = run_otlp(workdir, min(args.events, 200_000))
+        _progress("otlp", report["otlp"])
     if "postgres" in phases:
         if args.postgres:
             from benchmarks._postgres import run_postgres
