@@ -230,7 +230,8 @@ def test_spec_written_json(otlp: OtlpServer) -> None:
         assert r.status_code == 200, r.text
         assert r.headers["content-type"] == "application/json"
         assert r.json() == {}
-        again = client.post("/v1/logs", json=body)
+    with otlp.server.client(otlp.keys["ingest"]) as main:  # the API port serves OTLP too
+        again = main.post("/v1/logs", json=body)
         assert again.status_code == 200
     (stored,) = otlp.events(system="disk-watch")
     assert stored["event_type"] == "disk.low"

@@ -154,8 +154,8 @@ def _bsd_time(match: re.Match[str], now: datetime) -> datetime:
         stamp = local_now.replace(
             month=month, day=day, hour=hour, minute=minute, second=second, microsecond=0
         )
-    except ValueError:
+        if stamp - local_now > timedelta(days=1):  # December's message read in January
+            stamp = stamp.replace(year=stamp.year - 1)
+    except ValueError:  # Feb 30, or Feb 29 of last year
         raise ValueError(f"timestamp: not a date: {match.group().strip()!r}") from None
-    if stamp - local_now > timedelta(days=1):  # December's message read in January
-        stamp = stamp.replace(year=stamp.year - 1)
     return stamp.astimezone(UTC)
