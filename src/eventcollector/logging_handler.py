@@ -17,12 +17,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 
 from eventcollector.collector import EventCollector
 from eventcollector.model import LIMITS, Event, Severity
 from eventcollector.storage._http_sender import INSIDE_CLIENT
 
-__all__ = ["EventCollectorHandler", "deliver", "inside_collector", "own_logger"]
+__all__ = ["EventCollectorHandler", "LogForwarder"]
 
 _OWN_LOGGERS = ("eventcollector",)
 _NOT_TOKEN = re.compile(r"[\s\x00-\x1f\x7f,]+")
@@ -40,37 +41,12 @@ def _severity(levelno: int) -> Severity:
     return Severity.DEBUG
 
 
-def inside_collector() -> bool:
-    """Whether the collector's own client code is running: what it logs must not feed it."""
-    return INSIDE_CLIENT.get()
+class LogForwarder:
+    """What the logging integrations share: the collector (the configured one unless
+    given, made on first use), the system and event type, and the guard against
+    recording the collector's own logging or recursing on one thread."""
 
-
-def own_logger(name: str) -> bool:
-    """Whether ``name`` is one of the collector's own loggers."""
-    return any(name == own or name.startswith(own + ".") for own in _OWN_LOGGERS)
-
-
-def deliver(collector: EventCollector, event: Event) -> None:
-    """Hand ``event`` to ``collector`` without blocking on the network or the disk."""
-    submit = getattr(collector.storage, "submit", None)
-    if submit is not None:  # the remote client: straight into its buffer
-        submit([event])
-    else:
-        collector.emit(**event.to_dict())
-
-
-class EventCollectorHandler(logging.Handler):
-    """A ``logging.Handler`` that records each log record as an event."""
-
-    def __init__(
-        self,
-        collector: EventCollector | None = None,
-        *,
-        system: str,
-        event_type: str = "log.record",
-        level: int = logging.NOTSET,
-    ) -> None:
-        super().__init__(level)
+    def __init__(self, collector: EventCollector | None, system: str, event_type: str) -> None:
         Event.create(system=system, event_type=event_type, title="check")  # fail fast
         self._collector = collector
         self.system = system
@@ -85,21 +61,54 @@ class EventCollectorHandler(logging.Handler):
             self._collector = get_event_collector()
         return self._collector
 
+    def ignored(self, logger_name: str | None) -> bool:
+        """Whether a record must not become an event (see the module docstring)."""
+        if INSIDE_CLIENT.get() or getattr(self._busy, "active", False):
+            return True
+        return logger_name is not None and any(
+            logger_name == own or logger_name.startswith(own + ".") for own in _OWN_LOGGERS
+        )
+
+    def forward(self, make_event: Callable[[], Event]) -> None:
+        """Hand ``make_event()`` to the collector without blocking on the network or the
+        disk, with this thread marked busy meanwhile; errors propagate."""
+        self._busy.active = True
+        try:
+            event = make_event()
+            collector = self.collector
+            submit = getattr(collector.storage, "submit", None)
+            if submit is not None:  # the remote client: straight into its buffer
+                submit([event])
+            else:
+                collector.emit(**event.to_dict())
+        finally:
+            self._busy.active = False
+
+
+class EventCollectorHandler(logging.Handler, LogForwarder):
+    """A ``logging.Handler`` that records each log record as an event."""
+
+    def __init__(
+        self,
+        collector: EventCollector | None = None,
+        *,
+        system: str,
+        event_type: str = "log.record",
+        level: int = logging.NOTSET,
+    ) -> None:
+        logging.Handler.__init__(self, level)
+        LogForwarder.__init__(self, collector, system, event_type)
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if inside_collector() or getattr(self._busy, "active", False):
-            return False
-        if own_logger(record.name):
+        if self.ignored(record.name):
             return False
         return bool(super().filter(record))
 
     def emit(self, record: logging.LogRecord) -> None:
-        self._busy.active = True
         try:
-            deliver(self.collector, self._event(record))
+            self.forward(lambda: self._event(record))
         except Exception:
             self.handleError(record)
-        finally:
-            self._busy.active = False
 
     def flush(self) -> None:
         if self._collector is None:  # nothing was ever emitted: do not create a collector

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
 import traceback
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +37,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 import orjson
 
 from eventcollector.collector import EventCollector
-from eventcollector.logging_handler import deliver, inside_collector, own_logger
+from eventcollector.logging_handler import LogForwarder
 from eventcollector.model import LIMITS, Event
 
 __all__ = ["EventCollectorProcessor"]
@@ -53,7 +52,7 @@ _NOT_TOKEN = re.compile(r"[\s\x00-\x1f\x7f,]+")
 _FIELDS = ("event", "level", "timestamp", "exc_info", "exception", "correlation_id", "trace_id")
 
 
-class EventCollectorProcessor:
+class EventCollectorProcessor(LogForwarder):
     """A structlog processor sending each event to ``collector`` (default: the
     configured one, ``get_event_collector()``)."""
 
@@ -64,35 +63,18 @@ class EventCollectorProcessor:
         system: str,
         event_type: str = "log.record",
     ) -> None:
-        Event.create(system=system, event_type=event_type, title="check")  # fail fast
-        self._collector = collector
-        self.system = system
-        self.event_type = event_type
+        super().__init__(collector, system, event_type)
         #: Events that could not be recorded (never raised into the application).
         self.errors = 0
-        self._busy = threading.local()
-
-    @property
-    def collector(self) -> EventCollector:
-        if self._collector is None:
-            from eventcollector.config import get_event_collector
-
-            self._collector = get_event_collector()
-        return self._collector
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-        if inside_collector() or getattr(self._busy, "active", False):
-            return event_dict
         name = event_dict.get("logger")
-        if isinstance(name, str) and own_logger(name):
+        if self.ignored(name if isinstance(name, str) else None):
             return event_dict
-        self._busy.active = True
         try:
-            deliver(self.collector, self._event(method_name, event_dict))
+            self.forward(lambda: self._event(method_name, event_dict))
         except Exception:
             self.errors += 1
-        finally:
-            self._busy.active = False
         return event_dict
 
     def _event(self, method_name: str, event_dict: EventDict) -> Event:

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from eventcollector.model import Event, System
 from eventcollector.server.errors import ApiError, json_response, limit_error
 from eventcollector.server.ingest._admit import admit
-from eventcollector.server.limits import depth_exceeds, read_body
+from eventcollector.server.limits import depth_exceeds, request_body
 from eventcollector.server.state import ServerState
 
 __all__ = ["json_route"]
@@ -139,12 +139,7 @@ class _Ingest:
             )
         started = time.perf_counter()
         try:
-            body = await read_body(
-                request.stream(),
-                content_length=request.headers.get("content-length"),
-                encoding=request.headers.get("content-encoding"),
-                max_bytes=s.max_body_bytes,
-            )
+            body = await request_body(request, s.max_body_bytes)
             items = _split(body, media_type, s.max_batch)
         except ApiError as exc:
             state.metrics.http_rejections.labels(str(exc.status)).inc()

@@ -17,7 +17,9 @@ same message, the same events and the same derived ids.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -38,7 +40,7 @@ from eventcollector.model import Event
 from eventcollector.server.errors import ApiError, limit_error
 from eventcollector.server.ingest._admit import admit
 from eventcollector.server.ingest._names import UNKNOWN_SERVICE, name_token
-from eventcollector.server.limits import read_body
+from eventcollector.server.limits import request_body
 from eventcollector.server.state import ServerState
 
 __all__ = [
@@ -49,6 +51,8 @@ __all__ = [
     "attributes",
     "children",
     "hex_ids_to_base64",
+    "json_records",
+    "map_export",
     "record_count",
     "scoped_records",
     "timestamp",
@@ -94,7 +98,8 @@ class Signal:
     names: tuple[str, str, str]
     #: Rewrites the hex ids of a decoded OTLP JSON body in place (before ParseDict).
     fix_json_ids: Callable[[dict[str, Any]], None]
-    to_events: Callable[[Any, int, int, datetime], Mapped]
+    #: The events of one record: (record, context, max_event_bytes, max_depth, now).
+    events_of: Callable[[Any, ScopeContext, int, int, datetime], list[Event]]
 
 
 # -- values --------------------------------------------------------------------------
@@ -175,6 +180,23 @@ def scoped_records(
                 yield context, record
 
 
+def map_export(
+    request: Any,
+    names: tuple[str, str, str],
+    max_depth: int,
+    events_of: Callable[[Any, ScopeContext], list[Event]],
+) -> Mapped:
+    """The events ``events_of(record, context)`` makes of each record; a record whose
+    events cannot all be made is rejected whole, with the reason."""
+    mapped = Mapped([])
+    for context, record in scoped_records(request, names, max_depth, mapped):
+        try:
+            mapped.events.extend(events_of(record, context))
+        except ValueError as exc:
+            mapped.reject(context.system, str(exc))
+    return mapped
+
+
 def record_count(request: Any, names: tuple[str, str, str]) -> int:
     resources, scopes, records = names
     return sum(
@@ -187,18 +209,39 @@ def record_count(request: Any, names: tuple[str, str, str]) -> int:
 # -- OTLP JSON ids -------------------------------------------------------------------
 
 
-def children(parent: Any, camel: str, snake: str) -> Iterator[dict[str, Any]]:
-    """The objects in ``parent[camel]`` (or ``parent[snake]``), skipping what is not one."""
+def children(parent: Any, name: str) -> Iterator[dict[str, Any]]:
+    """The objects in ``parent[name]``, by its JSON (lowerCamelCase) or its protobuf name,
+    skipping what is not an object."""
     if not isinstance(parent, dict):
         return
-    items = parent.get(camel, parent.get(snake))
+    items = parent.get(_camel_case(name), parent.get(name))
     if isinstance(items, list):
         yield from (item for item in items if isinstance(item, dict))
 
 
+def json_records(payload: dict[str, Any], names: tuple[str, str, str]) -> Iterator[dict[str, Any]]:
+    """The record objects of an OTLP JSON export (``names`` as for ``scoped_records``)."""
+    resources, scopes, records = names
+    for resource in children(payload, resources):
+        for scoped in children(resource, scopes):
+            yield from children(scoped, records)
+
+
+@functools.cache
+def _camel_case(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.title() for word in rest)
+
+
+@functools.cache
+def _snake_case(name: str) -> str:
+    return re.sub("([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+
+
 def hex_ids_to_base64(record: dict[str, Any], *names: str) -> None:
-    """OTLP JSON's hex ids as the base64 protobuf's JSON mapping expects."""
-    for name in names:
+    """OTLP JSON's hex ids (``traceId`` or ``trace_id``, ...) as the base64 that protobuf's
+    JSON mapping expects; ``names`` are the lowerCamelCase ones."""
+    for name in (*names, *map(_snake_case, names)):
         value = record.get(name)
         if isinstance(value, str) and value:
             try:
@@ -253,12 +296,7 @@ class OtlpDoor:
             raise ApiError(415, f"content-type: unsupported {media_type!r} ({PROTOBUF} or {JSON})")
         started = time.perf_counter()
         try:
-            body = await read_body(
-                request.stream(),
-                content_length=request.headers.get("content-length"),
-                encoding=request.headers.get("content-encoding"),
-                max_bytes=s.max_body_bytes,
-            )
+            body = await request_body(request, s.max_body_bytes)
             message = self._decode(body) if protobuf else self._decode_json(body)
             records = record_count(message, self.signal.names)
             if records > s.max_batch:
@@ -266,7 +304,12 @@ class OtlpDoor:
         except ApiError as exc:
             state.metrics.http_rejections.labels(str(exc.status)).inc()
             raise
-        mapped = self.signal.to_events(message, s.max_event_bytes, s.max_depth, datetime.now(UTC))
+        now = datetime.now(UTC)
+
+        def events_of(record: Any, context: ScopeContext) -> list[Event]:
+            return self.signal.events_of(record, context, s.max_event_bytes, s.max_depth, now)
+
+        mapped = map_export(message, self.signal.names, s.max_depth, events_of)
         await admit(state, principal, mapped.events)
         if mapped.rejected_systems:
             state.metrics.count(state.metrics.rejected, mapped.rejected_systems)
@@ -314,10 +357,9 @@ class OtlpDoor:
             return Response(response.SerializeToString(), 200, media_type=PROTOBUF)
         body: dict[str, Any] = {}
         if mapped.rejected:
-            first, *rest = signal.rejected_field.split("_")
-            field = first + "".join(word.title() for word in rest)
             # 64-bit integers are strings in OTLP JSON.
-            body["partialSuccess"] = {field: str(mapped.rejected), "errorMessage": error}
+            rejected = {_camel_case(signal.rejected_field): str(mapped.rejected)}
+            body["partialSuccess"] = {**rejected, "errorMessage": error}
         return Response(orjson.dumps(body), 200, media_type=JSON)
 
     def _failure(self, exc: ApiError, protobuf: bool) -> Response:

@@ -13,14 +13,12 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from eventcollector.model import LIMITS, Event
 from eventcollector.server.ingest._names import first_line, name_token
 from eventcollector.server.ingest._otlp_common import (
-    Mapped,
     ScopeContext,
     Signal,
     any_value,
     attributes,
-    children,
     hex_ids_to_base64,
-    scoped_records,
+    json_records,
     timestamp,
 )
 
@@ -44,9 +42,9 @@ def _severity(number: int, text: str) -> str:
     return _BY_TEXT.get(text.strip().lower().rstrip("0123456789"), "info")
 
 
-def _event(
+def _events(
     record: Any, context: ScopeContext, max_event_bytes: int, max_depth: int, now: datetime
-) -> Event:
+) -> list[Event]:
     encoded = record.SerializeToString()
     if len(encoded) > max_event_bytes:
         raise ValueError(f"max_event_bytes: log record larger than {max_event_bytes} bytes")
@@ -68,7 +66,7 @@ def _event(
     if record.span_id:
         data["span_id"] = record.span_id.hex()
     unix_nano = record.time_unix_nano or record.observed_time_unix_nano
-    return Event.create(
+    event = Event.create(
         id=context.event_id(unix_nano, encoded),
         timestamp=timestamp(unix_nano) if unix_nano else now,
         system=context.system,
@@ -81,25 +79,12 @@ def _event(
         metadata=context.metadata,
         now=now,
     )
-
-
-def _to_events(
-    request: ExportLogsServiceRequest, max_event_bytes: int, max_depth: int, now: datetime
-) -> Mapped:
-    mapped = Mapped([])
-    for context, record in scoped_records(request, _NAMES, max_depth, mapped):
-        try:
-            mapped.events.append(_event(record, context, max_event_bytes, max_depth, now))
-        except ValueError as exc:
-            mapped.reject(context.system, str(exc))
-    return mapped
+    return [event]
 
 
 def _fix_json_ids(payload: dict[str, Any]) -> None:
-    for resource in children(payload, "resourceLogs", "resource_logs"):
-        for scoped in children(resource, "scopeLogs", "scope_logs"):
-            for record in children(scoped, "logRecords", "log_records"):
-                hex_ids_to_base64(record, "traceId", "spanId", "trace_id", "span_id")
+    for record in json_records(payload, _NAMES):
+        hex_ids_to_base64(record, "traceId", "spanId")
 
 
 LOGS = Signal(
@@ -109,5 +94,5 @@ LOGS = Signal(
     rejected_field="rejected_log_records",
     names=_NAMES,
     fix_json_ids=_fix_json_ids,
-    to_events=_to_events,
+    events_of=_events,
 )

@@ -16,13 +16,12 @@ from eventcollector._ids import derived_event_id
 from eventcollector.model import LIMITS, Event
 from eventcollector.server.ingest._names import first_line
 from eventcollector.server.ingest._otlp_common import (
-    Mapped,
     ScopeContext,
     Signal,
     attributes,
     children,
     hex_ids_to_base64,
-    scoped_records,
+    json_records,
     timestamp,
 )
 
@@ -96,31 +95,21 @@ def _exception_event(
     )
 
 
-def _to_events(
-    request: ExportTraceServiceRequest, max_event_bytes: int, max_depth: int, now: datetime
-) -> Mapped:
-    mapped = Mapped([])
-    for context, span in scoped_records(request, _NAMES, max_depth, mapped):
-        try:
-            mapped.events.append(_span_event(span, context, max_event_bytes, max_depth, now))
-            for index, event in enumerate(span.events):
-                if event.name == "exception":
-                    mapped.events.append(_exception_event(span, index, context, max_depth, now))
-        except ValueError as exc:
-            mapped.reject(context.system, str(exc))
-    return mapped
+def _events(
+    span: Any, context: ScopeContext, max_event_bytes: int, max_depth: int, now: datetime
+) -> list[Event]:
+    events = [_span_event(span, context, max_event_bytes, max_depth, now)]
+    for index, event in enumerate(span.events):
+        if event.name == "exception":
+            events.append(_exception_event(span, index, context, max_depth, now))
+    return events
 
 
 def _fix_json_ids(payload: dict[str, Any]) -> None:
-    for resource in children(payload, "resourceSpans", "resource_spans"):
-        for scoped in children(resource, "scopeSpans", "scope_spans"):
-            for span in children(scoped, "spans", "spans"):
-                hex_ids_to_base64(
-                    span, "traceId", "spanId", "parentSpanId", "trace_id", "span_id",
-                    "parent_span_id",
-                )  # fmt: skip
-                for link in children(span, "links", "links"):
-                    hex_ids_to_base64(link, "traceId", "spanId", "trace_id", "span_id")
+    for span in json_records(payload, _NAMES):
+        hex_ids_to_base64(span, "traceId", "spanId", "parentSpanId")
+        for link in children(span, "links"):
+            hex_ids_to_base64(link, "traceId", "spanId")
 
 
 TRACES = Signal(
@@ -130,5 +119,5 @@ TRACES = Signal(
     rejected_field="rejected_spans",
     names=_NAMES,
     fix_json_ids=_fix_json_ids,
-    to_events=_to_events,
+    events_of=_events,
 )
