@@ -4,6 +4,7 @@
     python -m benchmarks --quick         # 100k events, fewer repeats: a quick look
     python -m benchmarks --events 10000000 --only ingest,queries
     python -m benchmarks --only filters  # filter parse time, no data needed
+    python -m benchmarks --only otlp     # OTLP protobuf logs vs the JSON batch endpoint
 
 Nothing here is a test: figures are printed, never asserted. Record the latest in
 docs/performance.md together with the machine they came from.
@@ -22,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PHASES = ("ingest", "queries", "http", "postgres", "filters")
+PHASES = ("ingest", "queries", "http", "otlp", "postgres", "filters")
 
 
 def machine() -> dict[str, Any]:
@@ -94,6 +95,11 @@ def main() -> None:
         _progress("http", report["http"])
         if "refused" in report["http"]:
             print(f"# warning: http: {report['http']['refused']}", file=sys.stderr, flush=True)
+    if "otlp" in phases:
+        from benchmarks._otlp import run_otlp
+
+        report["otlp"] = run_otlp(workdir, min(args.events, 200_000))
+        _progress("otlp", report["otlp"])
     if "postgres" in phases:
         if args.postgres:
             from benchmarks._postgres import run_postgres

@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 
 from eventcollector.client import INSIDE_CLIENT
 from eventcollector.collector import EventCollector
 from eventcollector.model import LIMITS, Event, Severity
 from eventcollector.storage.base import QueuedStore
 
-__all__ = ["EventCollectorHandler"]
+__all__ = ["EventCollectorHandler", "LogForwarder"]
 
 _OWN_LOGGERS = ("eventcollector",)
 _NOT_TOKEN = re.compile(r"[\s\x00-\x1f\x7f,]+")
@@ -41,18 +42,12 @@ def _severity(levelno: int) -> Severity:
     return Severity.DEBUG
 
 
-class EventCollectorHandler(logging.Handler):
-    """A ``logging.Handler`` that records each log record as an event."""
+class LogForwarder:
+    """What the logging integrations share: the collector (the configured one unless
+    given, made on first use), the system and event type, and the guard against
+    recording the collector's own logging or recursing on one thread."""
 
-    def __init__(
-        self,
-        collector: EventCollector | None = None,
-        *,
-        system: str,
-        event_type: str = "log.record",
-        level: int = logging.NOTSET,
-    ) -> None:
-        super().__init__(level)
+    def __init__(self, collector: EventCollector | None, system: str, event_type: str) -> None:
         Event.create(system=system, event_type=event_type, title="check")  # fail fast
         self._collector: EventCollector | None = None
         self._queued: QueuedStore | None = None  # the collector's storage, if it queues
@@ -78,27 +73,53 @@ class EventCollectorHandler(logging.Handler):
         self._queued = storage if isinstance(storage, QueuedStore) else None
         self._collector = collector
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def ignored(self, logger_name: str | None) -> bool:
+        """Whether a record must not become an event (see the module docstring)."""
         if INSIDE_CLIENT.get() or getattr(self._busy, "active", False):
-            return False
-        name = record.name
-        if any(name == own or name.startswith(own + ".") for own in _OWN_LOGGERS):
-            return False
-        return bool(super().filter(record))
+            return True
+        return logger_name is not None and any(
+            logger_name == own or logger_name.startswith(own + ".") for own in _OWN_LOGGERS
+        )
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def forward(self, make_event: Callable[[], Event]) -> None:
+        """Hand ``make_event()`` to the collector without blocking on the network or the
+        disk, with this thread marked busy meanwhile; errors propagate."""
         self._busy.active = True
         try:
-            event = self._event(record)
+            event = make_event()
             collector = self.collector
             if self._queued is not None:  # the remote client: straight into its buffer
                 self._queued.submit([event])
             else:
                 collector.emit(**event.to_dict())
-        except Exception:
-            self.handleError(record)
         finally:
             self._busy.active = False
+
+
+class EventCollectorHandler(logging.Handler, LogForwarder):
+    """A ``logging.Handler`` that records each log record as an event."""
+
+    def __init__(
+        self,
+        collector: EventCollector | None = None,
+        *,
+        system: str,
+        event_type: str = "log.record",
+        level: int = logging.NOTSET,
+    ) -> None:
+        logging.Handler.__init__(self, level)
+        LogForwarder.__init__(self, collector, system, event_type)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.ignored(record.name):
+            return False
+        return bool(super().filter(record))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.forward(lambda: self._event(record))
+        except Exception:
+            self.handleError(record)
 
     def flush(self) -> None:
         if self._collector is None:  # nothing was ever emitted: do not create a collector

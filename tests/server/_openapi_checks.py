@@ -3,9 +3,9 @@
 
 Schemathesis's ``positive_data_acceptance`` wants every schema-valid request answered
 2xx. OpenAPI cannot state rules that join parameters (``since`` or ``minutes``, not
-both; a ``cursor`` only for the order it was made for) or a value only the server
-makes (``cursor``), nor the filter language's grammar (``q``), so the test lets that check take a 400, and this one refuses
-every 400 to schema-valid data but those naming one of these rules.
+both; a ``cursor`` only for the order it was made for), a value only the server makes
+(``cursor``) or the filter language's grammar (``q``), so the test lets that check take
+a 400, and this one refuses every 400 to schema-valid data but those naming such a rule.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ without the ``server`` extra and only these commands name it when it is missing.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,10 +17,12 @@ from eventcollector.cli._common import CliError, DbOpt
 from eventcollector.cli.app import app
 
 if TYPE_CHECKING:
+    from eventcollector.server.app import Service
     from eventcollector.server.auth import KeyStore
 
 _LIMITS = "Limits"
 _STREAMS = "Streams"
+_DOORS = "Other doors (docs/ingest.md)"
 
 KeysFileOpt = Annotated[
     Path | None,
@@ -82,6 +85,27 @@ def serve(
     ] = 100_000,
     stream_queue: Annotated[int, typer.Option(min=1, rich_help_panel=_STREAMS)] = 1_000,
     stream_send_timeout: Annotated[float, typer.Option(min=0.01, rich_help_panel=_STREAMS)] = 10.0,
+    otlp_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Also listen here (OTLP's is 4318) for /v1/logs and /v1/traces only.",
+            rich_help_panel=_DOORS,
+        ),
+    ] = None,
+    syslog_tcp: Annotated[
+        str | None,
+        typer.Option(help="Syslog over TCP on HOST:PORT (no auth).", rich_help_panel=_DOORS),
+    ] = None,
+    syslog_udp: Annotated[
+        str | None,
+        typer.Option(help="Syslog over UDP on HOST:PORT (no auth).", rich_help_panel=_DOORS),
+    ] = None,
+    syslog_max_connections: Annotated[int, typer.Option(min=1, rich_help_panel=_DOORS)] = 256,
+    syslog_idle_timeout: Annotated[
+        float, typer.Option(min=0.01, help="Seconds.", rich_help_panel=_DOORS)
+    ] = 300.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
@@ -108,9 +132,12 @@ def serve(
         stream_queue=stream_queue,
         stream_send_timeout=stream_send_timeout,
     )
+    if otlp_port is not None and otlp_port == port:
+        raise CliError("otlp-port: must differ from --port", 2)
+    services = _syslog(syslog_tcp, syslog_udp, syslog_max_connections, syslog_idle_timeout)
     collector = EventCollector(target, max_pending=max_pending)
     config = uvicorn.Config(
-        create_app(collector, settings, keys=keys),
+        create_app(collector, settings, keys=keys, otlp_port=otlp_port, services=services),
         host=host,
         port=port,
         log_level=log_level,
@@ -120,7 +147,41 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()
+    sockets = None if otlp_port is None else [config.bind_socket(), _listen(host, otlp_port)]
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def _syslog(
+    tcp: str | None, udp: str | None, max_connections: int, idle_timeout: float
+) -> list[Service]:
+    if tcp is None and udp is None:
+        return []
+    from eventcollector.server.syslog import SyslogListener, parse_address
+
+    try:
+        return [
+            SyslogListener(
+                tcp=None if tcp is None else parse_address(tcp, "syslog-tcp"),
+                udp=None if udp is None else parse_address(udp, "syslog-udp"),
+                max_connections=max_connections,
+                idle_timeout=idle_timeout,
+            )
+        ]
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for a second HTTP port, or a ``CliError`` naming it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise CliError(f"otlp-port: cannot listen on {host}:{port} ({exc.strerror})", 2) from None
+    return sock
 
 
 keys_app = typer.Typer(help="Manage the server's API keys (stored hashed).", no_args_is_help=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 try:
     import msgspec  # noqa: F401
+    import opentelemetry.proto  # noqa: F401
     import prometheus_client  # noqa: F401
     import sse_starlette  # noqa: F401
     import starlette  # noqa: F401

@@ -8,13 +8,15 @@ committed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventcollector.collector import EventCollector
 from eventcollector.server import ingest, openapi, queries, streams
@@ -30,7 +32,38 @@ from eventcollector.server.settings import ServerSettings
 from eventcollector.server.state import ServerState
 from eventcollector.storage import StorageError
 
-__all__ = ["create_app"]
+__all__ = ["Service", "create_app"]
+
+
+class Service(Protocol):
+    """A listener beside HTTP (syslog), started and stopped with the app."""
+
+    async def start(self, state: ServerState) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class _OtlpPort:
+    """Requests arriving on ``port`` reach only the OTLP endpoints (``--otlp-port``)."""
+
+    def __init__(self, app: ASGIApp, port: int, paths: frozenset[str]) -> None:
+        self.app = app
+        self.port = port
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if (
+            scope["type"] != "lifespan"
+            and server is not None
+            and server[1] == self.port
+            and scope["path"] not in self.paths
+        ):
+            await json_response({"error": "path: not found on the OTLP port"}, 404)(
+                scope, receive, send
+            )
+            return
+        await self.app(scope, receive, send)
 
 
 def _health(state: ServerState) -> Route:
@@ -51,8 +84,14 @@ def create_app(
     settings: ServerSettings | None = None,
     *,
     keys: KeyStore | None = None,
+    otlp_port: int | None = None,
+    services: Sequence[Service] = (),
 ) -> Starlette:
-    """The HTTP API over ``collector``; ``keys`` None means no authentication."""
+    """The HTTP API over ``collector``; ``keys`` None means no authentication.
+
+    ``otlp_port``: a second listening port that serves only the OTLP endpoints;
+    ``services`` start after the collector and stop before it (so it drains them).
+    """
     settings = settings or ServerSettings()
     state = ServerState(collector, settings, keys)
 
@@ -60,7 +99,11 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await collector.start()
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                for service in services:
+                    await service.start(state)
+                    stack.push_async_callback(service.stop)
+                yield
         finally:
             await collector.stop()
 
@@ -82,5 +125,7 @@ def create_app(
             Exception: internal_error_handler,
         },
     )
+    if otlp_port is not None:
+        app.add_middleware(_OtlpPort, port=otlp_port, paths=ingest.OTLP_PATHS)
     app.state.server = state
     return app

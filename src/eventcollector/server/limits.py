@@ -13,11 +13,21 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 
 from eventcollector.server.errors import ApiError, limit_error
 
-__all__ = ["RateLimiter", "depth_exceeds", "read_body"]
+__all__ = ["RateLimiter", "depth_exceeds", "read_body", "request_body"]
+
+
+async def request_body(request: Request, max_bytes: int) -> bytes:
+    """``read_body`` of a request, with its Content-Length and Content-Encoding."""
+    return await read_body(
+        request.stream(),
+        content_length=request.headers.get("content-length"),
+        encoding=request.headers.get("content-encoding"),
+        max_bytes=max_bytes,
+    )
 
 
 async def read_body(

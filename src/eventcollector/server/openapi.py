@@ -366,6 +366,7 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
             }
         },
     }
+    paths.update(_otlp_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "eventcollector", "version": __version__},
@@ -376,6 +377,57 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
         },
         "security": [{"bearer": []}, {}],
     }
+
+
+def _otlp_paths() -> dict[str, Any]:
+    """OTLP/HTTP exports; the messages are the OpenTelemetry protocol's, not ours."""
+    status = {
+        "type": "object",
+        "description": "google.rpc.Status (protobuf for a protobuf request), plus error.",
+        "properties": {
+            "code": {"type": "integer"},
+            "message": {"type": "string"},
+            "error": {"type": "string"},
+        },
+        "required": ["code", "message", "error"],
+    }
+    paths = {}
+    for path, signal, rejected in (
+        ("/v1/logs", "Logs", "rejectedLogRecords"),
+        ("/v1/traces", "Trace", "rejectedSpans"),
+    ):
+        partial = {
+            "type": "object",
+            "properties": {
+                rejected: {"type": ["string", "integer"]},
+                "errorMessage": {"type": "string"},
+            },
+        }
+        answer = {"type": "object", "properties": {"partialSuccess": partial}}
+        paths[path] = {
+            "post": {
+                "summary": f"OTLP/HTTP Export{signal}ServiceRequest (see docs/ingest.md).",
+                "description": "application/x-protobuf or OTLP JSON (hex ids), gzip accepted; "
+                "answered after the commit.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-protobuf": {
+                            "schema": {"type": "string", "format": "binary"}
+                        },
+                        "application/json": {"schema": {"type": "object"}},
+                    },
+                },
+                "responses": {
+                    "200": _json(answer, f"Export{signal}ServiceResponse"),
+                    **{
+                        str(code): _json(status, "Status")
+                        for code in (400, 401, 403, 413, 415, 429, 503)
+                    },
+                },
+            }
+        }
+    return paths
 
 
 def routes(settings: ServerSettings) -> list[Route]:

@@ -8,7 +8,6 @@ start with the field name) are what the client sees.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -19,14 +18,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from eventcollector.collector import QueueFull
 from eventcollector.model import Event, System
 from eventcollector.server.errors import ApiError, json_response, limit_error
-from eventcollector.server.limits import depth_exceeds, read_body
+from eventcollector.server.ingest._admit import admit
+from eventcollector.server.limits import depth_exceeds, request_body
 from eventcollector.server.state import ServerState
-from eventcollector.storage import StorageError
 
-__all__ = ["routes"]
+__all__ = ["json_route"]
 
 _JSON_TYPES = frozenset({"application/json", "text/json"})
 _NDJSON_TYPES = frozenset(
@@ -141,53 +139,24 @@ class _Ingest:
             )
         started = time.perf_counter()
         try:
-            body = await read_body(
-                request.stream(),
-                content_length=request.headers.get("content-length"),
-                encoding=request.headers.get("content-encoding"),
-                max_bytes=s.max_body_bytes,
-            )
+            body = await request_body(request, s.max_body_bytes)
             items = _split(body, media_type, s.max_batch)
         except ApiError as exc:
             state.metrics.http_rejections.labels(str(exc.status)).inc()
             raise
         valid, rejected, rejected_systems = self._parse(items, datetime.now(UTC))
         events = [event for _, event in valid]
-        systems = Counter(event.system.value for event in events)
-        if principal.system is not None and set(systems) - {principal.system}:
-            state.metrics.http_rejections.labels("pinned_system").inc()
-            other = sorted(set(systems) - {principal.system})[0]
-            raise ApiError(
-                403,
-                f"system: this key may only write system {principal.system!r}, not {other!r}",
-                system=principal.system,
-            )
-        wait = state.rate_wait(principal, systems)
-        if wait:
-            state.metrics.http_rejections.labels("rate_limit").inc()
-            raise ApiError(
-                429,
-                f"rate_limit: more than {state.limiter.rate:g} events/s for this key and system",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
-                limit="rate_limit",
-                retry_after=wait,
-            )
-        stored = await self._store(events)
+        stored = await admit(state, principal, events)
         ids: list[str | None] = [None] * len(items)
         for index, event in valid:
             ids[index] = event.id
-        fresh: Counter[str] = Counter()
-        dupes: Counter[str] = Counter()
-        for event, new in zip(events, stored, strict=True):
-            (fresh if new else dupes)[event.system.value] += 1
         metrics = state.metrics
-        metrics.count(metrics.accepted, fresh)
-        metrics.count(metrics.duplicates, dupes)
         metrics.count(metrics.rejected, rejected_systems)
         metrics.latency.observe(time.perf_counter() - started)
+        fresh = sum(stored)
         result = {
-            "accepted": sum(fresh.values()),
-            "duplicates": sum(dupes.values()),
+            "accepted": fresh,
+            "duplicates": len(stored) - fresh,
             "rejected": rejected,
             "ids": ids,
         }
@@ -197,19 +166,6 @@ class _Ingest:
             return json_response(result, 400)
         return json_response(result)
 
-    async def _store(self, events: list[Event]) -> list[bool]:
-        if not events:
-            return []
-        retry = {"Retry-After": str(self.state.settings.retry_after)}
-        try:
-            return await self.state.collector.ingest(events, wait=False)
-        except QueueFull as exc:
-            self.state.metrics.http_rejections.labels("queue_full").inc()
-            raise ApiError(503, f"max_pending: {exc}", headers=retry, limit="max_pending") from None
-        except StorageError as exc:
-            self.state.metrics.http_rejections.labels("storage").inc()
-            raise ApiError(503, f"storage: {exc}", headers=retry) from None
 
-
-def routes(state: ServerState) -> list[Route]:
-    return [Route("/v1/events", _Ingest(state).handle, methods=["POST"])]
+def json_route(state: ServerState) -> Route:
+    return Route("/v1/events", _Ingest(state).handle, methods=["POST"])
