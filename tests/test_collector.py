@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from eventcollector import (
+    LIMITS,
     Event,
     EventCollector,
     EventQueryBuilder,
@@ -333,3 +334,17 @@ async def test_concurrent_collects_share_a_batch_and_one_cancelled_caller_spares
         assert await EventQueryBuilder(collector).count() == 50
         assert isinstance(others[0], Event)
         assert await collector.get_event(others[0].id) == others[0]
+
+
+async def test_the_longest_durations_sum_in_the_rollups(collector: EventCollector) -> None:
+    # Near 2**63 two durations overflowed the rollups' integer sums and wedged every later
+    # commit of the journal; the limit keeps any realistic count of them summable.
+    longest = LIMITS.max_duration_ms
+    for i in range(3):
+        await collector.collect(system="akosha", event_type="test.run", title=f"long {i}",
+                                duration_ms=longest)  # fmt: skip
+    await collector.flush()
+    stats = await collector.duration_stats(Query())
+    assert stats.count == 3
+    assert stats.max == longest
+    assert await collector.count(Query()) == 3

@@ -58,7 +58,7 @@ event_fields = st.fixed_dictionaries(
         "tags": st.lists(tokens, max_size=5),
         "correlation_id": tokens,
         "source_component": tokens,
-        "duration_ms": st.integers(0, 2**63 - 1),
+        "duration_ms": st.integers(0, LIMITS.max_duration_ms),
         "timestamp": past_timestamps,
     },
 )
@@ -191,6 +191,7 @@ BAD_FIELDS = [
     pytest.param({"duration_ms": "12"}, "duration_ms", id="str-duration"),
     pytest.param({"duration_ms": True}, "duration_ms", id="bool-duration"),
     pytest.param({"duration_ms": float("nan")}, "duration_ms", id="nan-duration"),
+    pytest.param({"duration_ms": LIMITS.max_duration_ms + 1}, "duration_ms", id="over-a-year"),
     pytest.param({"timestamp": "yesterday"}, "timestamp", id="timestamp-not-iso"),
     pytest.param({"timestamp": 12345}, "timestamp", id="timestamp-int"),
     pytest.param(

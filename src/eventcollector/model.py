@@ -46,6 +46,10 @@ class Limits:
     correlation_id_length: int = 256
     source_component_length: int = 128
     max_future_skew: timedelta = timedelta(minutes=5)
+    #: One year. The rollups sum durations in 64-bit integers: near 2**63 two events
+    #: overflowed the sum and wedged every later commit; a year keeps 290 million
+    #: maximal durations per rollup row below it.
+    max_duration_ms: int = 31_536_000_000
 
 
 LIMITS = Limits()
@@ -267,8 +271,8 @@ def _duration(value: object) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("duration_ms: expected a number of milliseconds")
-    if value < 0 or value >= 2**63 or value != value:  # NaN is never equal to itself
-        raise ValueError("duration_ms: must be between 0 and 2**63-1")
+    if not 0 <= value <= LIMITS.max_duration_ms:  # NaN compares false: refused too
+        raise ValueError(f"duration_ms: must be between 0 and {LIMITS.max_duration_ms} (a year)")
     return int(value)
 
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _reference import reference
-from eventcollector.model import Event, Severity
+from eventcollector.model import LIMITS, Event, Severity
 from eventcollector.query import GROUP_FIELDS, ORDER_FIELDS, DurationStats, Query, sort_value
 from eventcollector.storage import Followable, Storage, StorageError
 
@@ -139,7 +139,7 @@ async def test_every_field_round_trips(storage: Storage) -> None:
         tags=["x", "y-z", "ü"],
         correlation_id="corr-1",
         source_component="api.v2",
-        duration_ms=2**62,
+        duration_ms=LIMITS.max_duration_ms,  # the largest accepted
         metadata={"host": "h1", "pid": 12},
         timestamp=datetime(2024, 3, 10, 1, 2, 3, 456789, tzinfo=UTC),
     )

@@ -58,7 +58,7 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     correlation_id: _token(LIMITS.correlation_id_length) | None = None  # type: ignore[valid-type]
     source_component: _token(LIMITS.source_component_length) | None = None  # type: ignore[valid-type]
     #: Milliseconds; a fraction is cut off.
-    duration_ms: Annotated[float, msgspec.Meta(ge=0, lt=2.0**63)] | None = None
+    duration_ms: Annotated[float, msgspec.Meta(ge=0, le=LIMITS.max_duration_ms)] | None = None
     metadata: dict[str, Any] | None = {}
 
 
