@@ -136,14 +136,14 @@ async def assert_rollups_match_events(url: str, schema: str) -> None:
 
 
 async def test_concurrent_opens_migrate_once(pg_schema: tuple[str, str]) -> None:
-    from eventcollector.storage.postgres import PostgresStorage
+    from eventcollector.storage.postgres import SCHEMA_VERSION, PostgresStorage
 
     url, schema = pg_schema
     stores = [PostgresStorage(url, schema=schema, partitions_ahead=2) for _ in range(6)]
     try:
         await asyncio.gather(*(s.open() for s in stores))
         versions = await admin(url, f'SELECT version FROM "{schema}".schema_migrations')
-        assert [r[0] for r in versions] == [1, 2, 3]
+        assert [r[0] for r in versions] == list(range(1, SCHEMA_VERSION + 1))  # each once
         results = await asyncio.gather(*(s.append([ev(1, id="same")]) for s in stores))
         assert sorted(r[0] for r in results) == [False] * 5 + [True]
     finally:

@@ -38,7 +38,7 @@ __all__ = [
     "is_loopback",
 ]
 
-SCOPES = ("ingest", "read", "admin")
+SCOPES = ("ingest", "read", "triage", "admin")
 _PREFIX = "eck"
 _REFRESH_INTERVAL = 1.0
 
