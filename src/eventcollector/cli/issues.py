@@ -80,9 +80,8 @@ def _row(issue: dict[str, Any]) -> dict[str, Any]:
         "id": issue["id"],
         "status": issue["status"] + flag,
         "count": issue["count"],
-        "last_seen": issue["last_seen"],
+        "last_seen": issue["last_seen"][:19],
         "systems": ",".join(issue["systems"]),
-        "error_type": issue["error_type"],
         "message": issue["title"],
     }
 
