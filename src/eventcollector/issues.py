@@ -36,7 +36,7 @@ ISSUE_SEVERITIES = frozenset({Severity.ERROR, Severity.CRITICAL})
 #: ``muted`` lasts until ``muted_until``; then the issue reads (and stays) unresolved.
 ISSUE_STATUSES = ("unresolved", "resolved", "ignored", "muted")
 ISSUE_ORDERS = ("last_seen", "first_seen", "count")
-MAX_ISSUE_LIMIT = 1_000
+MAX_ISSUE_LIMIT = 10_000
 #: An issue's title is its first message, cut to this many characters.
 _TITLE_CHARS = 500
 

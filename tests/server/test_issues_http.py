@@ -47,6 +47,7 @@ def seeded(server: Server, keys: dict[str, str]) -> dict[str, int]:
 def test_list_show_and_events(server: Server, keys: dict[str, str], seeded: dict[str, int]) -> None:
     timeout = seeded["Timeout after 1ms"]
     with server.client(keys["read"]) as c:
+        assert c.get("/v1/issues", params={"limit": 1000}).status_code == 200  # the largest
         page = c.get("/v1/issues", params={"system": "akosha"}).json()
         assert [i["id"] for i in page["issues"]] == [timeout]
         assert page["next_offset"] is None
@@ -89,7 +90,7 @@ def test_status_change_needs_triage(
     [
         ("GET", "/v1/issues?status=closed", None, 400, "status:"),
         ("GET", "/v1/issues?limit=x", None, 400, "limit:"),
-        ("GET", "/v1/issues?limit=100000", None, 400, "limit:"),
+        ("GET", "/v1/issues?limit=1001", None, 400, "limit:"),
         ("GET", "/v1/issues?order_by=title", None, 400, "order_by:"),
         ("GET", "/v1/issues?seen_since=yesterday", None, 400, "seen_since:"),
         ("GET", "/v1/issues?colour=red", None, 400, "colour:"),

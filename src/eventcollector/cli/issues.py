@@ -129,43 +129,31 @@ def _set_status(
     write_document(doc, out, title=f"Issue {issue_id}: {status}")
 
 
-@issues_app.command("resolve")
-def issues_resolve(
-    ctx: typer.Context,
-    issue_id: IdArg,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
-) -> None:
-    """Mark an issue resolved; its next event makes it unresolved and regressed."""
-    _set_status(ctx, issue_id, "resolved", fmt, None)
+def _status_command(name: str, status: str, summary: str) -> None:
+    def command(
+        ctx: typer.Context,
+        issue_id: IdArg,
+        fmt: FormatOpt = None,
+        db: DbOpt = None,
+        url: UrlOpt = None,
+        api_key: ApiKeyOpt = None,
+    ) -> None:
+        _set_status(ctx, issue_id, status, fmt, None)
+
+    command.__doc__ = summary
+    issues_app.command(name)(command)
 
 
-@issues_app.command("ignore")
-def issues_ignore(
-    ctx: typer.Context,
-    issue_id: IdArg,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
-) -> None:
-    """Ignore an issue: it keeps counting but stays ignored."""
-    _set_status(ctx, issue_id, "ignored", fmt, None)
-
-
-@issues_app.command("reopen")
-def issues_reopen(
-    ctx: typer.Context,
-    issue_id: IdArg,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
-) -> None:
-    """Mark an issue unresolved again."""
-    _set_status(ctx, issue_id, "unresolved", fmt, None)
+for _name, _status, _summary in (
+    (
+        "resolve",
+        "resolved",
+        "Mark an issue resolved; its next event makes it unresolved and regressed.",
+    ),
+    ("ignore", "ignored", "Ignore an issue: it keeps counting but stays ignored."),
+    ("reopen", "unresolved", "Mark an issue unresolved again."),
+):
+    _status_command(_name, _status, _summary)
 
 
 @issues_app.command("mute")

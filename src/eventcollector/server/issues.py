@@ -22,11 +22,13 @@ from eventcollector.server.errors import ApiError, json_response
 from eventcollector.server.limits import read_body
 from eventcollector.server.state import ServerState
 
-__all__ = ["routes"]
+__all__ = ["MAX_PAGE", "routes"]
+
+#: The largest page of issues (and of an issue's events) one request may ask for.
+MAX_PAGE = 1_000
 
 _BODY_BYTES = 4_096
 _LIST_PARAMS = frozenset({"status", "system", "seen_since", "order_by", "limit", "offset"})
-_MAX_EVENTS = 1_000
 
 
 def _single(request: Request, allowed: frozenset[str]) -> dict[str, str]:
@@ -77,6 +79,8 @@ class _Issues:
             )
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
+        if query.limit > MAX_PAGE:
+            raise ApiError(400, f"limit: expected an integer from 0 to {MAX_PAGE}")
         # One more than asked tells whether another page exists.
         found = await self.collector.issues(
             status=query.status,
@@ -108,8 +112,8 @@ class _Issues:
         picked = _single(request, frozenset({"limit"}))
         issue_id = _issue_id(request)
         limit = _int(picked, "limit", 100)
-        if not 1 <= limit <= _MAX_EVENTS:
-            raise ApiError(400, f"limit: expected an integer from 1 to {_MAX_EVENTS}")
+        if not 1 <= limit <= MAX_PAGE:
+            raise ApiError(400, f"limit: expected an integer from 1 to {MAX_PAGE}")
         if await self.collector.get_issue(issue_id) is None:
             raise ApiError(404, f"id: no issue {issue_id}")
         events = await self.collector.issue_events(issue_id, limit)

@@ -15,8 +15,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from eventcollector import __version__
-from eventcollector.issues import ISSUE_ORDERS, ISSUE_STATUSES, MAX_ISSUE_LIMIT
+from eventcollector.issues import ISSUE_ORDERS, ISSUE_STATUSES
 from eventcollector.query import ORDER_FIELDS
+from eventcollector.server.issues import MAX_PAGE
 from eventcollector.server.settings import ServerSettings
 
 __all__ = ["openapi_document", "routes"]
@@ -252,7 +253,7 @@ def _issue_paths() -> dict[str, Any]:
         _param("system", "Only issues seen in this system.", {"type": "string"}),
         _param("seen_since", "Last seen at or after (ISO 8601).", {"type": "string"}),
         _param("order_by", "Newest first by.", {"enum": list(ISSUE_ORDERS)}),
-        _param("limit", "Page size (default 50).", {"type": "integer", "maximum": MAX_ISSUE_LIMIT}),
+        _param("limit", "Page size (default 50).", {"type": "integer", "maximum": MAX_PAGE}),
         _param("offset", "next_offset of the previous page.", {"type": "integer", "minimum": 0}),
     ]
     change = {
@@ -264,7 +265,7 @@ def _issue_paths() -> dict[str, Any]:
         },
         "responses": {"200": _json(_ref("Issue")), **_errors(400, 401, 403, 404, 503)},
     }
-    limit = _param("limit", "At most (default 100).", {"type": "integer", "maximum": 1000})
+    limit = _param("limit", "At most (default 100).", {"type": "integer", "maximum": MAX_PAGE})
     return {
         "/v1/issues": _get("Error issues, latest seen first.", _ref("IssuePage"), listing),
         "/v1/issues/{issue_id}": {
