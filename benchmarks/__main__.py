@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PHASES = ("ingest", "queries", "http", "otlp", "postgres", "filters")
+PHASES = ("ingest", "queries", "http", "otlp", "postgres", "filters", "issues")
 
 
 def machine() -> dict[str, Any]:
@@ -113,6 +113,12 @@ def main() -> None:
 
         report["filters"] = run_filters()
         _progress("filters", report["filters"])
+    if "issues" in phases:
+        from benchmarks._error_corpus import quality
+
+        # Grouping quality of fingerprint v1 beside the title masking of error_groups.
+        report["issues"] = quality()
+        _progress("issues", report["issues"])
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

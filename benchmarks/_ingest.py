@@ -3,7 +3,9 @@
 ``python -m benchmarks._ingest --db PATH --events N`` prints one JSON object:
 concurrent ``collect()`` rate, sequential rate (with the bare loop-to-thread round
 trip that bounds it), and the raw engine rate (pre-built rows ``executemany``d into
-the same schema, in the same run) with their ratio.
+the same schema, in the same run) with their ratio. ``--error-share 0.05`` makes
+exactly that share of the events errors, with messages from the labelled corpus
+(``_error_corpus``), and the rest non-errors: the mix issue keeping is measured on.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import resource
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from benchmarks._data import generate
+from benchmarks._error_corpus import corpus
 from eventcollector import Event, EventCollector
 from eventcollector.storage.sqlite import SQLiteStorage
 from eventcollector.storage.sqlite import _sql as sql
@@ -51,8 +55,26 @@ class _Clock:
         }
 
 
-async def concurrent_ingest(db: Path, n: int) -> dict[str, Any]:
-    source = generate(n)
+def error_mix(source: Iterator[dict[str, Any]], share: float | None) -> Iterator[dict[str, Any]]:
+    """``source`` with every 1/share-th event an error from the corpus, the others not."""
+    if share is None:
+        yield from source
+        return
+    every = round(1 / share)
+    errors = [e for _, e in corpus(2_400)]
+    for i, fields in enumerate(source):
+        if i % every == 0:
+            err = errors[i // every % len(errors)]
+            fields = {**fields, "severity": err.severity.value, "title": err.title}
+            fields["system"] = err.system.value
+            fields["data"] = err.data
+        elif fields["severity"] in ("error", "critical"):
+            fields = {**fields, "severity": "warning"}
+        yield fields
+
+
+async def concurrent_ingest(db: Path, n: int, share: float | None = None) -> dict[str, Any]:
+    source = error_mix(generate(n), share)
     async with EventCollector(db_path=db) as collector:
 
         async def caller() -> None:
@@ -64,10 +86,10 @@ async def concurrent_ingest(db: Path, n: int) -> dict[str, Any]:
     return clock.report(n)
 
 
-async def sequential_ingest(db: Path, n: int) -> dict[str, Any]:
+async def sequential_ingest(db: Path, n: int, share: float | None = None) -> dict[str, Any]:
     async with EventCollector(db_path=db) as collector:
         clock = _Clock()
-        for fields in generate(n, seed=11):
+        for fields in error_mix(generate(n, seed=11), share):
             await collector.collect(**fields)
     return clock.report(n)
 
@@ -134,14 +156,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--sequential", type=int, default=20_000)
     parser.add_argument("--raw-db", type=Path)
+    parser.add_argument("--error-share", type=float, help="e.g. 0.05: that share are errors")
     args = parser.parse_args()
+    share = args.error_share
     report: dict[str, Any] = {}
-    report["concurrent_collect"] = asyncio.run(concurrent_ingest(args.db, args.events))
+    report["concurrent_collect"] = asyncio.run(concurrent_ingest(args.db, args.events, share))
     report["peak_rss_mb_after_concurrent"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )
     seq_db = args.db.with_name("sequential.db")
-    report["sequential_collect"] = asyncio.run(sequential_ingest(seq_db, args.sequential))
+    report["sequential_collect"] = asyncio.run(sequential_ingest(seq_db, args.sequential, share))
     report["thread_round_trip"] = asyncio.run(thread_round_trip())
     if args.raw_db is not None:
         # Pre-built rows live in memory: past 1M events they would dwarf what is measured.

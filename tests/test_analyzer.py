@@ -132,6 +132,25 @@ async def test_analyze_errors(collector: EventCollector, make_event: EventFactor
     assert analysis["error_groups"][0]["count"] == 2  # "DB error <*>"
 
 
+async def test_analyze_errors_lists_the_top_issues_of_the_period(
+    collector: EventCollector, make_event: EventFactory
+) -> None:
+    now = datetime.now(UTC)
+    await collector.ingest(
+        [
+            *(make_event(severity="error", title=f"Timeout after {i}ms",
+                         timestamp=now - timedelta(minutes=i)) for i in range(1, 4)),
+            make_event(severity="critical", title="Disk full", timestamp=now),
+            make_event(severity="error", title="Gone", timestamp=now - timedelta(hours=30)),
+        ]
+    )  # fmt: skip
+    analysis = await EventAnalyzer(collector).analyze_errors(hours=24)
+    assert analysis["error_groups"][0]["count"] == 3  # the spec's keys stay
+    assert [(i["title"], i["count"]) for i in analysis["top_issues"]] == [
+        ("Timeout after 1ms", 3), ("Disk full", 1),
+    ]  # fmt: skip
+
+
 async def test_detect_patterns_finds_an_injected_spike(
     collector: EventCollector, make_event: EventFactory
 ) -> None:

@@ -12,8 +12,9 @@ import re
 import statistics
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from eventcollector.issues import Issue
 from eventcollector.model import Event, Severity, format_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
 
@@ -25,6 +26,7 @@ ANOMALY_THRESHOLD_SIGMA = 2.5
 _MIN_HOURS_FOR_ANOMALIES = 6
 _ERROR_SEVERITIES = (Severity.ERROR.value, Severity.CRITICAL.value)
 _RECENT = 10
+_TOP_ISSUES = 10
 _GROUPING_SAMPLE = 1_000
 _TRACE_LIMIT = 10_000
 
@@ -34,6 +36,15 @@ class AnalysisSource(Protocol):
     async def count(self, query: Query) -> int: ...
     async def group_count(self, query: Query, field: GroupField) -> dict[str, int]: ...
     async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats: ...
+
+
+@runtime_checkable
+class IssueSource(Protocol):
+    """A collector that keeps issues (``EventCollector``)."""
+
+    async def issues(
+        self, *, seen_since: datetime | None = None, order_by: str = ..., limit: int = ...
+    ) -> list[Issue]: ...
 
 
 class EventAnalyzer:
@@ -55,6 +66,15 @@ class EventAnalyzer:
             c.query(errors.with_(limit=_GROUPING_SAMPLE)),
         )
         by_component.pop("", None)
+        top_issues: list[dict[str, Any]] = []
+        if isinstance(c, IssueSource):
+            try:
+                found = await c.issues(
+                    seen_since=now - timedelta(hours=hours), order_by="count", limit=_TOP_ISSUES
+                )
+            except NotImplementedError:  # a store that keeps no issues
+                found = []
+            top_issues = [i.to_dict() for i in found]
         return {
             "period_hours": hours,
             "total_errors": sum(by_severity.values()),
@@ -64,6 +84,8 @@ class EventAnalyzer:
             "errors_by_component": by_component,
             "error_groups": group_errors(sample),
             "recent_errors": [e.to_dict() for e in sample[:_RECENT]],
+            # The stored issues seen in the period, the most frequent first (all time counts).
+            "top_issues": top_issues,
         }
 
     async def detect_patterns(self, days: float = 7) -> dict[str, Any]:

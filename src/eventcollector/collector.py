@@ -9,6 +9,7 @@ subscribers. It starts itself on first use, because the spec's examples call
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
@@ -22,12 +23,15 @@ from typing import Any, Self
 from eventcollector._emit import EmitBridge
 from eventcollector._pipeline import IngestPipeline, QueueFull, batch_writer, running_loop
 from eventcollector._subscribers import EventStream, Subscriber, SubscriberHub
+from eventcollector.issues import Issue, IssueQuery, IssuesCallback
 from eventcollector.model import Event, EventType, Severity, System
 from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage import (
     EventsCallback,
     FileBacked,
     Flushable,
+    IssueFeed,
+    IssueStore,
     QueuedStore,
     SharedFeed,
     Storage,
@@ -37,6 +41,8 @@ from eventcollector.storage import (
 )
 
 __all__ = ["DEFAULT_MAX_PENDING", "EventCollector", "QueueFull"]
+
+_log = logging.getLogger("eventcollector")
 
 #: Events accepted but not yet committed before ``collect()`` waits (or the server answers 503).
 DEFAULT_MAX_PENDING = 100_000
@@ -50,18 +56,27 @@ class _Capabilities:
     listen: Callable[[EventsCallback], Awaitable[None]] | None
     client_stats: Callable[[], dict[str, Any]] | None
     path: str | None
+    issues: IssueStore | None
+    watch_issues: Callable[[IssuesCallback], None] | None
 
     @classmethod
     def of(cls, storage: Storage | QueuedStore) -> _Capabilities:
         if isinstance(storage, QueuedStore):
             return cls(
-                flush=storage.flush, listen=None, client_stats=storage.client_stats, path=None
+                flush=storage.flush,
+                listen=None,
+                client_stats=storage.client_stats,
+                path=None,
+                issues=storage if isinstance(storage, IssueStore) else None,
+                watch_issues=None,
             )
         return cls(
             flush=storage.flush if isinstance(storage, Flushable) else None,
             listen=storage.listen if isinstance(storage, SharedFeed) else None,
             client_stats=None,
             path=storage.path if isinstance(storage, FileBacked) else None,
+            issues=storage if isinstance(storage, IssueStore) else None,
+            watch_issues=storage.watch_issues if isinstance(storage, IssueFeed) else None,
         )
 
 
@@ -107,6 +122,7 @@ class EventCollector:
         self._start_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started_at: float | None = None
+        self._issue_watchers: list[IssuesCallback] = []
 
     @property
     def storage(self) -> Storage | QueuedStore:
@@ -153,6 +169,8 @@ class EventCollector:
             self._hub.bind(self._loop)
             self._started_at = time.monotonic()
             self._running = True
+        if self._can.watch_issues is not None:
+            self._can.watch_issues(self._announce_issues)
         # Backends shared by several servers (PostgreSQL) feed in events stored elsewhere.
         if self._can.listen is not None:
             await self._can.listen(self._hub.publish)
@@ -280,6 +298,59 @@ class EventCollector:
     @property
     def subscriber_count(self) -> int:
         return self._hub.count
+
+    def on_issue(self, callback: IssuesCallback) -> None:
+        """Call ``callback(changes)`` (a list of ``IssueChange``: an issue was created
+        or regressed) on the collector's loop after each commit that made some; for
+        alert triggers. A local store only; errors in the callback are logged."""
+        self._issue_watchers.append(callback)
+
+    def _announce_issues(self, changes: list[Any]) -> None:
+        for callback in self._issue_watchers:
+            try:
+                callback(changes)
+            except Exception:
+                _log.exception("issue callback %r failed", callback)
+
+    # -- issues --------------------------------------------------------------
+
+    async def _issue_store(self) -> IssueStore:
+        if self._can.issues is None:
+            raise NotImplementedError(f"{type(self._storage).__name__} keeps no issues")
+        await self._ensure_started()
+        return self._can.issues
+
+    async def issues(
+        self,
+        *,
+        status: str | None = None,
+        system: str | None = None,
+        seen_since: datetime | None = None,
+        order_by: str = "last_seen",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Issue]:
+        """Error issues (docs/issues.md), the latest seen first; ValueError naming a bad
+        argument."""
+        query = IssueQuery(status, system, seen_since, order_by, limit, offset)
+        return await (await self._issue_store()).issues(query)
+
+    async def get_issue(self, issue_id: int) -> Issue | None:
+        """The issue with this id, or None."""
+        return await (await self._issue_store()).get_issue(issue_id)
+
+    async def set_issue_status(
+        self, issue_id: int, status: str, *, until: datetime | None = None
+    ) -> Issue | None:
+        """``resolved``, ``ignored``, ``unresolved``, or ``muted`` until ``until``; the
+        issue, or None when there is none."""
+        return await (await self._issue_store()).set_issue_status(issue_id, status, until=until)
+
+    async def issue_events(self, issue_id: int, limit: int = 100) -> list[Event]:
+        """The issue's stored events, newest first."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise ValueError("limit: expected an integer from 1 to 10000")
+        return await (await self._issue_store()).issue_events(issue_id, limit)
 
     # -- reads ---------------------------------------------------------------
 

@@ -190,7 +190,9 @@ app.add_typer(keys_app, name="keys")
 
 @keys_app.command("create")
 def keys_create(
-    scope: Annotated[list[str], typer.Option(help="ingest, read or admin (repeat for several).")],
+    scope: Annotated[
+        list[str], typer.Option(help="ingest, read, triage or admin (repeat for several).")
+    ],
     system: Annotated[
         str | None, typer.Option(help="Pin an ingest key to this one system.")
     ] = None,

@@ -26,7 +26,8 @@ import httpx
 
 from eventcollector.client._inside import INSIDE_CLIENT
 from eventcollector.client._sender import Sender, SenderConfig
-from eventcollector.model import Event, parse_timestamp
+from eventcollector.issues import Issue, IssueQuery
+from eventcollector.model import Event, format_timestamp, parse_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
 from eventcollector.query_params import query_to_params
 from eventcollector.storage.base import QueuedStore, StorageError, StorageUnavailable
@@ -208,6 +209,45 @@ class HTTPStorage:
         )
         return int(body["deleted"])
 
+    # -- issues (an IssueStore over HTTP) --------------------------------------
+
+    async def issues(self, query: IssueQuery) -> list[Issue]:
+        """``GET /v1/issues``."""
+        params = [("order_by", query.order_by), ("limit", str(query.limit))]
+        params += [("offset", str(query.offset))] if query.offset else []
+        params += [("status", query.status)] if query.status else []
+        params += [("system", query.system)] if query.system else []
+        if query.seen_since is not None:
+            params.append(("seen_since", format_timestamp(query.seen_since)))
+        body = await self._get("/v1/issues", params)
+        return [Issue.from_dict(d) for d in body["issues"]]
+
+    async def get_issue(self, issue_id: int) -> Issue | None:
+        """``GET /v1/issues/{id}``; None when the server has no such issue."""
+        return await self._issue_or_none("GET", issue_id)
+
+    async def set_issue_status(
+        self, issue_id: int, status: str, *, until: datetime | None = None
+    ) -> Issue | None:
+        """``POST /v1/issues/{id}`` (a key with the triage scope)."""
+        body: dict[str, Any] = {"status": status}
+        if until is not None:
+            body["until"] = format_timestamp(until)
+        return await self._issue_or_none("POST", issue_id, body)
+
+    async def _issue_or_none(
+        self, method: str, issue_id: int, body: dict[str, Any] | None = None
+    ) -> Issue | None:
+        response = await self._send(method, f"/v1/issues/{int(issue_id)}", json=body)
+        if response.status_code == 404:
+            return None
+        return Issue.from_dict(_decode(response, self.url))
+
+    async def issue_events(self, issue_id: int, limit: int = 100) -> list[Event]:
+        """``GET /v1/issues/{id}/events``."""
+        body = await self._get(f"/v1/issues/{int(issue_id)}/events", [("limit", str(limit))])
+        return [_event(d) for d in body["events"]]
+
     async def health(self) -> dict[str, Any]:
         """The client's counters and the server's ``/health``; raises if the server is not ok."""
         report: dict[str, Any] = {
@@ -236,15 +276,19 @@ class HTTPStorage:
         json: Any = None,
         health: bool = False,
     ) -> dict[str, Any]:
-        client = self._client()
+        response = await self._send(method, path, params=params, json=json)
+        return _decode(response, self.url, health=health)
+
+    async def _send(
+        self, method: str, path: str, *, params: list[tuple[str, Any]] | None = None, json: Any
+    ) -> httpx.Response:
         token = INSIDE_CLIENT.set(True)
         try:
-            response = await client.request(method, path, params=params, json=json)
+            return await self._client().request(method, path, params=params, json=json)
         except httpx.HTTPError as exc:
             raise StorageUnavailable(f"{self.url}: {type(exc).__name__}: {exc}") from exc
         finally:
             INSIDE_CLIENT.reset(token)
-        return _decode(response, self.url, health=health)
 
     def _client(self) -> httpx.AsyncClient:
         """One pooled client per event loop: an httpx.AsyncClient belongs to one loop."""

@@ -38,7 +38,7 @@ __all__ = [
     "is_loopback",
 ]
 
-SCOPES = ("ingest", "read", "admin")
+SCOPES = ("ingest", "read", "triage", "admin")
 _PREFIX = "eck"
 _REFRESH_INTERVAL = 1.0
 
@@ -76,8 +76,10 @@ class Principal:
     system: str | None = None
 
     def allows(self, scope: str) -> bool:
-        # admin implies the other scopes: one key can run the whole service.
-        return scope in self.scopes or "admin" in self.scopes
+        # admin implies the other scopes: one key can run the whole service; triage
+        # implies read, since triaging means looking at the issues first.
+        implied = "triage" in self.scopes and scope == "read"
+        return scope in self.scopes or "admin" in self.scopes or implied
 
 
 ANONYMOUS = Principal(key_id=None)

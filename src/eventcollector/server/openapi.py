@@ -15,8 +15,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from eventcollector import __version__
+from eventcollector.issues import ISSUE_ORDERS, ISSUE_STATUSES
 from eventcollector.model import LIMITS, Severity
 from eventcollector.query import ORDER_FIELDS
+from eventcollector.server.issues import MAX_PAGE
 from eventcollector.server.settings import ServerSettings
 
 __all__ = ["openapi_document", "routes"]
@@ -154,7 +156,45 @@ class StreamMissed(msgspec.Struct, tag="missed", tag_field="type"):
     count: int
 
 
+_STATUS = Literal["unresolved", "resolved", "ignored", "muted"]
+
+
+class Issue(msgspec.Struct):
+    id: int
+    fingerprint: str
+    title: str
+    systems: list[str]
+    event_type: str
+    error_type: str
+    count: int
+    first_seen: str
+    last_seen: str
+    last_event_id: str
+    status: _STATUS
+    muted_until: str | None
+    regressed: bool
+
+
+class IssuePage(msgspec.Struct):
+    issues: list[Issue]
+    next_offset: int | None
+
+
+class IssueEvents(msgspec.Struct):
+    issue_id: int
+    events: list[Event]
+
+
+class IssueStatusChange(msgspec.Struct, forbid_unknown_fields=True):
+    status: _STATUS
+    until: str | None = None
+
+
 _TYPES: tuple[Any, ...] = (
+    Issue,
+    IssuePage,
+    IssueEvents,
+    IssueStatusChange,
     EventIn,
     Event,
     IngestResult,
@@ -247,6 +287,39 @@ def _get(summary: str, ok: dict[str, Any], params: list[Any], *codes: int) -> di
     }
 
 
+def _issue_paths() -> dict[str, Any]:
+    issue_id = _param("issue_id", "Issue id.", {"type": "integer"}, required=True)
+    listing = [
+        _param("status", "Only this status.", {"enum": list(ISSUE_STATUSES)}),
+        _param("system", "Only issues seen in this system.", {"type": "string"}),
+        _param("seen_since", "Last seen at or after (ISO 8601).", {"type": "string"}),
+        _param("order_by", "Newest first by.", {"enum": list(ISSUE_ORDERS)}),
+        _param("limit", "Page size (default 50).", {"type": "integer", "maximum": MAX_PAGE}),
+        _param("offset", "next_offset of the previous page.", {"type": "integer", "minimum": 0}),
+    ]
+    change = {
+        "summary": "Change the status: resolve, ignore, reopen, or mute until a time (triage).",
+        "parameters": [issue_id],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref("IssueStatusChange")}},
+        },
+        "responses": {"200": _json(_ref("Issue")), **_errors(400, 401, 403, 404, 503)},
+    }
+    limit = _param("limit", "At most (default 100).", {"type": "integer", "maximum": MAX_PAGE})
+    return {
+        "/v1/issues": _get("Error issues, latest seen first.", _ref("IssuePage"), listing),
+        "/v1/issues/{issue_id}": {
+            **_get("One issue.", _ref("Issue"), [issue_id], 404),
+            "post": change,
+            "patch": change,
+        },
+        "/v1/issues/{issue_id}/events": _get(
+            "The issue's events, newest first.", _ref("IssueEvents"), [issue_id, limit], 404
+        ),
+    }
+
+
 def openapi_document(settings: ServerSettings) -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         _TYPES, ref_template="#/components/schemas/{name}"
@@ -325,6 +398,7 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
                 "responses": {"200": _json(_ref("Deleted")), **_errors(400, 401, 403, 503)},
             }
         },
+        **_issue_paths(),
         "/v1/stream": {
             "get": {
                 "summary": "Server-Sent Events: event frames and missed frames.",

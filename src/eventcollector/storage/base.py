@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from eventcollector.issues import Issue, IssueQuery, IssuesCallback
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query
 
@@ -23,6 +24,8 @@ __all__ = [
     "FileBacked",
     "Flushable",
     "Followable",
+    "IssueFeed",
+    "IssueStore",
     "QueuedStore",
     "SharedFeed",
     "Storage",
@@ -162,3 +165,32 @@ class FileBacked(Protocol):
 
     #: The database file.
     path: str
+
+
+@runtime_checkable
+class IssueStore(Protocol):
+    """Error issues (docs/issues.md), kept on ingest in the events' transaction."""
+
+    async def issues(self, query: IssueQuery) -> list[Issue]:
+        """The issues matching ``query``, ordered and paged."""
+
+    async def get_issue(self, issue_id: int) -> Issue | None:
+        """The issue with this id, or None."""
+
+    async def set_issue_status(
+        self, issue_id: int, status: str, *, until: datetime | None = None
+    ) -> Issue | None:
+        """Change an issue's status (``until``: the end of a mute); the issue, or None
+        when there is none; clears ``regressed``."""
+
+    async def issue_events(self, issue_id: int, limit: int = 100) -> list[Event]:
+        """The issue's stored events, newest first."""
+
+
+@runtime_checkable
+class IssueFeed(Protocol):
+    """The store announces new and regressed issues (a local store; not the client)."""
+
+    def watch_issues(self, callback: IssuesCallback) -> None:
+        """Call ``callback(changes)`` on the caller's loop after each commit that created
+        or regressed issues (alert triggers hook here)."""

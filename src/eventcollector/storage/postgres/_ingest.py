@@ -3,7 +3,8 @@
 A partitioned table cannot have a unique key without the partition column, so ids are
 claimed in ``event_ids`` first (``ON CONFLICT DO NOTHING``), which also takes their
 seqs; only the winners are COPied into the daily partitions of ``events``, added to the
-rollups and announced to the other instances (``_listen``), all in one transaction.
+rollups, their errors counted into issues (``_issues``) and announced to the other
+instances (``_listen``), all in one transaction.
 Grouping appends into such transactions is ``_writer``'s.
 """
 
@@ -12,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from eventcollector.issues import IssueChange
 from eventcollector.model import Event
 from eventcollector.storage.postgres import _sql as sql
+from eventcollector.storage.postgres._issues import record as count_issues
 from eventcollector.storage.postgres._listen import notify_payloads
 from eventcollector.storage.postgres._rollups import add_to_rollups
 
@@ -49,10 +52,12 @@ async def insert(
     claimed_ids: Callable[[], None],
     notify_as: str | None,
     channel: str,
+    on_issues: Callable[[list[IssueChange]], None] | None = None,
 ) -> set[str]:
     """One transaction storing ``events`` (unique ids; ``records`` their rows, seqs
     unset): the ids that were new. ``claimed_ids`` is called once the claim has ended
-    (or failed); ``notify_as``: the instance named in the notifications (None: none)."""
+    (or failed); ``notify_as``: the instance named in the notifications (None: none);
+    ``on_issues``: told after commit of the issues this created or regressed."""
     async with conn.transaction():
         try:
             claimed = await conn.fetch(CLAIM_IDS, [r[1] for r in records], [r[2] for r in records])
@@ -80,4 +85,8 @@ async def insert(
             [] if notify_as is None else notify_payloads(notify_as, fresh),
             channel,
         )
+        # Last: the issue rows are the hottest locks, held the shortest this way.
+        changes = await count_issues(conn, fresh)
+    if changes and on_issues is not None:
+        on_issues(changes)
     return new_ids

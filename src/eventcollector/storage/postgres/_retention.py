@@ -26,6 +26,9 @@ async def drop_partition(conn: Any, day: date) -> int:
             return 0
         n = int(await conn.fetchval(f'SELECT count(*) FROM "{name}"'))
         await conn.execute("DELETE FROM event_ids WHERE timestamp >= $1 AND timestamp < $2", lo, hi)
+        await conn.execute(
+            "DELETE FROM event_issues WHERE timestamp >= $1 AND timestamp < $2", lo, hi
+        )
         # The day's hourly rollup rows, subtracted from every rollup (themselves included).
         await conn.execute(
             "WITH gone AS (SELECT hour, system, event_type, severity, -n AS n, -d_n AS d_n,"
@@ -52,6 +55,8 @@ async def delete_chunk(conn: Any, day: date, cutoff: datetime) -> int:
                 RETURNING id, timestamp, system, event_type, severity, duration_ms
             ), ids AS (
                 DELETE FROM event_ids i WHERE i.id IN (SELECT id FROM gone_rows)
+            ), links AS (
+                DELETE FROM event_issues l WHERE l.event_id IN (SELECT id FROM gone_rows)
             ), gone AS (
                 SELECT date_trunc('hour', timestamp, 'UTC') AS hour, system, event_type,
                 severity, -count(*) AS n, -count(duration_ms) AS d_n,

@@ -15,6 +15,8 @@ the connection's ``search_path``:
   ``event_counts`` per (hour, system, event_type, severity), ``day_counts`` per
   (day, system, event_type, severity), ``event_totals`` per (system, event_type,
   severity) for all time, ``hour_totals`` per hour over every dimension.
+- ``issues`` (one row per error fingerprint) and ``event_issues`` (each error event's
+  issue), kept by ingest (``_issues``);
 - ``schema_migrations``: the applied versions.
 
 Migrations and partition creation run under transaction-scoped advisory locks,
@@ -27,7 +29,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 _PARTITION = re.compile(r"events_(\d{4})(\d{2})(\d{2})")
@@ -121,7 +123,35 @@ _V3 = [
     " SELECT hour, sum(n), sum(d_n), sum(d_sum) FROM event_counts GROUP BY 1",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
+# Error issues (docs/issues.md). Issues start empty: a fingerprint is computed in
+# Python, so events stored before this version are not counted.
+_ISSUES = [
+    """CREATE TABLE issues (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        fingerprint text COLLATE "C" NOT NULL UNIQUE,
+        title text COLLATE "C" NOT NULL,
+        systems text[] COLLATE "C" NOT NULL,
+        event_type text COLLATE "C" NOT NULL,
+        error_type text COLLATE "C" NOT NULL,
+        count bigint NOT NULL,
+        first_seen timestamptz NOT NULL,
+        last_seen timestamptz NOT NULL,
+        last_event_id text COLLATE "C" NOT NULL,
+        status text COLLATE "C" NOT NULL,
+        muted_until timestamptz,
+        regressed boolean NOT NULL
+    )""",
+    "CREATE INDEX issues_last_seen_idx ON issues (last_seen)",
+    """CREATE TABLE event_issues (
+        event_id text COLLATE "C" PRIMARY KEY,
+        issue_id bigint NOT NULL,
+        timestamp timestamptz NOT NULL
+    )""",
+    "CREATE INDEX event_issues_issue_idx ON event_issues (issue_id, timestamp)",
+    "CREATE INDEX event_issues_time_idx ON event_issues (timestamp)",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _ISSUES}
 
 
 class NotOurSchema(ValueError):

@@ -22,9 +22,17 @@ from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
+from eventcollector.issues import (
+    Issue,
+    IssueChange,
+    IssueQuery,
+    IssuesCallback,
+    check_status_change,
+)
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage.base import StorageError, retention_cutoff
+from eventcollector.storage.postgres import _issues as issues
 from eventcollector.storage.postgres import _reads as reads
 from eventcollector.storage.postgres import _sql as sql
 from eventcollector.storage.postgres._connection import POOL_RESET, redact, split_schema
@@ -100,6 +108,8 @@ class PostgresStorage:
             notify=notify,
             max_writers=max_writers,
         )
+        self._issue_watchers: list[IssuesCallback] = []
+        self._writer.on_issues = self._announce_issues
         self._listener = Listener(
             self._dsn, self._pool_args, self._read, channel=self.channel, instance=instance
         )
@@ -296,6 +306,38 @@ class PostgresStorage:
             raise
         except Exception as exc:
             raise translate(exc, "health check failed") from exc
+
+    # -- issues --------------------------------------------------------------
+
+    def watch_issues(self, callback: IssuesCallback) -> None:
+        """Call ``callback(changes)`` after commits of this instance that created or
+        regressed issues (each server announces its own)."""
+        self._issue_watchers.append(callback)
+
+    def _announce_issues(self, changes: list[IssueChange]) -> None:
+        for callback in self._issue_watchers:
+            asyncio.get_running_loop().call_soon(callback, changes)
+
+    async def issues(self, query: IssueQuery) -> list[Issue]:
+        """The issues matching ``query``, ordered and paged."""
+        return await self._read(functools.partial(issues.list_issues, query=query))
+
+    async def get_issue(self, issue_id: int) -> Issue | None:
+        """The issue with this id, or None."""
+        return await self._read(functools.partial(issues.get_issue, issue_id=issue_id))
+
+    async def set_issue_status(
+        self, issue_id: int, status: str, *, until: datetime | None = None
+    ) -> Issue | None:
+        """Change an issue's status (``until``: the end of a mute); None if there is none."""
+        muted_until = check_status_change(status, until)
+        return await self._read(lambda conn: issues.set_status(conn, issue_id, status, muted_until))
+
+    async def issue_events(self, issue_id: int, limit: int = 100) -> list[Event]:
+        """The issue's events, newest first."""
+        return await self._read(
+            functools.partial(issues.issue_events, issue_id=issue_id, limit=limit)
+        )
 
     # -- live streams across instances -----------------------------------------
 

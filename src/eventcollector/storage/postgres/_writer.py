@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
+from eventcollector.issues import IssueChange
 from eventcollector.model import Event
 from eventcollector.storage.postgres import _sql as sql
 from eventcollector.storage.postgres._connection import Runner
@@ -116,6 +117,8 @@ class Writer:
         self.days: set[date] = set()
         #: Events queued or being written.
         self.pending = 0
+        #: Told after each commit that created or regressed issues.
+        self.on_issues: Callable[[list[IssueChange]], None] | None = None
         self._run = run
         self._max_writers = max_writers
         self._partition_lock = asyncio.Lock()
@@ -213,6 +216,7 @@ class Writer:
                         claimed_ids=functools.partial(self._turns.end, ticket),
                         notify_as=self.instance if self.notify else None,
                         channel=self.channel,
+                        on_issues=self.on_issues,
                     )
                 )
                 break

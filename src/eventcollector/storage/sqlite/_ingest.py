@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 from eventcollector.model import Event
 from eventcollector.storage.sqlite import _sql as sql
+from eventcollector.storage.sqlite._issues import Announce, record
 from eventcollector.storage.sqlite._rollups import add_to_rollups
 from eventcollector.storage.sqlite._schema import ROWID_BLOCK_BITS
 from eventcollector.storage.sqlite._writer import Transaction
@@ -47,34 +48,41 @@ _JOURNAL_TO_EVENTS = (
 )
 
 
-def insert_batches(tx: Transaction, batches: list[Sequence[Event]]) -> list[list[bool]]:
+def insert_batches(
+    tx: Transaction, batches: list[Sequence[Event]], announce: Announce | None = None
+) -> list[list[bool]]:
     """Insert every queued append at once; per batch, which events were new."""
     flat = [e for batch in batches for e in batch]
-    stored = iter(insert(tx, flat))
+    stored = iter(insert(tx, flat, announce))
     return [[next(stored) for _ in batch] for batch in batches]
 
 
-def insert(tx: Transaction, events: Sequence[Event]) -> list[bool]:
-    """Insert events whose ids are not stored yet; per event, True if it was new."""
+def insert(
+    tx: Transaction, events: Sequence[Event], announce: Announce | None = None
+) -> list[bool]:
+    """Insert events whose ids are not stored yet, counting the new errors into their
+    issues (``_issues``); per event, True if it was new."""
     if not events:
         return []
+    first, stored = _insert(tx, events)
+    record(tx.conn, events, first, stored, tx.on_commit, announce)
+    return stored
+
+
+def _insert(tx: Transaction, events: Sequence[Event]) -> tuple[int, list[bool]]:
     conn = tx.conn
     lo, hi = conn.execute(_JOURNAL_SPAN).fetchone()
     journaled = 0 if lo is None else hi - lo + 1  # at most; ids may have been skipped
     if len(events) < JOURNAL_BELOW and journaled + len(events) <= JOURNAL_MAX:
-        return _journal(tx, events)
+        tx.wants_idle_job = True
+        return _insert_rows(tx, events, _JOURNAL_INSERT, _JOURNAL_SEQS_BETWEEN)
     if lo is not None:  # first, so that rowid order stays the order events appear in
         _move_journal(conn)
     first, stored = _insert_rows(tx, events, sql.INSERT_EVENT_UNLESS_STORED, _ROWIDS_BETWEEN)
     if lo is not None or any(stored):
         # Once for the moved and the new rows: the journal's rowids lie just below first.
         _derive_side_tables(conn, first if lo is None else lo, first + len(events) - 1)
-    return stored
-
-
-def _journal(tx: Transaction, events: Sequence[Event]) -> list[bool]:
-    tx.wants_idle_job = True
-    return _insert_rows(tx, events, _JOURNAL_INSERT, _JOURNAL_SEQS_BETWEEN)[1]
+    return first, stored
 
 
 def _insert_rows(

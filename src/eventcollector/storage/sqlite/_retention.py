@@ -49,6 +49,10 @@ def delete_chunk(tx: Transaction, cutoff: str) -> int:
         "DELETE FROM event_tags WHERE tag = ? AND event_rowid = ?",
         [(tag, v[0]) for v in victims for tag in _json_list(v[3])],
     )
+    conn.execute(
+        "DELETE FROM event_issues WHERE event_rowid IN (SELECT value FROM json_each(?))",
+        (rowids,),
+    )
     conn.executemany("DELETE FROM events WHERE rowid = ?", [(v[0],) for v in victims])
     return len(victims)
 

@@ -8,6 +8,8 @@ unchanged in the sqlite3 shell. Beside it:
 - ``events_fts_vocab``: the words of that index (an ``fts5vocab`` view, no data);
 - ``event_journal``: events of small commits, until they move into ``events``;
 - ``event_meta``: the highest rowid ever given out (rowids are never reused);
+- ``issues`` (one row per error fingerprint) and ``event_issues`` (each error event's
+  issue), kept by ingest (``_issues``);
 - ``event_counts`` (per hour, system, type and severity), ``day_counts`` (the same
   per day), ``event_totals`` (all time) and ``hour_totals`` (per hour only): rollups of
   counts and duration sums, maintained in the same transaction as the events, so
@@ -23,7 +25,7 @@ from __future__ import annotations
 import sqlite3
 
 APPLICATION_ID = 0x45564331  # "EVC1"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: rowid_blocks groups rowids by this many low bits (4,096 rows a block). Deletes leave
 #: its bounds wider than the rows left, which keeps them correct as bounds.
 ROWID_BLOCK_BITS = 12
@@ -170,7 +172,34 @@ _V5 = [
     ) WITHOUT ROWID"""
 ]
 
-_MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
+# Error issues (docs/issues.md): one row per fingerprint, and each error event's issue
+# (by rowid: the journal's rows keep theirs). Issues start empty: a fingerprint is
+# computed in Python, so events stored before this version are not counted.
+_ISSUES = [
+    """CREATE TABLE IF NOT EXISTS issues (
+        id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL,
+        systems TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        error_type TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        last_event_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        muted_until TEXT,
+        regressed INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS idx_issues_last_seen ON issues(last_seen)",
+    """CREATE TABLE IF NOT EXISTS event_issues (
+        event_rowid INTEGER PRIMARY KEY,
+        issue_id INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS idx_event_issues_issue ON event_issues(issue_id, event_rowid)",
+]
+
+_MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _ISSUES}
 
 
 class NotOurDatabase(ValueError):

@@ -10,6 +10,7 @@ to the caller as "database is locked".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
@@ -21,9 +22,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from eventcollector.issues import (
+    Issue,
+    IssueChange,
+    IssueQuery,
+    IssuesCallback,
+    check_status_change,
+)
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage.base import StorageError, retention_cutoff
+from eventcollector.storage.sqlite import _issues as issues
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite._checkpointer import Checkpointer
 from eventcollector.storage.sqlite._connection import connect, refuse_network_filesystem
@@ -69,6 +78,9 @@ class SQLiteStorage:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._issue_watchers: list[tuple[asyncio.AbstractEventLoop, IssuesCallback]] = []
+        # One object, so that queued appends still merge into one call (``Writer``).
+        self._insert_batches = partial(insert_batches, announce=self._announce_issues)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -159,12 +171,12 @@ class SQLiteStorage:
 
         Lets the collector pass a full batch on before its loop iteration ends.
         """
-        return self._require_writer().enqueue_merged(insert_batches, events, len(events))
+        return self._require_writer().enqueue_merged(self._insert_batches, events, len(events))
 
     def append_sync(self, events: Sequence[Event]) -> list[bool]:
         """``append`` for threads without an event loop."""
         return self._require_writer().submit_merged_sync(  # type: ignore[no-any-return]
-            insert_batches, events, len(events)
+            self._insert_batches, events, len(events)
         )
 
     async def flush(self, timeout: float | None = None) -> bool:
@@ -255,6 +267,40 @@ class SQLiteStorage:
         return await self._read(
             partial(reads.read_after, position=position, query=query.unbounded, limit=limit)
         )
+
+    # -- issues --------------------------------------------------------------
+
+    def watch_issues(self, callback: IssuesCallback) -> None:
+        """Call ``callback(changes)`` on this loop after commits that created or
+        regressed issues."""
+        self._issue_watchers.append((asyncio.get_running_loop(), callback))
+
+    def _announce_issues(self, changes: list[IssueChange]) -> None:
+        # On the writer thread, after the commit.
+        for loop, callback in self._issue_watchers:
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                loop.call_soon_threadsafe(callback, changes)
+
+    async def issues(self, query: IssueQuery) -> list[Issue]:
+        """The issues matching ``query``, ordered and paged."""
+        return await self._read(partial(issues.list_issues, query=query))
+
+    async def get_issue(self, issue_id: int) -> Issue | None:
+        """The issue with this id, or None."""
+        return await self._read(partial(issues.get_issue, issue_id=issue_id))
+
+    async def set_issue_status(
+        self, issue_id: int, status: str, *, until: datetime | None = None
+    ) -> Issue | None:
+        """Change an issue's status (``until``: the end of a mute); None if there is none."""
+        muted_until = check_status_change(status, until)
+        return await self._require_writer().submit(  # type: ignore[no-any-return]
+            lambda tx: issues.set_status(tx.conn, issue_id, status, muted_until)
+        )
+
+    async def issue_events(self, issue_id: int, limit: int = 100) -> list[Event]:
+        """The issue's events, the latest stored first."""
+        return await self._read(partial(issues.issue_events, issue_id=issue_id, limit=limit))
 
     async def health(self) -> dict[str, Any]:
         """Path, sizes, schema version and queue depth; raises StorageError if unusable."""

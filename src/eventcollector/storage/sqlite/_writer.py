@@ -53,6 +53,8 @@ class Transaction:
     conn: sqlite3.Connection
     #: Set by a job that leaves work for the writer's idle job (see ``Writer``).
     wants_idle_job: bool = False
+    #: Run once the transaction has committed (announcing what it stored).
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
     _next_rowid: int | None = None
 
     def reserve_rowids(self, n: int) -> int:
@@ -221,6 +223,8 @@ class Writer:
             self._conn.execute("COMMIT")
             if tx.wants_idle_job and self._idle_job is not None:
                 self._idle_wait = IDLE_SECONDS
+            for hook in tx.on_commit:
+                hook()
         except sqlite3.Error as exc:
             log.error("commit failed, nothing in this transaction was stored: %s", exc)
             _rollback(self._conn)
