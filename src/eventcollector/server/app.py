@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from eventcollector.collector import EventCollector
-from eventcollector.server import ingest, openapi, queries, streams
+from eventcollector.server import aggregates, ingest, openapi, queries, streams
 from eventcollector.server.auth import KeyStore
 from eventcollector.server.errors import (
     ApiError,
@@ -67,6 +67,7 @@ def create_app(
     route_list: list[BaseRoute] = [
         *ingest.routes(state),
         *queries.routes(state),
+        *aggregates.routes(state),
         *streams.routes(state),
         _health(state),
         Route("/metrics", state.metrics.endpoint, methods=["GET"]),

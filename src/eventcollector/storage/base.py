@@ -12,11 +12,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
+from eventcollector.filters import Field
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query
 
 __all__ = [
     "MAX_RETENTION_DAYS",
+    "Aggregating",
     "EnqueueAppend",
     "EventStore",
     "EventsCallback",
@@ -162,3 +165,14 @@ class FileBacked(Protocol):
 
     #: The database file.
     path: str
+
+
+@runtime_checkable
+class Aggregating(Protocol):
+    """Groupings, time series and facets computed in the store (``eventcollector.aggregation``)."""
+
+    async def aggregate(self, query: Query, spec: AggregateSpec) -> AggregateResult:
+        """``spec``'s groups and metrics over the events matching ``query``."""
+
+    async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
+        """The ``top`` values of each field with their counts, in one consistent read."""

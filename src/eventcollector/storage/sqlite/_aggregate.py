@@ -1,0 +1,217 @@
+"""Aggregations and facets in SQLite (semantics: ``eventcollector.aggregation``).
+
+One statement per aggregation over a derived table of the matching events: the inner
+SELECT extracts each key and metric value once (JSON paths bound), the outer one
+encodes keys as text (see ``aggregation.decode_key``), folds values outside the top N
+into "~" and groups. Top values of the system, event type, severity and component come
+from ``group_count`` (rollups where the filters allow); others from a ranked GROUP BY.
+Percentiles are computed in Python from each group's values (one JSON array per group).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from eventcollector.aggregation import (
+    INTERVALS,
+    OTHER,
+    PERCENTILES,
+    AggregateResult,
+    AggregateSpec,
+    Facet,
+    Groups,
+    Key,
+    decode_key,
+    facet,
+    field_text,
+    finish,
+    group_id,
+    identity,
+    percentile,
+    rank,
+)
+from eventcollector.filters import Field
+from eventcollector.query import GROUP_FIELDS, Query
+from eventcollector.storage.sqlite import _reads as reads
+from eventcollector.storage.sqlite import _sql as sql
+
+__all__ = ["aggregate", "facets"]
+
+_COLUMNS = {
+    "system": "e.system",
+    "event_type": "e.event_type",
+    "severity": "e.severity",
+    "source_component": "e.source_component",
+    "correlation_id": "e.correlation_id",
+    "duration_ms": "e.duration_ms",
+}
+_ROOTS = {"data": "e.data", "metadata": "e.metadata"}
+# A JSON scalar as key text: s<string>, n<number> (1.0 as 1, so numbers are one kind), b0/b1.
+_ENCODE = (
+    "CASE {t} WHEN 'text' THEN 's' || {v} WHEN 'integer' THEN 'n' || {v}"
+    " WHEN 'real' THEN 'n' || iif({v} = CAST({v} AS INTEGER), CAST({v} AS INTEGER), {v})"
+    " WHEN 'true' THEN 'b1' WHEN 'false' THEN 'b0' ELSE '' END"
+)
+# Bucket -> its start as text (cut from the fixed-width ISO timestamp: no date functions).
+_MINUTE = "CAST(substr(e.timestamp, 15, 2) AS INTEGER)"
+_BUCKETS = {
+    60: "substr(e.timestamp, 1, 16)",
+    300: f"substr(e.timestamp, 1, 14) || printf('%02d', {_MINUTE} / 5 * 5)",
+    900: f"substr(e.timestamp, 1, 14) || printf('%02d', {_MINUTE} / 15 * 15)",
+    3_600: "substr(e.timestamp, 1, 13)",
+    86_400: "substr(e.timestamp, 1, 10)",
+}
+assert set(_BUCKETS) == set(INTERVALS.values())
+_BUCKET_SUFFIX = {10: "T00:00", 13: ":00", 16: ""}
+
+
+def _path(field: Field) -> str:
+    if any('"' in key for key in field.path):
+        raise ValueError(f"by: a key with '\"' cannot be grouped in SQLite ({field_text(field)})")
+    return "$" + "".join(f'."{key}"' for key in field.path)
+
+
+class _Select:
+    """The inner SELECT's columns (each value extracted once) and their parameters."""
+
+    def __init__(self) -> None:
+        self.columns: list[str] = []
+        self.params: list[Any] = []
+
+    def key(self, field: Field) -> str:
+        """The outer expression of ``field``'s encoded key."""
+        i = len(self.columns)
+        if not field.path:
+            self.columns.append(f"{_COLUMNS[field.name]} AS c{i}")
+            return f"coalesce('s' || c{i}, '')"
+        root, path = _ROOTS[field.name], _path(field)
+        self.columns.append(f"json_type({root}, ?) AS t{i}, {root} ->> ? AS c{i}")
+        self.params += [path, path]
+        return _ENCODE.format(t=f"t{i}", v=f"c{i}")
+
+    def number(self, field: Field) -> str:
+        """The outer column of ``field``'s numeric value (NULL unless a number)."""
+        i = len(self.columns)
+        if not field.path:
+            self.columns.append(f"{_COLUMNS[field.name]} AS c{i}")
+        else:
+            root, path = _ROOTS[field.name], _path(field)
+            self.columns.append(
+                f"CASE WHEN json_type({root}, ?) IN ('integer', 'real')"
+                f" THEN {root} ->> ? END AS c{i}"
+            )
+            self.params += [path, path]
+        return f"c{i}"
+
+    def source(self, query: Query) -> tuple[str, list[Any]]:
+        where_sql, params = sql.where(query)
+        columns = ", ".join(self.columns) or "1"
+        return f"(SELECT {columns} FROM events e{where_sql})", [*self.params, *params]
+
+
+_Ranked = list[tuple[Key, str, int]]
+
+
+def _top_values(conn: sqlite3.Connection, query: Query, field: Field, top: int) -> _Ranked:
+    """The top values (value, encoded, count), ranked as ``aggregation.rank`` does."""
+    if not field.path and field.name in GROUP_FIELDS:
+        counts = reads.group_count(conn, query, field.name)  # type: ignore[arg-type]
+        return [
+            (v, "" if v is None else f"s{v}", n)
+            for v, n in rank(((k or None, n) for k, n in counts.items()), top)
+        ]
+    select = _Select()
+    key = select.key(field)
+    source, params = select.source(query)
+    rows = conn.execute(
+        f"SELECT k, n FROM (SELECT {key} AS k, count(*) AS n,"
+        f" rank() OVER (ORDER BY count(*) DESC) AS r FROM {source} GROUP BY 1) WHERE r <= ?",
+        [*params, top],
+    ).fetchall()
+    encoded = {identity(decode_key(k)): k for k, _ in rows}
+    ranked = rank(((decode_key(k), n) for k, n in rows), top)
+    return [(v, encoded[identity(v)], n) for v, n in ranked]
+
+
+def aggregate(
+    conn: sqlite3.Connection, query: Query, spec: AggregateSpec, now: datetime
+) -> AggregateResult:
+    seconds = spec.bucket_seconds(query.since, query.until, now)
+    tops = [_top_values(conn, query, field, spec.top) for field in spec.by]
+    select = _Select()
+    outer: list[str] = []
+    outer_params: list[Any] = []
+    if seconds is not None:
+        select.columns.append(f"{_BUCKETS[seconds]} AS b")
+        outer.append("b")
+    for field, ranked in zip(spec.by, tops, strict=True):
+        key = select.key(field)
+        if len(ranked) == spec.top:  # there may be more values: fold the rest
+            marks = ", ".join("?" * len(ranked))
+            key = f"CASE WHEN {key} IN ({marks}) THEN {key} ELSE '~' END"
+            outer_params += [enc for _, enc, _ in ranked]
+        outer.append(key)
+    keys = len(outer)
+    values: dict[str, str] = {}
+    for metric in spec.metrics:
+        if metric.op == "count":
+            outer.append("count(*)")
+        elif metric.op == "count_distinct":
+            assert metric.field is not None
+            outer.append(f"count(DISTINCT nullif({select.key(metric.field)}, ''))")
+        else:
+            assert metric.field is not None
+            name = field_text(metric.field)
+            if name not in values:
+                values[name] = select.number(metric.field)
+            column = values[name]
+            if metric.op in PERCENTILES:
+                outer.append(f"json_group_array({column}) FILTER (WHERE {column} IS NOT NULL)")
+            else:
+                outer.append(f"{metric.op}({column})")
+    outer.append("count(*)")  # last: tells an empty ungrouped result from a group
+    source, params = select.source(query)
+    group = f" GROUP BY {', '.join(str(i + 1) for i in range(keys))}" if keys else ""
+    rows = conn.execute(
+        f"SELECT {', '.join(outer)} FROM {source}{group}", [*outer_params, *params]
+    ).fetchall()
+    if not keys and rows[0][-1] == 0:  # one row over no events: no group
+        rows = []
+    groups: Groups = {}
+    offset = int(seconds is not None)
+    for row in rows:
+        bucket = _bucket(row[0]) if seconds is not None else None
+        key_values = tuple(decode_key(k) for k in row[offset:keys])
+        metrics = zip(spec.metrics, row[keys:-1], strict=True)
+        groups[group_id(bucket, key_values)] = (
+            key_values,
+            tuple(_value(metric.op, v) for metric, v in metrics),
+        )
+    orders = [[v for v, _, _ in ranked] + [OTHER] for ranked in tops]
+    return finish(spec, seconds, query.since, query.until or now, groups, orders)
+
+
+def _bucket(text: str) -> datetime:
+    return datetime.fromisoformat(text + _BUCKET_SUFFIX[len(text)]).replace(tzinfo=UTC)
+
+
+def _value(op: str, raw: Any) -> Any:
+    if op not in PERCENTILES:
+        return raw
+    ordered = sorted(orjson.loads(raw))
+    return percentile(ordered, PERCENTILES[op]) if ordered else None
+
+
+def facets(
+    conn: sqlite3.Connection, query: Query, fields: Sequence[Field], top: int
+) -> list[Facet]:
+    total = reads.count(conn, query)
+    return [
+        facet(field_text(f), [(v, n) for v, _, n in _top_values(conn, query, f, top)], total, top)
+        for f in fields
+    ]
