@@ -221,3 +221,19 @@ async def test_too_many_buckets_is_refused(storage: Storage) -> None:
     spec = AggregateSpec.parse([], interval="1m")
     with pytest.raises(ValueError, match=r"interval:.*more than 10000"):
         await storage.aggregate(Query(since=BASE, until=BASE + timedelta(days=7)), spec)
+
+
+@pytest.mark.parametrize("top", [1, 10])
+async def test_counts_by_bucket_and_key_with_other(storage: Storage, top: int) -> None:
+    # Counts by bucket and an indexed key: SQLite answers these with range counts.
+    assert isinstance(storage, Aggregating)
+    events = [
+        ev(system=s, severity=v, timestamp=BASE + timedelta(minutes=m))
+        for m, s, v in [(1, "alpha", "error"), (2, "beta", "info"), (20, "gamma", "info"),
+                        (50, "alpha", "info"), (61, "beta", "warning")]
+    ]  # fmt: skip
+    await storage.append(events)
+    query = Query(since=BASE + timedelta(minutes=1), until=BASE + timedelta(minutes=70))
+    for key in ("system", "severity"):
+        spec = AggregateSpec.parse([key], interval="15m", metrics=["count"], top=top)
+        assert_same(await storage.aggregate(query, spec), aggregate_events(events, query, spec))
