@@ -368,6 +368,12 @@ def facet(field: str, counts: Iterable[tuple[Key, int]], total: int, top: int) -
     return Facet(field, tuple(best), total - sum(n for _, n in best))
 
 
+def ranked_counts(counts: Mapping[str, int], top: int) -> list[tuple[Key, str, int]]:
+    """``group_count``'s answer (None under "") as ranked (value, encoded key, count)."""
+    best = rank(((k or None, n) for k, n in counts.items()), top)
+    return [(v, "" if v is None else f"s{v}", n) for v, n in best]
+
+
 def percentile(ordered: Sequence[Number], q: float) -> float:
     """Linear interpolation between the nearest ranks of sorted values (numpy's default)."""
     position = q * (len(ordered) - 1)

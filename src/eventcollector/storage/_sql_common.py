@@ -31,6 +31,15 @@ ORDER_COLUMNS = {
     "title": "e.title",
     "source_component": "e.source_component",
 }
+#: Aggregation key and metric field -> column (``aggregation.KEY_FIELDS`` and duration_ms).
+AGGREGATE_COLUMNS = {
+    "system": "e.system",
+    "event_type": "e.event_type",
+    "severity": "e.severity",
+    "source_component": "e.source_component",
+    "correlation_id": "e.correlation_id",
+    "duration_ms": "e.duration_ms",
+}
 #: Order fields that may be NULL (sorted last in both directions).
 NULLABLE = frozenset({"duration_ms", "source_component"})
 

@@ -29,22 +29,16 @@ from eventcollector.aggregation import (
     group_id,
     identity,
     rank,
+    ranked_counts,
 )
 from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
+from eventcollector.storage._sql_common import AGGREGATE_COLUMNS
 from eventcollector.storage.postgres import _reads as reads
 from eventcollector.storage.postgres._sql import Params, where
 
 __all__ = ["aggregate", "facets"]
 
-_COLUMNS = {
-    "system": "e.system",
-    "event_type": "e.event_type",
-    "severity": "e.severity",
-    "source_component": "e.source_component",
-    "correlation_id": "e.correlation_id",
-    "duration_ms": "e.duration_ms",
-}
 _ROOTS = {"data": "e.data", "metadata": "e.metadata"}
 # A JSON scalar as key text: s<string>, n<number> (trailing zeros trimmed: 1.0 is 1), b0/b1.
 _ENCODE = (
@@ -66,7 +60,7 @@ class _Select:
         """The outer expression of ``field``'s encoded key."""
         i = len(self.columns)
         if not field.path:
-            self.columns.append(f"{_COLUMNS[field.name]} AS c{i}")
+            self.columns.append(f"{AGGREGATE_COLUMNS[field.name]} AS c{i}")
             return f"coalesce('s' || c{i}, '')"
         path = self.p.add(list(field.path))
         self.columns.append(f"{_ROOTS[field.name]} #> {path}::text[] AS c{i}")
@@ -76,7 +70,7 @@ class _Select:
         """The outer column of ``field``'s numeric value (NULL unless a number)."""
         i = len(self.columns)
         if not field.path:
-            self.columns.append(f"{_COLUMNS[field.name]}::float8 AS c{i}")
+            self.columns.append(f"{AGGREGATE_COLUMNS[field.name]}::float8 AS c{i}")
         else:
             value = f"({_ROOTS[field.name]} #> {self.p.add(list(field.path))}::text[])"
             self.columns.append(
@@ -96,10 +90,7 @@ async def _top_values(conn: Any, query: Query, field: Field, top: int) -> _Ranke
     """The top values (value, encoded, count), ranked as ``aggregation.rank`` does."""
     if not field.path and field.name in GROUP_FIELDS:
         counts = await reads.group_count(conn, query, field.name)  # type: ignore[arg-type]
-        return [
-            (v, "" if v is None else f"s{v}", n)
-            for v, n in rank(((k or None, n) for k, n in counts.items()), top)
-        ]
+        return ranked_counts(counts, top)
     p = Params()
     select = _Select(p)
     key = select.key(field)

@@ -36,23 +36,17 @@ from eventcollector.aggregation import (
     identity,
     percentile,
     rank,
+    ranked_counts,
 )
 from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
 from eventcollector.storage._hour_split import rollup_eligible
+from eventcollector.storage._sql_common import AGGREGATE_COLUMNS
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite import _sql as sql
 
 __all__ = ["aggregate", "facets"]
 
-_COLUMNS = {
-    "system": "e.system",
-    "event_type": "e.event_type",
-    "severity": "e.severity",
-    "source_component": "e.source_component",
-    "correlation_id": "e.correlation_id",
-    "duration_ms": "e.duration_ms",
-}
 _ROOTS = {"data": "e.data", "metadata": "e.metadata"}
 # A JSON scalar as key text: s<string>, n<number> (1.0 as 1, so numbers are one kind), b0/b1.
 _ENCODE = (
@@ -90,7 +84,7 @@ class _Select:
         """The outer expression of ``field``'s encoded key."""
         i = len(self.columns)
         if not field.path:
-            self.columns.append(f"{_COLUMNS[field.name]} AS c{i}")
+            self.columns.append(f"{AGGREGATE_COLUMNS[field.name]} AS c{i}")
             return f"coalesce('s' || c{i}, '')"
         root, path = _ROOTS[field.name], _path(field)
         self.columns.append(f"json_type({root}, ?) AS t{i}, {root} ->> ? AS c{i}")
@@ -101,7 +95,7 @@ class _Select:
         """The outer column of ``field``'s numeric value (NULL unless a number)."""
         i = len(self.columns)
         if not field.path:
-            self.columns.append(f"{_COLUMNS[field.name]} AS c{i}")
+            self.columns.append(f"{AGGREGATE_COLUMNS[field.name]} AS c{i}")
         else:
             root, path = _ROOTS[field.name], _path(field)
             self.columns.append(
@@ -124,10 +118,7 @@ def _top_values(conn: sqlite3.Connection, query: Query, field: Field, top: int) 
     """The top values (value, encoded, count), ranked as ``aggregation.rank`` does."""
     if not field.path and field.name in GROUP_FIELDS:
         counts = reads.group_count(conn, query, field.name)  # type: ignore[arg-type]
-        return [
-            (v, "" if v is None else f"s{v}", n)
-            for v, n in rank(((k or None, n) for k, n in counts.items()), top)
-        ]
+        return ranked_counts(counts, top)
     select = _Select()
     key = select.key(field)
     source, params = select.source(query)
