@@ -16,7 +16,6 @@ from typing import Any
 
 from eventcollector.aggregation import (
     OTHER,
-    PERCENTILES,
     AggregateResult,
     AggregateSpec,
     Facet,
@@ -33,7 +32,7 @@ from eventcollector.aggregation import (
 )
 from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
-from eventcollector.storage._sql_common import AGGREGATE_COLUMNS
+from eventcollector.storage._sql_common import AGGREGATE_COLUMNS, metric_columns
 from eventcollector.storage.postgres import _reads as reads
 from eventcollector.storage.postgres._sql import Params, where
 
@@ -123,25 +122,12 @@ async def aggregate(conn: Any, query: Query, spec: AggregateSpec, now: datetime)
             key = f"CASE WHEN {key} = ANY({kept}::text[]) THEN {key} ELSE '~' END"
         outer.append(key)
     keys = len(outer)
-    values: dict[str, str] = {}
-    for metric in spec.metrics:
-        if metric.op == "count":
-            outer.append("count(*)")
-        elif metric.op == "count_distinct":
-            assert metric.field is not None
-            outer.append(f"count(DISTINCT nullif({select.key(metric.field)}, ''))")
-        else:
-            assert metric.field is not None
-            name = field_text(metric.field)
-            if name not in values:
-                values[name] = select.number(metric.field)
-            column = values[name]
-            if metric.op in PERCENTILES:
-                q = PERCENTILES[metric.op]
-                outer.append(f"percentile_cont({q}::float8) WITHIN GROUP (ORDER BY {column})")
-            else:
-                outer.append(f"{metric.op}({column})")
-    outer.append("count(*)")  # last: tells an empty ungrouped result from a group
+    outer += metric_columns(
+        spec.metrics,
+        select.key,
+        select.number,
+        lambda column, q: f"percentile_cont({q}::float8) WITHIN GROUP (ORDER BY {column})",
+    )
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(keys))}" if keys else ""
     rows = await conn.fetch(
         f"SELECT {', '.join(outer)} FROM {select.source(query)}{group}", *p.values
@@ -160,6 +146,10 @@ async def aggregate(conn: Any, query: Query, spec: AggregateSpec, now: datetime)
         )
     orders = [[v for v, _, _ in ranked] + [OTHER] for ranked in tops]
     return finish(spec, seconds, query.since, query.until or now, groups, orders)
+
+
+def _percentile(column: str, q: float) -> str:
+    return f"percentile_cont({q}::float8) WITHIN GROUP (ORDER BY {column})"
 
 
 def _value(op: str, field: Field | None, raw: Any) -> Any:

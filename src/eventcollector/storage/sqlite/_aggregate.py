@@ -41,7 +41,7 @@ from eventcollector.aggregation import (
 from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
 from eventcollector.storage._hour_split import rollup_eligible
-from eventcollector.storage._sql_common import AGGREGATE_COLUMNS
+from eventcollector.storage._sql_common import AGGREGATE_COLUMNS, metric_columns
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite import _sql as sql
 
@@ -238,24 +238,12 @@ def _grouped(
             outer_params += [enc for _, enc, _ in ranked]
         outer.append(key)
     keys = len(outer)
-    values: dict[str, str] = {}
-    for metric in spec.metrics:
-        if metric.op == "count":
-            outer.append("count(*)")
-        elif metric.op == "count_distinct":
-            assert metric.field is not None
-            outer.append(f"count(DISTINCT nullif({select.key(metric.field)}, ''))")
-        else:
-            assert metric.field is not None
-            name = field_text(metric.field)
-            if name not in values:
-                values[name] = select.number(metric.field)
-            column = values[name]
-            if metric.op in PERCENTILES:
-                outer.append(f"json_group_array({column}) FILTER (WHERE {column} IS NOT NULL)")
-            else:
-                outer.append(f"{metric.op}({column})")
-    outer.append("count(*)")  # last: tells an empty ungrouped result from a group
+    outer += metric_columns(
+        spec.metrics,
+        select.key,
+        select.number,
+        lambda column, _: f"json_group_array({column}) FILTER (WHERE {column} IS NOT NULL)",
+    )
     source, params = select.source(query)
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(keys))}" if keys else ""
     rows = conn.execute(
@@ -278,6 +266,11 @@ def _grouped(
 
 def _bucket(text: str) -> datetime:
     return datetime.fromisoformat(text + _BUCKET_SUFFIX[len(text)]).replace(tzinfo=UTC)
+
+
+def _percentile(column: str, q: float) -> str:
+    """A group's values as one JSON array: the percentile is computed in Python."""
+    return f"json_group_array({column}) FILTER (WHERE {column} IS NOT NULL)"
 
 
 def _value(op: str, raw: Any) -> Any:
