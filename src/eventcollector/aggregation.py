@@ -374,6 +374,14 @@ def ranked_counts(counts: Mapping[str, int], top: int) -> list[tuple[Key, str, i
     return [(v, "" if v is None else f"s{v}", n) for v, n in best]
 
 
+def ranked_encoded(rows: Iterable[tuple[str, int]], top: int) -> list[tuple[Key, str, int]]:
+    """(encoded key, count) rows of a backend as ranked (value, encoded key, count)."""
+    rows = list(rows)
+    encoded = {identity(decode_key(k)): k for k, _ in rows}
+    best = rank(((decode_key(k), int(n)) for k, n in rows), top)
+    return [(v, encoded[identity(v)], n) for v, n in best]
+
+
 def percentile(ordered: Sequence[Number], q: float) -> float:
     """Linear interpolation between the nearest ranks of sorted values (numpy's default)."""
     position = q * (len(ordered) - 1)

@@ -26,9 +26,8 @@ from eventcollector.aggregation import (
     field_text,
     finish,
     group_id,
-    identity,
-    rank,
     ranked_counts,
+    ranked_encoded,
 )
 from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
@@ -100,9 +99,7 @@ async def _top_values(conn: Any, query: Query, field: Field, top: int) -> _Ranke
         f" WHERE r <= {p.add(top)}",
         *p.values,
     )
-    encoded = {identity(decode_key(k)): k for k, _ in rows}
-    ranked = rank(((decode_key(k), int(n)) for k, n in rows), top)
-    return [(v, encoded[identity(v)], n) for v, n in ranked]
+    return ranked_encoded(rows, top)
 
 
 async def aggregate(conn: Any, query: Query, spec: AggregateSpec, now: datetime) -> AggregateResult:

@@ -33,10 +33,9 @@ from eventcollector.aggregation import (
     finish,
     floor_bucket,
     group_id,
-    identity,
     percentile,
-    rank,
     ranked_counts,
+    ranked_encoded,
 )
 from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
@@ -127,9 +126,7 @@ def _top_values(conn: sqlite3.Connection, query: Query, field: Field, top: int) 
         f" rank() OVER (ORDER BY count(*) DESC) AS r FROM {source} GROUP BY 1) WHERE r <= ?",
         [*params, top],
     ).fetchall()
-    encoded = {identity(decode_key(k)): k for k, _ in rows}
-    ranked = rank(((decode_key(k), n) for k, n in rows), top)
-    return [(v, encoded[identity(v)], n) for v, n in ranked]
+    return ranked_encoded(rows, top)
 
 
 def aggregate(
