@@ -10,9 +10,12 @@ import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventcollector import EventAnalyzer, EventCollector, EventQueryBuilder, Severity, System
+from eventcollector.aggregation import AggregateSpec
+from eventcollector.query import Query
 from eventcollector.storage import Storage
 
 WARMUP = 3
@@ -33,6 +36,14 @@ async def _time(fn: Callable[[], Awaitable[Any]], repeat: int) -> dict[str, Any]
         "p95_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.95))], 3),
         "rows": size,
     }
+
+
+_BY_15M_SEVERITY = AggregateSpec.parse(["severity"], interval="15m")
+_FACETS = ["system", "event_type", "severity", "source_component", "data.stage"]
+
+
+def _last_day() -> Query:
+    return Query(since=datetime.now(UTC) - timedelta(hours=24))
 
 
 async def query_latencies(storage: Storage, repeat: int = 30) -> dict[str, Any]:
@@ -69,6 +80,9 @@ async def query_latencies(storage: Storage, repeat: int = 30) -> dict[str, Any]:
             "analyze_errors_24h": lambda: a.analyze_errors(24),
             "generate_report_24h": lambda: a.generate_report(24),
             "detect_patterns_7d": lambda: a.detect_patterns(7),
+            # Issue #12: 96 buckets x 5 severities, and a UI sidebar's facets.
+            "aggregate_15m_x_severity_24h": lambda: c.aggregate(_last_day(), _BY_15M_SEVERITY),
+            "facets_top10_5_fields_24h": lambda: c.facets(_last_day(), _FACETS, 10),
         }
         return {name: await _time(fn, repeat) for name, fn in cases.items()}
 

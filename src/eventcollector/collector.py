@@ -23,10 +23,12 @@ from typing import Any, Self
 from eventcollector._emit import EmitBridge
 from eventcollector._pipeline import IngestPipeline, QueueFull, batch_writer, running_loop
 from eventcollector._subscribers import EventStream, Subscriber, SubscriberHub
+from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet, facet_fields
 from eventcollector.issues import Issue, IssueQuery, IssuesCallback
 from eventcollector.model import Event, EventType, Severity, System
 from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage import (
+    Aggregating,
     EventsCallback,
     FileBacked,
     Flushable,
@@ -58,6 +60,7 @@ class _Capabilities:
     path: str | None
     issues: IssueStore | None
     watch_issues: Callable[[IssuesCallback], None] | None
+    aggregating: Aggregating | None
 
     @classmethod
     def of(cls, storage: Storage | QueuedStore) -> _Capabilities:
@@ -69,6 +72,7 @@ class _Capabilities:
                 path=None,
                 issues=storage if isinstance(storage, IssueStore) else None,
                 watch_issues=None,
+                aggregating=storage if isinstance(storage, Aggregating) else None,
             )
         return cls(
             flush=storage.flush if isinstance(storage, Flushable) else None,
@@ -77,6 +81,7 @@ class _Capabilities:
             path=storage.path if isinstance(storage, FileBacked) else None,
             issues=storage if isinstance(storage, IssueStore) else None,
             watch_issues=storage.watch_issues if isinstance(storage, IssueFeed) else None,
+            aggregating=storage if isinstance(storage, Aggregating) else None,
         )
 
 
@@ -371,6 +376,25 @@ class EventCollector:
     async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats:
         await self._ensure_started()
         return await self._storage.duration_stats(query, percentiles=percentiles)
+
+    async def aggregate(self, query: Query, spec: AggregateSpec) -> AggregateResult:
+        """Groups, time series and metrics over matching events (docs/aggregations.md)."""
+        store = await self._aggregating()
+        return await store.aggregate(query, spec)
+
+    async def facets(self, query: Query, fields: Sequence[str], top: int = 10) -> list[Facet]:
+        """The ``top`` values of each field (``system``, ``data.repo``...) with counts."""
+        parsed = facet_fields(fields, top)
+        store = await self._aggregating()
+        return await store.facets(query, parsed, top)
+
+    async def _aggregating(self) -> Aggregating:
+        if self._can.aggregating is None:
+            raise ValueError(
+                f"aggregate: the {type(self._storage).__name__} store cannot aggregate"
+            )
+        await self._ensure_started()
+        return self._can.aggregating
 
     async def get_event(self, event_id: str) -> Event | None:
         """The event with this id, or None."""

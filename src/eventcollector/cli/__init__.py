@@ -11,6 +11,7 @@ from eventcollector.cli.app import app, main
 
 COMMAND_MODULES = (
     "query",
+    "aggregate",
     "analysis",
     "transfer",
     "tail",

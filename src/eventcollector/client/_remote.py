@@ -24,8 +24,16 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from eventcollector.aggregation import (
+    AggregateResult,
+    AggregateSpec,
+    Facet,
+    field_text,
+    spec_to_params,
+)
 from eventcollector.client._inside import INSIDE_CLIENT
 from eventcollector.client._sender import Sender, SenderConfig
+from eventcollector.filters import Field
 from eventcollector.issues import Issue, IssueQuery
 from eventcollector.model import Event, format_timestamp, parse_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
@@ -195,6 +203,15 @@ class HTTPStorage:
             p95=body.get("p95"),
             p99=body.get("p99"),
         )
+
+    async def aggregate(self, query: Query, spec: AggregateSpec) -> AggregateResult:
+        params = [*spec_to_params(spec), *query_to_params(query.unbounded)]
+        return AggregateResult.from_dict(await self._get("/v1/aggregate", params))
+
+    async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
+        params = [*(("field", field_text(f)) for f in fields), ("top", str(top))]
+        body = await self._get("/v1/facets", [*params, *query_to_params(query.unbounded)])
+        return [Facet.from_dict(f) for f in body["facets"]]
 
     async def cleanup_old_events(
         self, retention_days: float, *, now: datetime | None = None

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from eventcollector import __version__
+from eventcollector.aggregation import INTERVALS, MAX_BUCKETS, MAX_TOP
 from eventcollector.issues import ISSUE_ORDERS, ISSUE_STATUSES
 from eventcollector.model import LIMITS, Severity
 from eventcollector.query import ORDER_FIELDS
@@ -148,6 +149,37 @@ class Error(msgspec.Struct):
     error: str
 
 
+class AggregateRow(msgspec.Struct, omit_defaults=True):
+    key: dict[str, str | int | float | bool | None]
+    values: dict[str, int | float | None]
+    #: Present with an interval: the bucket's start.
+    bucket: str | None = None
+    #: The keys whose value is the group of everything outside the top N (value null).
+    other: list[str] = []
+
+
+class Aggregate(msgspec.Struct):
+    by: list[str]
+    interval: str | None
+    metrics: list[str]
+    rows: list[AggregateRow]
+
+
+class FacetValue(msgspec.Struct):
+    value: str | int | float | bool | None
+    count: int
+
+
+class Facet(msgspec.Struct):
+    field: str
+    values: list[FacetValue]
+    other: int
+
+
+class Facets(msgspec.Struct):
+    facets: list[Facet]
+
+
 class StreamEvent(msgspec.Struct, tag="event", tag_field="type"):
     event: Event
 
@@ -208,6 +240,8 @@ _TYPES: tuple[Any, ...] = (
     CleanupRequest,
     Deleted,
     Error,
+    Aggregate,
+    Facets,
     StreamEvent | StreamMissed,
 )
 
@@ -320,6 +354,32 @@ def _issue_paths() -> dict[str, Any]:
     }
 
 
+_LIST = {"type": "array", "items": {"type": "string"}}
+_TOP = {"type": "integer", "minimum": 1, "maximum": MAX_TOP}
+
+
+def _aggregate_params() -> list[dict[str, Any]]:
+    return [
+        {
+            **_param("by", "Up to three keys: fixed fields or data./metadata. paths.", _LIST),
+            "explode": True,
+        },
+        _param("interval", "Time bucket.", {"enum": [*INTERVALS, "auto"]}),
+        {
+            **_param(
+                "metric", "count, count_distinct:FIELD, min|max|avg|sum|p50|p95|p99:FIELD.", _LIST
+            ),
+            "explode": True,
+        },
+        _param("top", "Values kept per key; the rest form one 'other' group (default 10).", _TOP),
+        _param(
+            "buckets",
+            "For interval=auto: about this many buckets.",
+            {"type": "integer", "minimum": 1, "maximum": MAX_BUCKETS},
+        ),
+    ]
+
+
 def openapi_document(settings: ServerSettings) -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         _TYPES, ref_template="#/components/schemas/{name}"
@@ -375,6 +435,20 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
         ),
         "/v1/events/duration-stats": _get(
             "duration_ms statistics.", _ref("DurationStats"), filters
+        ),
+        "/v1/aggregate": _get(
+            "Group by up to three keys and a time bucket; metrics per group.",
+            _ref("Aggregate"),
+            [*_aggregate_params(), *filters],
+        ),
+        "/v1/facets": _get(
+            "The top values of several fields with their counts.",
+            _ref("Facets"),
+            [
+                {**_param("field", "Field names (repeat or commas).", _LIST), "explode": True},
+                _param("top", "Values per field (default 10).", _TOP),
+                *filters,
+            ],
         ),
         "/v1/events/{event_id}": _get(
             "One event.", _ref("Event"), [_param("event_id", "Event id.", {}, where="path")], 404

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eventcollector.storage.base import (
+    Aggregating,
     EnqueueAppend,
     EventsCallback,
     EventStore,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENV_DB",
+    "Aggregating",
     "EnqueueAppend",
     "EventStore",
     "EventsCallback",

@@ -6,12 +6,14 @@ Only the allow-listed strings ever reach those clauses; every value is a bound p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from eventcollector.aggregation import PERCENTILES, Metric, field_text
+from eventcollector.filters import Field
 from eventcollector.model import Event, EventType, Severity, System
 
 
@@ -31,6 +33,43 @@ ORDER_COLUMNS = {
     "title": "e.title",
     "source_component": "e.source_component",
 }
+#: Aggregation key and metric field -> column (``aggregation.KEY_FIELDS`` and duration_ms).
+AGGREGATE_COLUMNS = {
+    "system": "e.system",
+    "event_type": "e.event_type",
+    "severity": "e.severity",
+    "source_component": "e.source_component",
+    "correlation_id": "e.correlation_id",
+    "duration_ms": "e.duration_ms",
+}
+
+
+def metric_columns(
+    metrics: Sequence[Metric],
+    key: Callable[[Field], str],
+    number: Callable[[Field], str],
+    percentile: Callable[[str, float], str],
+) -> list[str]:
+    """An aggregation's metric expressions, then ``count(*)`` (which tells an empty
+    ungrouped result from a group). ``key`` and ``number`` add the inner columns (one
+    per numeric field); ``percentile(column, q)`` is the dialect's percentile."""
+    out = []
+    numbers: dict[str, str] = {}
+    for metric in metrics:
+        if metric.field is None:
+            out.append("count(*)")
+        elif metric.op == "count_distinct":
+            out.append(f"count(DISTINCT nullif({key(metric.field)}, ''))")
+        else:
+            name = field_text(metric.field)
+            if name not in numbers:
+                numbers[name] = number(metric.field)
+            column = numbers[name]
+            q = PERCENTILES.get(metric.op)
+            out.append(f"{metric.op}({column})" if q is None else percentile(column, q))
+    return [*out, "count(*)"]
+
+
 #: Order fields that may be NULL (sorted last in both directions).
 NULLABLE = frozenset({"duration_ms", "source_component"})
 

@@ -12,12 +12,15 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
+from eventcollector.filters import Field
 from eventcollector.issues import Issue, IssueQuery, IssuesCallback
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query
 
 __all__ = [
     "MAX_RETENTION_DAYS",
+    "Aggregating",
     "EnqueueAppend",
     "EventStore",
     "EventsCallback",
@@ -194,3 +197,14 @@ class IssueFeed(Protocol):
     def watch_issues(self, callback: IssuesCallback) -> None:
         """Call ``callback(changes)`` on the caller's loop after each commit that created
         or regressed issues (alert triggers hook here)."""
+
+
+@runtime_checkable
+class Aggregating(Protocol):
+    """Groupings, time series and facets computed in the store (``eventcollector.aggregation``)."""
+
+    async def aggregate(self, query: Query, spec: AggregateSpec) -> AggregateResult:
+        """``spec``'s groups and metrics over the events matching ``query``."""
+
+    async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
+        """The ``top`` values of each field with their counts, in one consistent read."""

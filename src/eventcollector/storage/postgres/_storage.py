@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
+from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
+from eventcollector.filters import Field
 from eventcollector.issues import (
     Issue,
     IssueChange,
@@ -32,6 +34,7 @@ from eventcollector.issues import (
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage.base import StorageError, retention_cutoff
+from eventcollector.storage.postgres import _aggregate as aggregation
 from eventcollector.storage.postgres import _issues as issues
 from eventcollector.storage.postgres import _reads as reads
 from eventcollector.storage.postgres import _sql as sql
@@ -255,6 +258,19 @@ class PostgresStorage:
         """
         return await self._read(
             functools.partial(reads.duration_stats, query=query.unbounded, percentiles=percentiles)
+        )
+
+    async def aggregate(self, query: Query, spec: AggregateSpec) -> AggregateResult:
+        """Groups and metrics over the matching events (see ``eventcollector.aggregation``)."""
+        now = datetime.now(UTC)
+        return await self._read(
+            lambda conn: reads.snapshot(conn, aggregation.aggregate, query.unbounded, spec, now)
+        )
+
+    async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
+        """The top values of each field with their counts, in one snapshot."""
+        return await self._read(
+            lambda conn: reads.snapshot(conn, aggregation.facets, query.unbounded, fields, top)
         )
 
     async def read_after(

@@ -17,11 +17,13 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
+from eventcollector.filters import Field
 from eventcollector.issues import (
     Issue,
     IssueChange,
@@ -32,6 +34,7 @@ from eventcollector.issues import (
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage.base import StorageError, retention_cutoff
+from eventcollector.storage.sqlite import _aggregate as aggregation
 from eventcollector.storage.sqlite import _issues as issues
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite._checkpointer import Checkpointer
@@ -252,6 +255,19 @@ class SQLiteStorage:
         """min/max/avg and p50/p95/p99 of duration_ms over matching events."""
         return await self._read(
             partial(reads.duration_stats, query=query.unbounded, percentiles=percentiles)
+        )
+
+    async def aggregate(self, query: Query, spec: AggregateSpec) -> AggregateResult:
+        """Groups and metrics over the matching events (see ``eventcollector.aggregation``)."""
+        now = datetime.now(UTC)
+        return await self._read(
+            partial(aggregation.aggregate, query=query.unbounded, spec=spec, now=now)
+        )
+
+    async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
+        """The top values of each field with their counts, in one read."""
+        return await self._read(
+            partial(aggregation.facets, query=query.unbounded, fields=fields, top=top)
         )
 
     async def read_after(

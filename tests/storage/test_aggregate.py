@@ -1,0 +1,239 @@
+"""Aggregations and facets: every backend gives the plain-Python reference's answer."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eventcollector.aggregation import (
+    OTHER,
+    AggregateResult,
+    AggregateSpec,
+    facet_fields,
+    identity,
+)
+from eventcollector.aggregation_reference import aggregate_events, facet_events
+from eventcollector.model import Event, Severity
+from eventcollector.query import Query
+from eventcollector.storage import Aggregating, Storage
+
+BASE = datetime(2024, 3, 10, tzinfo=UTC)
+NOW = BASE + timedelta(days=400)
+# Mixed JSON types on purpose: 1 and 1.0 are one key, True and "1" two others.
+_DATA_VALUES = st.sampled_from(
+    [1, 1.0, 2, 2.5, -3, "1", "x", "y", True, False, None, [1], {"a": 1}]
+)
+
+
+def ev(**fields: Any) -> Event:
+    values: dict[str, Any] = {"system": "alpha", "event_type": "job.run", "title": "t", "now": NOW}
+    values.update(fields)
+    return Event.create(**values)
+
+
+_events = st.builds(
+    lambda system, severity, component, duration, minute, data: ev(
+        system=system,
+        severity=severity,
+        source_component=component,
+        duration_ms=duration,
+        timestamp=BASE + timedelta(minutes=minute),
+        data=data,
+    ),
+    st.sampled_from(["alpha", "beta", "gamma", "delta"]),
+    st.sampled_from(list(Severity)),
+    st.sampled_from([None, "api", "db"]),
+    st.one_of(st.none(), st.integers(0, 1000)),
+    st.integers(0, 6 * 60),
+    st.dictionaries(st.sampled_from(["n", "s"]), _DATA_VALUES, max_size=2),
+)
+_keys = st.sampled_from(["system", "severity", "source_component", "data.n", "data.s"])
+_metrics = st.sampled_from(
+    [
+        "count",
+        "count_distinct:data.n",
+        "count_distinct:system",
+        "min:duration_ms",
+        "max:data.n",
+        "avg:duration_ms",
+        "sum:data.n",
+        "p50:duration_ms",
+        "p95:data.n",
+        "p99:duration_ms",
+    ]
+)
+_specs = st.builds(
+    lambda by, interval, metrics, top: AggregateSpec.parse(
+        by[: 3 - (interval is not None)], interval=interval, metrics=metrics, top=top
+    ),
+    st.lists(_keys, max_size=3, unique=True),
+    st.sampled_from([None, "15m", "1h", "auto"]),
+    st.lists(_metrics, min_size=1, max_size=4, unique=True),
+    st.integers(1, 4),
+)
+_queries = st.builds(
+    lambda since, hours, severities: Query(
+        since=BASE + timedelta(minutes=since),
+        until=BASE + timedelta(minutes=since + hours * 60 + 7),
+        severities=severities,
+    ),
+    st.integers(-30, 200),
+    st.integers(0, 5),
+    st.lists(st.sampled_from([s.value for s in Severity]), max_size=2, unique=True).map(tuple),
+)
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def assert_same(got: AggregateResult, want: AggregateResult) -> None:
+    assert (got.by, got.interval, got.metrics) == (want.by, want.interval, want.metrics)
+    assert len(got.rows) == len(want.rows), (got.rows, want.rows)
+    for g, w in zip(got.rows, want.rows, strict=True):
+        assert g.bucket == w.bucket
+        assert [identity(k) for k in g.keys] == [identity(k) for k in w.keys], (g, w)
+        assert all(_same_number(a, b) for a, b in zip(g.values, w.values, strict=True)), (g, w)
+
+
+@pytest.fixture
+def ledger() -> list[Event]:
+    return []
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    batch=st.lists(_events, max_size=25),
+    cases=st.lists(st.tuples(_queries, _specs), min_size=1, max_size=3),
+)
+async def test_aggregations_match_the_reference(
+    storage: Storage, ledger: list[Event], batch: list[Event], cases: list[Any]
+) -> None:
+    assert isinstance(storage, Aggregating)
+    await storage.append(batch)
+    ledger.extend(batch)
+    for query, spec in cases:
+        got = await storage.aggregate(query, spec)
+        assert_same(got, aggregate_events(ledger, query, spec, NOW))
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    batch=st.lists(_events, max_size=25),
+    query=_queries,
+    fields=st.lists(_keys, min_size=1, max_size=4, unique=True),
+    top=st.integers(1, 4),
+)
+async def test_facets_match_the_reference(
+    storage: Storage,
+    ledger: list[Event],
+    batch: list[Event],
+    query: Query,
+    fields: list[str],
+    top: int,
+) -> None:
+    assert isinstance(storage, Aggregating)
+    await storage.append(batch)
+    ledger.extend(batch)
+    parsed = facet_fields(fields, top)
+    got = await storage.facets(query, parsed, top)
+    want = facet_events(ledger, query, parsed, top)
+    assert [(f.field, [(identity(v), n) for v, n in f.values], f.other) for f in got] == [
+        (f.field, [(identity(v), n) for v, n in f.values], f.other) for f in want
+    ]
+
+
+async def test_count_by_bucket_and_severity_fills_empty_buckets(storage: Storage) -> None:
+    assert isinstance(storage, Aggregating)
+    await storage.append(
+        [ev(severity="error", timestamp=BASE + timedelta(minutes=20)), ev(timestamp=BASE)]
+    )
+    spec = AggregateSpec.parse(["severity"], interval="15m", metrics=["count"])
+    result = await storage.aggregate(Query(since=BASE, until=BASE + timedelta(hours=1)), spec)
+    counts = {(r.bucket, r.keys): r.values[0] for r in result.rows}
+    assert len(result.rows) == 8  # four buckets x two severities
+    assert counts[(BASE + timedelta(minutes=15), ("error",))] == 1
+    assert counts[(BASE, ("info",))] == 1
+    assert counts[(BASE + timedelta(minutes=45), ("error",))] == 0
+
+
+async def test_values_outside_the_top_are_one_other_group_with_exact_metrics(
+    storage: Storage,
+) -> None:
+    assert isinstance(storage, Aggregating)
+    await storage.append(
+        [
+            ev(system=s, duration_ms=d)
+            for s, d in [("alpha", 1), ("alpha", 2), ("beta", 10), ("gamma", 30)]
+        ]
+    )
+    spec = AggregateSpec.parse(["system"], metrics=["count", "p50:duration_ms"], top=1)
+    result = await storage.aggregate(Query(), spec)
+    assert [(r.keys, r.values) for r in result.rows] == [
+        (("alpha",), (2, 1.5)),
+        ((OTHER,), (2, 20.0)),
+    ]
+    assert result.to_dict()["rows"][1] == {
+        "key": {"system": None},
+        "other": ["system"],
+        "values": {"count": 2, "p50:duration_ms": 20.0},
+    }
+
+
+@pytest.mark.parametrize(
+    ("build", "word"),
+    [
+        (lambda: AggregateSpec.parse(["system", "severity", "event_type"], interval="1h"), "by:"),
+        (lambda: AggregateSpec.parse(["title"]), "by:"),
+        (lambda: AggregateSpec.parse([], metrics=["count"] * 2), "metric:"),
+        (
+            lambda: AggregateSpec.parse([], metrics=[f"p{i}:duration_ms" for i in range(11)]),
+            "metric:",
+        ),
+        (lambda: AggregateSpec.parse([], metrics=["p95:system"]), "metric:"),
+        (lambda: AggregateSpec.parse([], top=1001), "top:"),
+        (lambda: AggregateSpec.parse([], interval="2h"), "interval:"),
+        (lambda: facet_fields([], 10), "field:"),
+    ],
+)
+def test_bad_specs_name_the_field(build: Any, word: str) -> None:
+    with pytest.raises(ValueError, match=word):
+        build()
+
+
+async def test_too_many_buckets_is_refused(storage: Storage) -> None:
+    assert isinstance(storage, Aggregating)
+    spec = AggregateSpec.parse([], interval="1m")
+    with pytest.raises(ValueError, match=r"interval:.*more than 10000"):
+        await storage.aggregate(Query(since=BASE, until=BASE + timedelta(days=7)), spec)
+
+
+@pytest.mark.parametrize("top", [1, 10])
+async def test_counts_by_bucket_and_key_with_other(storage: Storage, top: int) -> None:
+    # Counts by bucket and an indexed key: SQLite answers these with range counts.
+    assert isinstance(storage, Aggregating)
+    events = [
+        ev(system=s, severity=v, timestamp=BASE + timedelta(minutes=m))
+        for m, s, v in [(1, "alpha", "error"), (2, "beta", "info"), (20, "gamma", "info"),
+                        (50, "alpha", "info"), (61, "beta", "warning")]
+    ]  # fmt: skip
+    await storage.append(events)
+    query = Query(since=BASE + timedelta(minutes=1), until=BASE + timedelta(minutes=70))
+    for key in ("system", "severity"):
+        spec = AggregateSpec.parse([key], interval="15m", metrics=["count"], top=top)
+        assert_same(await storage.aggregate(query, spec), aggregate_events(events, query, spec))
