@@ -19,6 +19,7 @@ from eventcollector import EventCollector
 from eventcollector.model import Event
 from eventcollector.query import Query
 from eventcollector.storage import StorageError, StorageUnavailable, open_storage
+from eventcollector.storage.postgres._schema import SCHEMA_VERSION
 
 pytestmark = pytest.mark.postgres
 
@@ -143,7 +144,7 @@ async def test_concurrent_opens_migrate_once(pg_schema: tuple[str, str]) -> None
     try:
         await asyncio.gather(*(s.open() for s in stores))
         versions = await admin(url, f'SELECT version FROM "{schema}".schema_migrations')
-        assert [r[0] for r in versions] == [1, 2, 3]
+        assert [r[0] for r in versions] == list(range(1, SCHEMA_VERSION + 1))
         results = await asyncio.gather(*(s.append([ev(1, id="same")]) for s in stores))
         assert sorted(r[0] for r in results) == [False] * 5 + [True]
     finally:
@@ -316,8 +317,12 @@ async def test_tail_on_postgres_follows_insertion_order(
 
 
 async def revert_to_version_2(url: str, schema: str) -> None:
-    """Undo migration 3 (the coarser rollups and the durations in ``event_counts``)."""
+    """Undo migrations 4 (filters) and 3 (the coarser rollups and the durations in
+    ``event_counts``)."""
     s = f'"{schema}"'
+    await admin(url, f"DROP TABLE {s}.event_indexes")
+    await admin(url, f"DROP FUNCTION {s}.event_words(text)")
+    await admin(url, f"DELETE FROM {s}.schema_migrations WHERE version = 4")
     await admin(url, f"DROP TABLE {s}.day_counts, {s}.event_totals, {s}.hour_totals")
     await admin(url, f"ALTER TABLE {s}.event_counts DROP COLUMN d_n, DROP COLUMN d_sum")
     await admin(url, f"DELETE FROM {s}.schema_migrations WHERE version = 3")
@@ -342,7 +347,7 @@ async def test_migration_to_version_3_backfills_the_rollups(
     await first.close()
     await revert_to_version_2(url, schema)
     store = await pg_factory()
-    assert (await store.health())["schema_version"] == 3
+    assert (await store.health())["schema_version"] == SCHEMA_VERSION
     await assert_rollups_match_events(url, schema)
     assert await rollup_totals(url, schema) == {t: len(events) for t in ROLLUP_TABLES}
     since, until = BASE + timedelta(hours=5, minutes=7), BASE + timedelta(days=6, hours=3)
@@ -370,7 +375,7 @@ async def test_migration_from_version_1(pg_factory: Factory, pg_schema: tuple[st
     await admin(url, f'DROP INDEX "{schema}".events_seq_idx')
     await admin(url, f'DELETE FROM "{schema}".schema_migrations WHERE version = 2')
     store = await pg_factory()
-    assert (await store.health())["schema_version"] == 3
+    assert (await store.health())["schema_version"] == SCHEMA_VERSION
     indexes = await admin(
         url,
         "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'events'",

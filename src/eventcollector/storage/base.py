@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from eventcollector.filters import Filter
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query
 
@@ -79,9 +80,10 @@ class EventStore(Protocol):
         """Duration count/min/max/avg, and p50/p95/p99 unless ``percentiles`` is False."""
 
     async def cleanup_old_events(
-        self, retention_days: float, *, now: datetime | None = None
+        self, retention_days: float, *, now: datetime | None = None, where: Filter | None = None
     ) -> int:
-        """Delete events older than the retention period; the number deleted."""
+        """Delete events older than the retention period (only those matching ``where``,
+        a parsed filter, when given); the number deleted."""
 
     async def health(self) -> dict[str, Any]:
         """Backend details for health output; raises StorageError if unusable."""

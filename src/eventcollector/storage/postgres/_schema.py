@@ -15,6 +15,7 @@ the connection's ``search_path``:
   ``event_counts`` per (hour, system, event_type, severity), ``day_counts`` per
   (day, system, event_type, severity), ``event_totals`` per (system, event_type,
   severity) for all time, ``hour_totals`` per hour over every dimension.
+- ``event_words(text)``, ``event_indexes``: for filters (see ``_V4``).
 - ``schema_migrations``: the applied versions.
 
 Migrations and partition creation run under transaction-scoped advisory locks,
@@ -27,7 +28,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 _PARTITION = re.compile(r"events_(\d{4})(\d{2})(\d{2})")
@@ -121,7 +122,22 @@ _V3 = [
     " SELECT hour, sum(n), sum(d_n), sum(d_sum) FROM event_counts GROUP BY 1",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
+# Filters (``storage._where``): ``event_words`` gives the words of one text as
+# ``search`` gives those of title and description together (a phrase must match within
+# one of them); ``event_indexes`` lists the data/metadata paths with an expression index,
+# the allow-list the compiler builds an index's literal expression from (``_indexes``).
+_V4 = [
+    """CREATE FUNCTION event_words(text) RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE
+        RETURN to_tsvector('simple'::regconfig, lower(
+            regexp_replace($1 COLLATE {text_collation}, '[^[:alnum:]]+', ' ', 'g')))""",
+    """CREATE TABLE event_indexes (
+        path text PRIMARY KEY,
+        index_name text NOT NULL UNIQUE,
+        created_at timestamptz NOT NULL DEFAULT now()
+    )""",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 
 
 class NotOurSchema(ValueError):

@@ -8,6 +8,7 @@ unchanged in the sqlite3 shell. Beside it:
 - ``events_fts_vocab``: the words of that index (an ``fts5vocab`` view, no data);
 - ``event_journal``: events of small commits, until they move into ``events``;
 - ``event_meta``: the highest rowid ever given out (rowids are never reused);
+- ``event_indexes``: the data/metadata paths with an expression index;
 - ``event_counts`` (per hour, system, type and severity), ``day_counts`` (the same
   per day), ``event_totals`` (all time) and ``hour_totals`` (per hour only): rollups of
   counts and duration sums, maintained in the same transaction as the events, so
@@ -23,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 
 APPLICATION_ID = 0x45564331  # "EVC1"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: rowid_blocks groups rowids by this many low bits (4,096 rows a block). Deletes leave
 #: its bounds wider than the rows left, which keeps them correct as bounds.
 ROWID_BLOCK_BITS = 12
@@ -170,7 +171,17 @@ _V5 = [
     ) WITHOUT ROWID"""
 ]
 
-_MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5}
+# The data/metadata paths with an expression index (``eventcollector index add``): the
+# allow-list the compiler builds an index's literal expression from (``_indexes``).
+_V6 = [
+    """CREATE TABLE IF NOT EXISTS event_indexes (
+        path TEXT PRIMARY KEY,
+        index_name TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    ) WITHOUT ROWID"""
+]
+
+_MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
 
 
 class NotOurDatabase(ValueError):
