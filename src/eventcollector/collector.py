@@ -29,6 +29,7 @@ from eventcollector.storage import (
     EventsCallback,
     FileBacked,
     Flushable,
+    Indexable,
     QueuedStore,
     SharedFeed,
     Storage,
@@ -367,6 +368,14 @@ class EventCollector:
         if where is not None:
             options["where"] = where
         return await self._storage.cleanup_old_events(retention_days, **options)
+
+    async def indexes(self) -> Indexable:
+        """The store's expression indexes (``add_index``, ``remove_index``,
+        ``list_indexes``); ValueError for a store without them (the remote client)."""
+        await self._ensure_started()
+        if not isinstance(self._storage, Indexable):
+            raise ValueError("index: this store has no expression indexes (a remote client?)")
+        return self._storage
 
 
 def _remote_storage(url: str, api_key: str | None) -> QueuedStore:

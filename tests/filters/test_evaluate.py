@@ -207,4 +207,3 @@ def test_query_where_is_anded_with_the_fields() -> None:
 def test_query_refuses_a_where_that_is_not_a_filter() -> None:
     with pytest.raises(ValueError, match="where: expected a parsed filter"):
         Query(where="system:a")  # type: ignore[arg-type]
-

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "tail",
     "emit",
     "serve",
+    "indexes",
 )
 
 for _name in COMMAND_MODULES:

@@ -6,6 +6,7 @@ without the ``server`` extra and only these commands name it when it is missing.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -80,6 +81,14 @@ def serve(
     stream_send_timeout: Annotated[float, typer.Option(min=0.01, rich_help_panel=_STREAMS)] = 10.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    index: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--index",
+            metavar="PATH",
+            help="Create an expression index on this data path first (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Run the collector's HTTP API (see docs/http-api.md); default 127.0.0.1:8765."""
     import uvicorn
@@ -104,6 +113,8 @@ def serve(
         stream_queue=stream_queue,
         stream_send_timeout=stream_send_timeout,
     )
+    if index:
+        asyncio.run(_create_indexes(target, index))
     collector = EventCollector(target, max_pending=max_pending)
     config = uvicorn.Config(
         create_app(collector, settings, keys=keys),
@@ -117,6 +128,19 @@ def serve(
         timeout_graceful_shutdown=10,
     )
     uvicorn.Server(config).run()
+
+
+async def _create_indexes(target: str, paths: list[str]) -> None:
+    """``serve --index``: the indexes exist before the server reads (see ``index add``)."""
+    from eventcollector.collector import EventCollector
+
+    collector = EventCollector(target)
+    try:
+        indexes = await collector.indexes()
+        for path in paths:
+            await indexes.add_index(path)
+    finally:
+        await collector.stop()
 
 
 keys_app = typer.Typer(help="Manage the server's API keys (stored hashed).", no_args_is_help=True)

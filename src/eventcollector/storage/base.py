@@ -24,6 +24,7 @@ __all__ = [
     "FileBacked",
     "Flushable",
     "Followable",
+    "Indexable",
     "QueuedStore",
     "SharedFeed",
     "Storage",
@@ -164,3 +165,17 @@ class FileBacked(Protocol):
 
     #: The database file.
     path: str
+
+
+@runtime_checkable
+class Indexable(Protocol):
+    """Data/metadata paths can get an expression index (``eventcollector index``)."""
+
+    async def add_index(self, path: str) -> bool:
+        """Index ``path`` (``data.repo``); False if it was indexed already."""
+
+    async def remove_index(self, path: str) -> bool:
+        """Drop the index on ``path``; False if there was none."""
+
+    async def list_indexes(self) -> list[dict[str, Any]]:
+        """The indexed paths: path, index name, created_at."""

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from eventcollector.filters import Field, Filter
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query, group_field
-from eventcollector.storage._indexes import literals
+from eventcollector.storage._indexes import literals, parse_index_path
 from eventcollector.storage._where import lift, mark_indexed
 from eventcollector.storage.base import StorageError, retention_cutoff
 from eventcollector.storage.sqlite import _indexes as indexes
@@ -201,12 +201,14 @@ class SQLiteStorage:
     async def add_index(self, path: str) -> bool:
         """Create an expression index on a data/metadata path (``data.repo``);
         False if it exists already."""
+        parse_index_path(path)  # a bad path is the caller's error, not a failed write
         created: bool = await self._require_writer().submit(partial(indexes.add_index, path=path))
         await self._load_indexes()
         return created
 
     async def remove_index(self, path: str) -> bool:
         """Drop the index on ``path``; False if there was none."""
+        parse_index_path(path)
         removed: bool = await self._require_writer().submit(
             partial(indexes.remove_index, path=path)
         )
