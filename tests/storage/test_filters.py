@@ -4,12 +4,13 @@ selects, for generated filters and events and for each decided rule."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_contract import BASE, ev
 
 from _reference import reference
 from eventcollector.filters import (
@@ -32,24 +33,11 @@ from eventcollector.storage.postgres import _sql as postgres_sql
 from eventcollector.storage.sqlite import SQLiteStorage
 from eventcollector.storage.sqlite import _sql as sqlite_sql
 
-BASE = datetime(2024, 3, 10, tzinfo=UTC)
 # ASCII words: the backends' tokenizers and Python agree on them (see docs/filters.md).
 WORDS = ["Database", "data", "error", "Err", "timeout", "connection", "refused", "ok", "x1"]
 STRINGS = ["acme", "acme/web", "Acme", "5", "{x", "", "beta"]
 SCALARS: list[Any] = [*STRINGS, 0, 5, -2, 5.0, 2.5, True, False, None]
 PATHS = [("repo",), ("n",), ("b",), ("o", "k"), ("list", "0"), ("missing",)]
-
-
-def ev(i: int, **fields: Any) -> Event:
-    values: dict[str, Any] = {
-        "system": "alpha",
-        "event_type": "job.run",
-        "title": f"Event {i}",
-        "timestamp": BASE + timedelta(minutes=i),
-        "now": BASE + timedelta(days=400),
-    }
-    values.update(fields)
-    return Event.create(**values)
 
 
 # -- generated events and filters ------------------------------------------------------

@@ -18,6 +18,7 @@ from eventcollector.filters import Field
 __all__ = ["MAX_INDEXES", "index_name", "literals", "parse_index_path"]
 
 _PATH = re.compile(r"(data|metadata)((?:\.[A-Za-z0-9_]+){1,8})")
+REGISTRY = "SELECT path, index_name, created_at FROM event_indexes ORDER BY path"
 #: Each index costs every insert; a handful serves the often-filtered paths.
 MAX_INDEXES = 32
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from eventcollector.storage._indexes import (
     MAX_INDEXES,
+    REGISTRY,
     describe,
     index_name,
     parse_index_path,
@@ -15,8 +16,6 @@ from eventcollector.storage._indexes import (
 )
 from eventcollector.storage.postgres._dialect import DIALECT
 from eventcollector.storage.postgres._schema import lock_key
-
-REGISTRY = "SELECT path, index_name, created_at FROM event_indexes ORDER BY path"
 
 
 async def add_index(conn: Any, schema: str, path: str) -> bool:

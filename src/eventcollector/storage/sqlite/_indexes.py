@@ -10,6 +10,7 @@ from typing import Any
 from eventcollector.model import format_timestamp
 from eventcollector.storage._indexes import (
     MAX_INDEXES,
+    REGISTRY,
     describe,
     index_name,
     parse_index_path,
@@ -17,8 +18,6 @@ from eventcollector.storage._indexes import (
 )
 from eventcollector.storage.sqlite._dialect import DIALECT
 from eventcollector.storage.sqlite._writer import Transaction
-
-REGISTRY = "SELECT path, index_name, created_at FROM event_indexes ORDER BY path"
 
 
 def add_index(tx: Transaction, path: str) -> bool:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from eventcollector.filters import Field, Filter
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query, group_field
-from eventcollector.storage._indexes import literals, parse_index_path
+from eventcollector.storage._indexes import REGISTRY, literals, parse_index_path
 from eventcollector.storage._where import lift, mark_indexed
 from eventcollector.storage.base import StorageError, retention_cutoff
 from eventcollector.storage.sqlite import _indexes as indexes
@@ -99,7 +99,7 @@ class SQLiteStorage:
                 migrate(conn, self.path)
                 # A process that died left events in the journal: the writer moves them.
                 left_over = conn.execute(_JOURNAL_NOT_EMPTY).fetchone() is not None
-                registry = conn.execute(indexes.REGISTRY).fetchall()
+                registry = conn.execute(REGISTRY).fetchall()
                 self._literals = literals((row[0] for row in registry), DIALECT)
             except sqlite3.DatabaseError as exc:
                 conn.close()
