@@ -37,6 +37,10 @@ WORDS = [
     "validation", "test", "suite", "coverage", "deploy", "release",
 ]  # fmt: skip
 TRACE_LENGTH = 50
+#: ``data.repo``: 40 repositories, Zipf-distributed (a few busy ones, a long tail);
+#: "acme" is the 5th busiest, about 4.5% of events.
+REPOS = ["core", "web", "infra", "mobile", "acme", *(f"svc-{i:02d}" for i in range(35))]
+_REPO_WEIGHTS = [1 / (rank + 1) for rank in range(len(REPOS))]
 
 
 _TEMPLATES = 4_096
@@ -44,6 +48,8 @@ _TEMPLATES = 4_096
 
 def _templates(rng: random.Random) -> list[dict[str, Any]]:
     out = []
+    # Their own generator: the other fields stay what they were before repos existed.
+    repos = random.Random(11).choices(REPOS, _REPO_WEIGHTS, k=_TEMPLATES)
     for i in range(_TEMPLATES):
         words = rng.sample(WORDS, 4)
         out.append(
@@ -53,7 +59,7 @@ def _templates(rng: random.Random) -> list[dict[str, Any]]:
                 "severity": rng.choices(SEVERITIES, SEVERITY_WEIGHTS)[0],
                 "title": f"{words[0].title()} {words[1]} {i % 997}",
                 "description": " ".join(words),
-                "data": {"n": i, "stage": words[2]},
+                "data": {"n": i, "stage": words[2], "repo": repos[i]},
                 "tags": rng.sample(TAGS, rng.randint(1, 3)),
                 "source_component": COMPONENTS[rng.randrange(len(COMPONENTS))],
                 "duration_ms": rng.randint(1, 30_000) if rng.random() < 0.6 else None,

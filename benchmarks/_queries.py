@@ -19,6 +19,7 @@ from eventcollector.query import Query
 from eventcollector.storage import Storage
 
 WARMUP = 3
+MIXED_FILTER = 'severity:>=warning system:[mahavishnu, crackerjack] -tag:staging "timeout"'
 
 
 async def _time(fn: Callable[[], Awaitable[Any]], repeat: int) -> dict[str, Any]:
@@ -53,6 +54,10 @@ async def query_latencies(storage: Storage, repeat: int = 30) -> dict[str, Any]:
         # A trace from the middle of the data: 50 events (benchmarks._data.TRACE_LENGTH).
         trace_id = f"trace-{stats['total_events'] // 100}"
         b = lambda: EventQueryBuilder(c)  # noqa: E731 - a fresh builder per run
+
+        def repo_query() -> Awaitable[Any]:
+            return b().where("data.repo:acme").time_range(hours=24).limit(100).execute()
+
         cases: dict[str, Callable[[], Awaitable[Any]]] = {
             "simple_query_1000": lambda: b().system(System.MAHAVISHNU).limit(1000).execute(),
             "simple_time_range_1000": lambda: b().time_range(hours=24).limit(1000).execute(),
@@ -83,8 +88,20 @@ async def query_latencies(storage: Storage, repeat: int = 30) -> dict[str, Any]:
             # Issue #12: 96 buckets x 5 severities, and a UI sidebar's facets.
             "aggregate_15m_x_severity_24h": lambda: c.aggregate(_last_day(), _BY_15M_SEVERITY),
             "facets_top10_5_fields_24h": lambda: c.facets(_last_day(), _FACETS, 10),
+            # Issue 12: filters (targets 15 ms, and 50 / 5 ms unindexed / indexed).
+            "filter_mixed_24h_100": lambda: (
+                b().where(MIXED_FILTER).time_range(hours=24).limit(100).execute()
+            ),
+            "filter_repo_24h_100_unindexed": repo_query,
         }
-        return {name: await _time(fn, repeat) for name, fn in cases.items()}
+        figures: dict[str, Any] = {name: await _time(fn, repeat) for name, fn in cases.items()}
+        indexes = await c.indexes()
+        started = time.perf_counter()
+        await indexes.add_index("data.repo")
+        figures["index_add_data_repo_s"] = round(time.perf_counter() - started, 2)
+        figures["filter_repo_24h_100_indexed"] = await _time(repo_query, repeat)
+        await indexes.remove_index("data.repo")  # the store stays as ingest left it
+        return figures
 
 
 def run(storage: Storage, repeat: int = 30) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,20 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) ->
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(interval)
+
+
+#: The storage tests' clock: events at BASE + i minutes, validated as if "now" were later.
+BASE = datetime(2024, 3, 10, tzinfo=UTC)
+
+
+def ev(i: int = 0, **fields: Any) -> Event:
+    """A valid event ``i`` minutes after ``BASE``, with ``fields`` changed."""
+    values: dict[str, Any] = {
+        "system": "alpha",
+        "event_type": "job.run",
+        "title": f"Event {i}",
+        "timestamp": BASE + timedelta(minutes=i),
+        "now": BASE + timedelta(days=400),
+    }
+    values.update(fields)
+    return Event.create(**values)

@@ -24,6 +24,7 @@ from eventcollector._emit import EmitBridge
 from eventcollector._pipeline import IngestPipeline, QueueFull, batch_writer, running_loop
 from eventcollector._subscribers import EventStream, Subscriber, SubscriberHub
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet, facet_fields
+from eventcollector.filters import Filter
 from eventcollector.issues import Issue, IssueQuery, IssuesCallback
 from eventcollector.model import Event, EventType, Severity, System
 from eventcollector.query import DurationStats, GroupField, Query, group_field
@@ -32,6 +33,7 @@ from eventcollector.storage import (
     EventsCallback,
     FileBacked,
     Flushable,
+    Indexable,
     IssueFeed,
     IssueStore,
     QueuedStore,
@@ -447,16 +449,28 @@ class EventCollector:
         return report
 
     async def cleanup_old_events(
-        self, retention_days: float, *, now: datetime | None = None
+        self, retention_days: float, *, now: datetime | None = None, where: Filter | None = None
     ) -> int:
-        """Delete events older than ``retention_days`` before ``now``; returns how many.
+        """Delete events older than ``retention_days`` before ``now`` (only those matching
+        ``where``, a parsed filter, if given); returns how many.
 
         Pass ``now`` to delete exactly what an archive taken with the same cutoff holds.
         """
         await self._ensure_started()
-        if now is None:
-            return await self._storage.cleanup_old_events(retention_days)
-        return await self._storage.cleanup_old_events(retention_days, now=now)
+        options: dict[str, Any] = {}
+        if now is not None:
+            options["now"] = now
+        if where is not None:
+            options["where"] = where
+        return await self._storage.cleanup_old_events(retention_days, **options)
+
+    async def indexes(self) -> Indexable:
+        """The store's expression indexes (``add_index``, ``remove_index``,
+        ``list_indexes``); ValueError for a store without them (the remote client)."""
+        await self._ensure_started()
+        if not isinstance(self._storage, Indexable):
+            raise ValueError("index: this store has no expression indexes (a remote client?)")
+        return self._storage
 
 
 def _remote_storage(url: str, api_key: str | None) -> QueuedStore:

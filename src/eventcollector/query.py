@@ -124,12 +124,6 @@ class Query:
             return False
         return self.where is None or matches(self.where, event)
 
-    def refuse_where(self, backend: str) -> None:
-        """Raise ``ValueError`` if ``where`` is set: a backend that cannot evaluate a
-        filter yet calls this first, so that it never silently ignores one."""
-        if self.where is not None:
-            raise ValueError(f"q: the {backend} backend cannot evaluate filters yet")
-
 
 def group_field(field: str) -> GroupField:
     """``field`` if events can be counted by it; else a ValueError naming the allowed ones.

@@ -19,6 +19,7 @@ from eventcollector import EventCollector
 from eventcollector.analyzer import EventAnalyzer
 from eventcollector.builder import EventQueryBuilder
 from eventcollector.client import HTTPStorage
+from eventcollector.filters import parse_filter
 from eventcollector.query import Query
 from eventcollector.storage.base import StorageUnavailable
 
@@ -256,3 +257,16 @@ async def _stored_ids(db: Path) -> list[str]:
         return [e.id for e in await collector.query(Query(systems=("akosha",)))]
     finally:
         await collector.stop()
+
+
+async def test_cleanup_with_a_filter_remotely(
+    remote: EventCollector, local: EventCollector
+) -> None:
+    system = unique_system()
+    old = datetime.now(UTC) - timedelta(days=40)
+    for title in ("old noise", "old keep"):
+        await remote.collect(system=system, event_type="test.run", title=title, timestamp=old)
+    await remote.flush(10)
+    node = parse_filter(f'system:{system} title:"old noise"')
+    assert await remote.cleanup_old_events(30, where=node) == 1
+    assert [e.title for e in await local.query(Query(systems=(system,)))] == ["old keep"]

@@ -207,9 +207,3 @@ def test_query_where_is_anded_with_the_fields() -> None:
 def test_query_refuses_a_where_that_is_not_a_filter() -> None:
     with pytest.raises(ValueError, match="where: expected a parsed filter"):
         Query(where="system:a")  # type: ignore[arg-type]
-
-
-def test_refuse_where_names_the_backend() -> None:
-    Query().refuse_where("sqlite")
-    with pytest.raises(ValueError, match=r"^q: the sqlite backend cannot evaluate filters yet$"):
-        Query(where=parse_filter("a")).refuse_where("sqlite")

@@ -254,3 +254,19 @@ def test_admin_cleanup(client: httpx.Client) -> None:
         r = client.post("/v1/admin/cleanup", json=bad)
         assert r.status_code == 400
         assert "error" in r.json()
+
+
+def test_admin_cleanup_with_a_filter(client: httpx.Client) -> None:
+    old = [
+        {"system": "deployer", "event_type": "x.y", "title": f"ancient {s}", "id": f"ancient-{s}",
+         "severity": s, "timestamp": "2001-01-01T00:00:00+00:00"}
+        for s in ("debug", "info")
+    ]  # fmt: skip
+    assert client.post("/v1/events", content=orjson.dumps(old)).status_code == 200
+    r = client.post("/v1/admin/cleanup", json={"retention_days": 3650, "q": "severity:debug"})
+    assert (r.status_code, r.json()) == (200, {"deleted": 1})
+    assert client.get("/v1/events/ancient-debug").status_code == 404
+    assert client.get("/v1/events/ancient-info").status_code == 200
+    r = client.post("/v1/admin/cleanup", json={"retention_days": 1, "q": "severity:"})
+    assert r.status_code == 400
+    assert r.json()["error"] == "q: expected a value after 'severity:' at column 10"

@@ -16,26 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _common import BASE, ev
 from _reference import reference
 from eventcollector.model import LIMITS, Event, Severity
 from eventcollector.query import GROUP_FIELDS, ORDER_FIELDS, DurationStats, Query, sort_value
 from eventcollector.storage import Followable, Storage, StorageError
 
-BASE = datetime(2024, 3, 10, tzinfo=UTC)
 WORDS = ["Database", "data", "error", "Err", "timeout", "fail", "ok", "x1", "42", "Résumé"]
 SEPARATORS = [" ", "-", ".", "_", ", ", "/"]
-
-
-def ev(i: int = 0, **fields: Any) -> Event:
-    values: dict[str, Any] = {
-        "system": "alpha",
-        "event_type": "job.run",
-        "title": f"Event {i}",
-        "timestamp": BASE + timedelta(minutes=i),
-        "now": BASE + timedelta(days=400),
-    }
-    values.update(fields)
-    return Event.create(**values)
 
 
 # -- the plain-Python reference (see tests/_reference.py) ---------------------------

@@ -317,10 +317,13 @@ async def test_tail_on_postgres_follows_insertion_order(
 
 
 async def revert_to_version_2(url: str, schema: str) -> None:
-    """Undo migration 3 (the coarser rollups and the durations in ``event_counts``) and
-    the later ones (4: issues)."""
+    """Undo migrations 5 (filters), 4 (issues) and 3 (the coarser rollups and the
+    durations in ``event_counts``)."""
     s = f'"{schema}"'
+    await admin(url, f"DROP TABLE {s}.event_indexes")
+    await admin(url, f"DROP FUNCTION {s}.event_words(text)")
     await admin(url, f"DROP TABLE {s}.issues, {s}.event_issues")
+    await admin(url, f"DELETE FROM {s}.schema_migrations WHERE version >= 4")
     await admin(url, f"DROP TABLE {s}.day_counts, {s}.event_totals, {s}.hour_totals")
     await admin(url, f"ALTER TABLE {s}.event_counts DROP COLUMN d_n, DROP COLUMN d_sum")
     await admin(url, f"DELETE FROM {s}.schema_migrations WHERE version >= 3")

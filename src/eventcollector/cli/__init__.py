@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "emit",
     "serve",
     "issues",
+    "indexes",
 )
 
 for _name in COMMAND_MODULES:

@@ -6,6 +6,7 @@ without the ``server`` extra and only these commands name it when it is missing.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from pathlib import Path
@@ -108,6 +109,14 @@ def serve(
     ] = 300.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    index: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--index",
+            metavar="PATH",
+            help="Create an expression index on this data path first (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Run the collector's HTTP API (see docs/http-api.md); default 127.0.0.1:8765."""
     import uvicorn
@@ -135,6 +144,8 @@ def serve(
     if otlp_port is not None and otlp_port == port:
         raise CliError("otlp-port: must differ from --port", 2)
     services = _syslog(syslog_tcp, syslog_udp, syslog_max_connections, syslog_idle_timeout)
+    if index:
+        asyncio.run(_create_indexes(target, index))
     collector = EventCollector(target, max_pending=max_pending)
     config = uvicorn.Config(
         create_app(collector, settings, keys=keys, otlp_port=otlp_port, services=services),
@@ -182,6 +193,19 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.close()
         raise CliError(f"otlp-port: cannot listen on {host}:{port} ({exc.strerror})", 2) from None
     return sock
+
+
+async def _create_indexes(target: str, paths: list[str]) -> None:
+    """``serve --index``: the indexes exist before the server reads (see ``index add``)."""
+    from eventcollector.collector import EventCollector
+
+    collector = EventCollector(target)
+    try:
+        indexes = await collector.indexes()
+        for path in paths:
+            await indexes.add_index(path)
+    finally:
+        await collector.stop()
 
 
 keys_app = typer.Typer(help="Manage the server's API keys (stored hashed).", no_args_is_help=True)

@@ -58,6 +58,7 @@ from eventcollector.cli._common import (
 from eventcollector.cli._output import is_terminal, note, show_time, write_document
 from eventcollector.cli.app import app
 from eventcollector.collector import EventCollector
+from eventcollector.filters import parse_filter
 from eventcollector.model import Event
 from eventcollector.query import Query
 
@@ -351,6 +352,10 @@ def cleanup(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only count what would be deleted.")
     ] = False,
+    where: Annotated[
+        str | None,
+        typer.Option("--where", metavar="FILTER", help="Only the old events this filter selects."),
+    ] = None,
     db: DbOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
@@ -371,13 +376,14 @@ def cleanup(
         raise CliError("--archive: give a file name, not -", code=2)
     now = datetime.now(UTC)
     cutoff = now - timedelta(days=retention_days)
-    old = Query(until=cutoff)
+    node = None if where is None else parse_filter(where, now=now)
+    old = Query(until=cutoff, where=node)
 
     async def work(c: EventCollector) -> tuple[int, int]:
         if dry_run:
             return await c.count(old), 0
         archived = await _export(c, old, archive, replace=False) if archive else 0
-        return archived, await c.cleanup_old_events(retention_days, now=now)
+        return archived, await c.cleanup_old_events(retention_days, now=now, where=node)
 
     archived, deleted = run(ctx, work)
     when = show_time(cutoff)

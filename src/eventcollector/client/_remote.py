@@ -33,7 +33,7 @@ from eventcollector.aggregation import (
 )
 from eventcollector.client._inside import INSIDE_CLIENT
 from eventcollector.client._sender import Sender, SenderConfig
-from eventcollector.filters import Field
+from eventcollector.filters import Field, Filter, to_text
 from eventcollector.issues import Issue, IssueQuery
 from eventcollector.model import Event, format_timestamp, parse_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
@@ -214,16 +214,18 @@ class HTTPStorage:
         return [Facet.from_dict(f) for f in body["facets"]]
 
     async def cleanup_old_events(
-        self, retention_days: float, *, now: datetime | None = None
+        self, retention_days: float, *, now: datetime | None = None, where: Filter | None = None
     ) -> int:
-        """``POST /v1/admin/cleanup`` (admin key); ``now`` shifts the cutoff by our clock."""
+        """``POST /v1/admin/cleanup`` (admin key); ``now`` shifts the cutoff by our clock,
+        ``where`` goes as its canonical text (``q``)."""
         if retention_days < 0:
             raise ValueError("retention_days: must not be negative")
         if now is not None:  # the server cuts at its own now; move the window to match
             retention_days += (datetime.now(UTC) - now).total_seconds() / 86_400
-        body = await self._request(
-            "POST", "/v1/admin/cleanup", json={"retention_days": max(retention_days, 0.0)}
-        )
+        payload: dict[str, Any] = {"retention_days": max(retention_days, 0.0)}
+        if where is not None:
+            payload["q"] = to_text(where)
+        body = await self._request("POST", "/v1/admin/cleanup", json=payload)
         return int(body["deleted"])
 
     # -- issues (an IssueStore over HTTP) --------------------------------------

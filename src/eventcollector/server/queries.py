@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from eventcollector.filters import parse_filter
 from eventcollector.model import Event, format_timestamp, parse_timestamp
 from eventcollector.query import GROUP_FIELDS, Query
 from eventcollector.query_params import FILTER_PARAMS, PAGING_PARAMS, query_from_params
@@ -248,14 +249,25 @@ class _Reads:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise ApiError(400, f"body: invalid JSON ({exc})") from None
-        if not isinstance(payload, dict) or set(payload) != {"retention_days"}:
-            raise ApiError(400, 'body: expected {"retention_days": <number>}')
+        if not isinstance(payload, dict) or not {"retention_days"} <= set(payload) <= {
+            "retention_days",
+            "q",
+        }:
+            raise ApiError(400, 'body: expected {"retention_days": <number>, "q": <filter>?}')
         days = payload["retention_days"]
         if isinstance(days, bool) or not isinstance(days, int | float) or not days >= 0:
             raise ApiError(400, "retention_days: expected a non-negative number")
         if days > MAX_RETENTION_DAYS:  # the cutoff would fall before year 1: OverflowError
             raise ApiError(400, f"retention_days: at most {MAX_RETENTION_DAYS}")
-        deleted = await self.collector.cleanup_old_events(days)
+        where = None
+        if "q" in payload:
+            if not isinstance(payload["q"], str):
+                raise ApiError(400, "q: expected a filter (a string)")
+            try:
+                where = parse_filter(payload["q"])
+            except ValueError as exc:
+                raise ApiError(400, str(exc)) from None
+        deleted = await self.collector.cleanup_old_events(days, where=where)
         return json_response({"deleted": deleted})
 
 

@@ -25,9 +25,11 @@ class HourSplit:
 
 
 def rollup_eligible(query: Query) -> bool:
-    """True when only system, event type, severity and time filters are set."""
+    """True when only system, event type, severity and time filters are set (a filter
+    the rollups cannot answer: what ``_where.lift`` could not move into those fields)."""
     return not (
-        query.tags_all
+        query.where is not None
+        or query.tags_all
         or query.tags_any
         or query.correlation_id is not None
         or query.source_components

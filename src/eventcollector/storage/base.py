@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
-from eventcollector.filters import Field
+from eventcollector.filters import Field, Filter
 from eventcollector.issues import Issue, IssueQuery, IssuesCallback
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query
@@ -27,6 +27,7 @@ __all__ = [
     "FileBacked",
     "Flushable",
     "Followable",
+    "Indexable",
     "IssueFeed",
     "IssueStore",
     "QueuedStore",
@@ -85,9 +86,10 @@ class EventStore(Protocol):
         """Duration count/min/max/avg, and p50/p95/p99 unless ``percentiles`` is False."""
 
     async def cleanup_old_events(
-        self, retention_days: float, *, now: datetime | None = None
+        self, retention_days: float, *, now: datetime | None = None, where: Filter | None = None
     ) -> int:
-        """Delete events older than the retention period; the number deleted."""
+        """Delete events older than the retention period (only those matching ``where``,
+        a parsed filter, when given); the number deleted."""
 
     async def health(self) -> dict[str, Any]:
         """Backend details for health output; raises StorageError if unusable."""
@@ -208,3 +210,17 @@ class Aggregating(Protocol):
 
     async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
         """The ``top`` values of each field with their counts, in one consistent read."""
+
+
+@runtime_checkable
+class Indexable(Protocol):
+    """Data/metadata paths can get an expression index (``eventcollector index``)."""
+
+    async def add_index(self, path: str) -> bool:
+        """Index ``path`` (``data.repo``); False if it was indexed already."""
+
+    async def remove_index(self, path: str) -> bool:
+        """Drop the index on ``path``; False if there was none."""
+
+    async def list_indexes(self) -> list[dict[str, Any]]:
+        """The indexed paths: path, index name, created_at."""

@@ -33,7 +33,8 @@ from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
 from eventcollector.storage._sql_common import AGGREGATE_COLUMNS, metric_columns
 from eventcollector.storage.postgres import _reads as reads
-from eventcollector.storage.postgres._sql import Params, where
+from eventcollector.storage.postgres._dialect import Params
+from eventcollector.storage.postgres._sql import where
 
 __all__ = ["aggregate", "facets"]
 

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query
 from eventcollector.storage._hour_split import hour_key, split_by_hours
+from eventcollector.storage.postgres._dialect import Params
 from eventcollector.storage.postgres._rollups import rollup_parts
 from eventcollector.storage.postgres._sql import (
     COLUMNS,
     GROUP_EXPRESSIONS,
-    Params,
     from_row,
     where,
 )

@@ -5,11 +5,14 @@ same transaction.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
+from eventcollector.query import Query
+from eventcollector.storage.postgres._dialect import Params
 from eventcollector.storage.postgres._rollups import add_to_rollups, drop_empty_rollups
 from eventcollector.storage.postgres._schema import day_start, partition_name
+from eventcollector.storage.postgres._sql import where
 
 CLEANUP_CHUNK = 10_000
 
@@ -42,16 +45,20 @@ async def drop_partition(conn: Any, day: date) -> int:
         return n
 
 
-async def delete_chunk(conn: Any, day: date, cutoff: datetime) -> int:
-    """Delete up to CLEANUP_CHUNK rows older than ``cutoff`` from one partition."""
+async def delete_chunk(conn: Any, day: date, query: Query) -> int:
+    """Delete up to CLEANUP_CHUNK rows ``query`` matches (its ``until`` is the cutoff,
+    its ``where`` an optional filter) from one partition."""
     name = partition_name(day)
+    p = Params()
+    where_sql = where(query, p)
+    limit = p.add(CLEANUP_CHUNK)
     async with conn.transaction():
         if await conn.fetchval("SELECT to_regclass($1)", name) is None:
             return 0
         n = await conn.fetchval(
             f"""WITH gone_rows AS (
                 DELETE FROM "{name}" WHERE ctid = ANY(ARRAY(
-                    SELECT ctid FROM "{name}" WHERE timestamp < $1 LIMIT $2))
+                    SELECT e.ctid FROM "{name}" e{where_sql} LIMIT {limit}))
                 RETURNING id, timestamp, system, event_type, severity, duration_ms
             ), ids AS (
                 DELETE FROM event_ids i WHERE i.id IN (SELECT id FROM gone_rows)
@@ -64,8 +71,7 @@ async def delete_chunk(conn: Any, day: date, cutoff: datetime) -> int:
                 FROM gone_rows GROUP BY 1, 2, 3, 4
             ), {add_to_rollups("gone")}
             SELECT count(*) FROM gone_rows""",
-            cutoff,
-            CLEANUP_CHUNK,
+            *p.values,
         )
         await drop_empty_rollups(conn, day)
         return int(n)

@@ -11,8 +11,9 @@ from typing import Any
 
 from eventcollector.query import Query
 from eventcollector.storage._hour_split import HourSplit
+from eventcollector.storage.postgres._dialect import Params
 from eventcollector.storage.postgres._schema import day_start
-from eventcollector.storage.postgres._sql import Params, in_clause
+from eventcollector.storage.postgres._sql import in_clause
 
 # Rollup table -> (key columns, key expressions over a source of hourly rows).
 _ROLLUPS = {

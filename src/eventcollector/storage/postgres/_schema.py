@@ -17,6 +17,7 @@ the connection's ``search_path``:
   severity) for all time, ``hour_totals`` per hour over every dimension.
 - ``issues`` (one row per error fingerprint) and ``event_issues`` (each error event's
   issue), kept by ingest (``_issues``);
+- ``event_words(text)``, ``event_indexes``: for filters (see ``_V5``).
 - ``schema_migrations``: the applied versions.
 
 Migrations and partition creation run under transaction-scoped advisory locks,
@@ -29,7 +30,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 _PARTITION = re.compile(r"events_(\d{4})(\d{2})(\d{2})")
@@ -151,7 +152,23 @@ _ISSUES = [
     "CREATE INDEX event_issues_time_idx ON event_issues (timestamp)",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _ISSUES}
+
+# Filters (``storage._where``): ``event_words`` gives the words of one text as
+# ``search`` gives those of title and description together (a phrase must match within
+# one of them); ``event_indexes`` lists the data/metadata paths with an expression index,
+# the allow-list the compiler builds an index's literal expression from (``_indexes``).
+_V5 = [
+    """CREATE FUNCTION event_words(text) RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE
+        RETURN to_tsvector('simple'::regconfig, lower(
+            regexp_replace($1 COLLATE {text_collation}, '[^[:alnum:]]+', ' ', 'g')))""",
+    """CREATE TABLE event_indexes (
+        path text PRIMARY KEY,
+        index_name text NOT NULL UNIQUE,
+        created_at timestamptz NOT NULL DEFAULT now()
+    )""",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _ISSUES, 5: _V5}
 
 
 class NotOurSchema(ValueError):

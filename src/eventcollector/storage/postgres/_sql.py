@@ -8,13 +8,15 @@ from typing import Any
 import orjson
 
 from eventcollector.model import Event
-from eventcollector.query import Query, search_terms
+from eventcollector.query import Query
 from eventcollector.storage._sql_common import (
     NULLABLE,
     ORDER_COLUMNS,
     group_expressions,
     stored_event,
 )
+from eventcollector.storage._where import compile_where
+from eventcollector.storage.postgres._dialect import DIALECT, Params
 
 COLUMNS = (
     "e.seq, e.id, e.timestamp, e.system, e.event_type, e.severity, e.title, e.description,"
@@ -43,63 +45,14 @@ EVENT_COLUMNS = (
 )
 
 
-class Params:
-    """Numbered placeholders ($1, $2, ...) for bound values."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-
-    def add(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}"
-
-
-def tsquery_text(text: str) -> str:
-    """``to_tsquery`` input: every word a prefix; words are letters and digits only."""
-    terms = search_terms(text)
-    if not terms:
-        raise ValueError("search: no words to search for")
-    return " & ".join(f"{t}:*" for t in terms)
-
-
 def in_clause(column: str, values: tuple[str, ...], clauses: list[str], p: Params) -> None:
     """``column`` equal to one of ``values``, appended to ``clauses``."""
-    if len(values) == 1:
-        clauses.append(f"{column} = {p.add(values[0])}")
-    else:
-        clauses.append(f"{column} = ANY({p.add(list(values))}::text[])")
+    clauses.append(DIALECT.any_of(column, values, p))
 
 
 def where(query: Query, p: Params) -> str:
     """The WHERE clause (with leading keyword, or empty); values go to ``p``."""
-    clauses: list[str] = []
-    if query.systems:
-        in_clause("e.system", query.systems, clauses, p)
-    if query.severities:
-        in_clause("e.severity", query.severities, clauses, p)
-    if query.event_types:
-        in_clause("e.event_type", query.event_types, clauses, p)
-    if query.since is not None:
-        clauses.append(f"e.timestamp >= {p.add(query.since)}")
-    if query.until is not None:
-        clauses.append(f"e.timestamp < {p.add(query.until)}")
-    if query.correlation_id is not None:
-        clauses.append(f"e.correlation_id = {p.add(query.correlation_id)}")
-    if query.source_components:
-        in_clause("e.source_component", query.source_components, clauses, p)
-    if query.min_duration_ms is not None:
-        clauses.append(f"e.duration_ms >= {p.add(query.min_duration_ms)}")
-    if query.ids:
-        in_clause("e.id", query.ids, clauses, p)
-    if query.tags_all:
-        clauses.append(f"e.tags @> {p.add(list(query.tags_all))}::text[]")
-    if query.tags_any:
-        clauses.append(f"e.tags && {p.add(list(query.tags_any))}::text[]")
-    if query.search is not None:
-        clauses.append(
-            f"e.search @@ to_tsquery('simple'::regconfig, {p.add(tsquery_text(query.search))})"
-        )
-    return (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    return compile_where(query, DIALECT, p)
 
 
 def select(query: Query) -> tuple[str, list[Any]]:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
-from eventcollector.filters import Field
+from eventcollector.filters import Field, Filter
 from eventcollector.issues import (
     Issue,
     IssueChange,
@@ -33,12 +33,16 @@ from eventcollector.issues import (
 )
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query, group_field
+from eventcollector.storage._indexes import literals
+from eventcollector.storage._where import lift, mark_indexed
 from eventcollector.storage.base import StorageError, retention_cutoff
 from eventcollector.storage.postgres import _aggregate as aggregation
+from eventcollector.storage.postgres import _indexes as indexes
 from eventcollector.storage.postgres import _issues as issues
 from eventcollector.storage.postgres import _reads as reads
 from eventcollector.storage.postgres import _sql as sql
 from eventcollector.storage.postgres._connection import POOL_RESET, redact, split_schema
+from eventcollector.storage.postgres._dialect import DIALECT
 from eventcollector.storage.postgres._errors import connection_lost, translate
 from eventcollector.storage.postgres._listen import EventsCallback, Listener
 from eventcollector.storage.postgres._retention import (
@@ -103,6 +107,8 @@ class PostgresStorage:
         self._pool: Any = None
         self._open_lock = asyncio.Lock()
         self._schema_version: int | None = None
+        #: Indexed data paths -> the expression text their index is built on.
+        self._literals: dict[Field, str] = {}
         self._writer = Writer(
             self._run,
             schema=self.schema,
@@ -146,6 +152,8 @@ class PostgresStorage:
                         today + timedelta(days=i) for i in range(-1, self.partitions_ahead + 1)
                     }
                     self._writer.days = await create_partitions(conn, self.schema, ahead)
+                    registry = await indexes.list_indexes(conn)
+                    self._literals = literals((row["path"] for row in registry), DIALECT)
             except NotOurSchema:
                 await pool.close()
                 raise
@@ -182,23 +190,53 @@ class PostgresStorage:
         return await self._writer.append(events)
 
     async def cleanup_old_events(
-        self, retention_days: float, *, now: datetime | None = None
+        self, retention_days: float, *, now: datetime | None = None, where: Filter | None = None
     ) -> int:
-        """Drop partitions wholly older than the cutoff, delete the rest in chunks."""
+        """Drop partitions wholly older than the cutoff, delete the rest in chunks; with
+        ``where``, delete only the matching events, in chunks (no partition is dropped)."""
         cutoff = retention_cutoff(retention_days, now)
+        victims = self._plan(Query(until=cutoff, where=where))
         partitions = await self._run(list_partitions)
         deleted = 0
         for day in sorted(partitions):
-            if day_start(day) + timedelta(days=1) <= cutoff:
+            if where is None and day_start(day) + timedelta(days=1) <= cutoff:
                 deleted += await self._run(functools.partial(drop_partition, day=day))
                 self._writer.days.discard(day)
-            elif day_start(day) < cutoff:
+            elif day_start(day) < cutoff:  # also each day, for a filtered cleanup
                 while True:
-                    n = await self._run(functools.partial(delete_chunk, day=day, cutoff=cutoff))
+                    n = await self._run(functools.partial(delete_chunk, day=day, query=victims))
                     deleted += n
                     if n < CLEANUP_CHUNK:
                         break
         return deleted
+
+    # -- expression indexes (see storage._indexes) -----------------------------
+
+    async def add_index(self, path: str) -> bool:
+        """Create an expression index on a data/metadata path (``data.repo``);
+        False if it exists already."""
+        created = await self._run(
+            functools.partial(indexes.add_index, schema=self.schema, path=path)
+        )
+        await self.list_indexes()
+        return created
+
+    async def remove_index(self, path: str) -> bool:
+        """Drop the index on ``path``; False if there was none."""
+        removed = await self._run(
+            functools.partial(indexes.remove_index, schema=self.schema, path=path)
+        )
+        await self.list_indexes()
+        return removed
+
+    async def list_indexes(self) -> list[dict[str, Any]]:
+        """The indexed paths (read again: what the compiler uses from now on)."""
+        found = await self._read(indexes.list_indexes)
+        self._literals = literals((row["path"] for row in found), DIALECT)
+        return found
+
+    def _plan(self, query: Query) -> Query:
+        return mark_indexed(lift(query), self._literals)
 
     # -- reads ---------------------------------------------------------------
 
@@ -234,20 +272,20 @@ class PostgresStorage:
 
     async def query(self, query: Query) -> list[Event]:
         """The matching events, ordered and paged as the query says."""
-        statement, params = sql.select(query)
+        statement, params = sql.select(self._plan(query))
         rows = await self._read(lambda conn: conn.fetch(statement, *params))
         return [sql.from_row(r) for r in rows]
 
     async def count(self, query: Query) -> int:
         """How many events match, ignoring order, limit and offset."""
-        return await self._read(lambda conn: reads.snapshot(conn, reads.count, query.unbounded))
+        plan = self._plan(query.unbounded)
+        return await self._read(lambda conn: reads.snapshot(conn, reads.count, plan))
 
     async def group_count(self, query: Query, field: GroupField) -> dict[str, int]:
         """Matching events counted by one field (None values under "")."""
         field = group_field(field)
-        counts = await self._read(
-            lambda conn: reads.snapshot(conn, reads.group_count, query.unbounded, field)
-        )
+        plan = self._plan(query.unbounded)
+        counts = await self._read(lambda conn: reads.snapshot(conn, reads.group_count, plan, field))
         return dict(counts.most_common())
 
     async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats:
@@ -256,8 +294,9 @@ class PostgresStorage:
         Without ``percentiles`` only count and average are computed, from the rollups
         when the filters allow it (min, max and p50/p95/p99 are then None).
         """
+        plan = self._plan(query.unbounded)
         return await self._read(
-            functools.partial(reads.duration_stats, query=query.unbounded, percentiles=percentiles)
+            functools.partial(reads.duration_stats, query=plan, percentiles=percentiles)
         )
 
     async def aggregate(self, query: Query, spec: AggregateSpec) -> AggregateResult:
@@ -289,10 +328,9 @@ class PostgresStorage:
         ended (usually milliseconds). While one is still writing after
         ``_reads._SETTLE_SECONDS``, nothing is returned and the position stays.
         """
+        plan = self._plan(query.unbounded)
         return await self._read(
-            functools.partial(
-                reads.read_after, position=position, query=query.unbounded, limit=limit
-            )
+            functools.partial(reads.read_after, position=position, query=plan, limit=limit)
         )
 
     async def health(self) -> dict[str, Any]:
@@ -314,6 +352,7 @@ class PostgresStorage:
                 "pool_size": self._pool.get_size() if self._pool is not None else 0,
                 "pending_writes": self._writer.pending,
                 "listening": self._listener.listening,
+                "indexes": await indexes.list_indexes(conn),
             }
 
         try:

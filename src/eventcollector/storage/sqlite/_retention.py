@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import orjson
 
+from eventcollector.query import Query
+from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._ingest import settle_journal
 from eventcollector.storage.sqlite._rollups import add_to_rollups, drop_empty_rollups
 from eventcollector.storage.sqlite._writer import Transaction
@@ -23,15 +25,17 @@ _KEEP_HIGH_WATER = (
 _SUBTRACT_FROM_ROLLUPS = add_to_rollups("WHERE e.rowid IN (SELECT value FROM json_each(?))", "-")
 
 
-def delete_chunk(tx: Transaction, cutoff: str) -> int:
-    """Delete up to CLEANUP_CHUNK of the oldest events before ``cutoff``; how many."""
+def delete_chunk(tx: Transaction, query: Query) -> int:
+    """Delete up to CLEANUP_CHUNK of the oldest events ``query`` matches (its ``until``
+    is the cutoff, its ``where`` an optional filter); how many."""
     settle_journal(tx)
     conn = tx.conn
     conn.execute(_KEEP_HIGH_WATER)
+    where_sql, params = sql.where(query)
     victims = conn.execute(
-        "SELECT rowid, title, description, tags FROM events WHERE timestamp < ?"
-        " ORDER BY timestamp LIMIT ?",
-        (cutoff, CLEANUP_CHUNK),
+        f"SELECT e.rowid, e.title, e.description, e.tags FROM events e{where_sql}"
+        " ORDER BY e.timestamp LIMIT ?",
+        (*params, CLEANUP_CHUNK),
     ).fetchall()
     if not victims:
         return 0

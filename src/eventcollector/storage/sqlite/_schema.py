@@ -10,6 +10,7 @@ unchanged in the sqlite3 shell. Beside it:
 - ``event_meta``: the highest rowid ever given out (rowids are never reused);
 - ``issues`` (one row per error fingerprint) and ``event_issues`` (each error event's
   issue), kept by ingest (``_issues``);
+- ``event_indexes``: the data/metadata paths with an expression index;
 - ``event_counts`` (per hour, system, type and severity), ``day_counts`` (the same
   per day), ``event_totals`` (all time) and ``hour_totals`` (per hour only): rollups of
   counts and duration sums, maintained in the same transaction as the events, so
@@ -25,7 +26,7 @@ from __future__ import annotations
 import sqlite3
 
 APPLICATION_ID = 0x45564331  # "EVC1"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: rowid_blocks groups rowids by this many low bits (4,096 rows a block). Deletes leave
 #: its bounds wider than the rows left, which keeps them correct as bounds.
 ROWID_BLOCK_BITS = 12
@@ -199,7 +200,26 @@ _ISSUES = [
     "CREATE INDEX IF NOT EXISTS idx_event_issues_issue ON event_issues(issue_id, event_rowid)",
 ]
 
-_MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _ISSUES}
+
+# The data/metadata paths with an expression index (``eventcollector index add``): the
+# allow-list the compiler builds an index's literal expression from (``_indexes``).
+_V7 = [
+    """CREATE TABLE IF NOT EXISTS event_indexes (
+        path TEXT PRIMARY KEY,
+        index_name TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    ) WITHOUT ROWID"""
+]
+
+_MIGRATIONS: dict[int, list[str]] = {
+    1: _V1,
+    2: _V2,
+    3: _V3,
+    4: _V4,
+    5: _V5,
+    6: _ISSUES,
+    7: _V7,
+}
 
 
 class NotOurDatabase(ValueError):

@@ -8,13 +8,15 @@ from typing import Any
 import orjson
 
 from eventcollector.model import Event, format_timestamp
-from eventcollector.query import Query, search_terms
+from eventcollector.query import Query
 from eventcollector.storage._sql_common import (
     NULLABLE,
     ORDER_COLUMNS,
     group_expressions,
     stored_event,
 )
+from eventcollector.storage._where import Params, compile_where
+from eventcollector.storage.sqlite._dialect import DIALECT
 
 COLUMNS = (
     "e.rowid, e.id, e.timestamp, e.system, e.event_type, e.severity, e.title, e.description,"
@@ -23,14 +25,6 @@ COLUMNS = (
 
 
 GROUP_EXPRESSIONS = group_expressions("substr(e.timestamp, 1, 13)")
-
-
-def fts_match(text: str) -> str:
-    """An FTS5 query where each word must start a word; quoting leaves no FTS syntax."""
-    terms = search_terms(text)
-    if not terms:
-        raise ValueError("search: no words to search for")
-    return " AND ".join(f'"{t}"*' for t in terms)
 
 
 def fts_match_expanded(expansions: list[list[str] | str]) -> str:
@@ -49,14 +43,6 @@ def _quoted(word: str) -> str:
     return word.replace('"', '""')
 
 
-def _in(column: str, values: tuple[str, ...], clauses: list[str], params: list[Any]) -> None:
-    if len(values) == 1:
-        clauses.append(f"{column} = ?")
-    else:
-        clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-    params.extend(values)
-
-
 def where(
     query: Query, *, search_drives: bool = True, match: str | None = None
 ) -> tuple[str, list[Any]]:
@@ -66,47 +52,9 @@ def where(
     which keeps SQLite from driving the query by it (see ``_select``). ``match``
     replaces the FTS5 query made from ``query.search`` (an equivalent one).
     """
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.systems:
-        _in("e.system", query.systems, clauses, params)
-    if query.severities:
-        _in("e.severity", query.severities, clauses, params)
-    if query.event_types:
-        _in("e.event_type", query.event_types, clauses, params)
-    if query.since is not None:
-        clauses.append("e.timestamp >= ?")
-        params.append(format_timestamp(query.since))
-    if query.until is not None:
-        clauses.append("e.timestamp < ?")
-        params.append(format_timestamp(query.until))
-    if query.correlation_id is not None:
-        clauses.append("e.correlation_id = ?")
-        params.append(query.correlation_id)
-    if query.source_components:
-        _in("e.source_component", query.source_components, clauses, params)
-    if query.min_duration_ms is not None:
-        clauses.append("e.duration_ms >= ?")
-        params.append(query.min_duration_ms)
-    if query.ids:
-        _in("e.id", query.ids, clauses, params)
-    for tag in query.tags_all:
-        clauses.append(
-            "EXISTS (SELECT 1 FROM event_tags t WHERE t.tag = ? AND t.event_rowid = e.rowid)"
-        )
-        params.append(tag)
-    if query.tags_any:
-        marks = ", ".join("?" * len(query.tags_any))
-        clauses.append(
-            f"EXISTS (SELECT 1 FROM event_tags t WHERE t.tag IN ({marks})"
-            " AND t.event_rowid = e.rowid)"
-        )
-        params.extend(query.tags_any)
-    if query.search is not None:
-        plus = "" if search_drives else "+"
-        clauses.append(f"{plus}e.rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)")
-        params.append(fts_match(query.search) if match is None else match)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    p = Params()
+    where_sql = compile_where(query, DIALECT, p, search_drives=search_drives, match=match)
+    return where_sql, p.values
 
 
 def order_limit(query: Query) -> tuple[str, list[Any]]:

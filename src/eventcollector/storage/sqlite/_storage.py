@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
-from eventcollector.filters import Field
+from eventcollector.filters import Field, Filter
 from eventcollector.issues import (
     Issue,
     IssueChange,
@@ -31,14 +31,18 @@ from eventcollector.issues import (
     IssuesCallback,
     check_status_change,
 )
-from eventcollector.model import Event, format_timestamp
+from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query, group_field
+from eventcollector.storage._indexes import REGISTRY, literals, parse_index_path
+from eventcollector.storage._where import lift, mark_indexed
 from eventcollector.storage.base import StorageError, retention_cutoff
 from eventcollector.storage.sqlite import _aggregate as aggregation
+from eventcollector.storage.sqlite import _indexes as indexes
 from eventcollector.storage.sqlite import _issues as issues
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite._checkpointer import Checkpointer
 from eventcollector.storage.sqlite._connection import connect, refuse_network_filesystem
+from eventcollector.storage.sqlite._dialect import DIALECT
 from eventcollector.storage.sqlite._ingest import insert_batches, settle_journal
 from eventcollector.storage.sqlite._retention import CLEANUP_CHUNK, delete_chunk
 from eventcollector.storage.sqlite._schema import NotOurDatabase, migrate
@@ -84,6 +88,8 @@ class SQLiteStorage:
         self._issue_watchers: list[tuple[asyncio.AbstractEventLoop, IssuesCallback]] = []
         # One object, so that queued appends still merge into one call (``Writer``).
         self._insert_batches = partial(insert_batches, announce=self._announce_issues)
+        #: Indexed data paths -> the expression text their index is built on.
+        self._literals: dict[Field, str] = {}
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -107,6 +113,8 @@ class SQLiteStorage:
                 migrate(conn, self.path)
                 # A process that died left events in the journal: the writer moves them.
                 left_over = conn.execute(_JOURNAL_NOT_EMPTY).fetchone() is not None
+                registry = conn.execute(REGISTRY).fetchall()
+                self._literals = literals((row[0] for row in registry), DIALECT)
             except sqlite3.DatabaseError as exc:
                 conn.close()
                 raise NotOurDatabase(f"{self.path}: not an SQLite database ({exc})") from None
@@ -189,17 +197,49 @@ class SQLiteStorage:
         return True
 
     async def cleanup_old_events(
-        self, retention_days: float, *, now: datetime | None = None
+        self, retention_days: float, *, now: datetime | None = None, where: Filter | None = None
     ) -> int:
-        """Delete events older than the retention period, in chunks; the number deleted."""
-        cutoff = format_timestamp(retention_cutoff(retention_days, now))
+        """Delete events older than the retention period (and matching ``where``, if
+        given), in chunks; the number deleted."""
+        victims = self._plan(Query(until=retention_cutoff(retention_days, now), where=where))
         writer = self._require_writer()
         deleted = 0
         while True:
-            n: int = await writer.submit(partial(delete_chunk, cutoff=cutoff), CLEANUP_CHUNK)
+            n: int = await writer.submit(partial(delete_chunk, query=victims), CLEANUP_CHUNK)
             deleted += n
             if n < CLEANUP_CHUNK:
                 return deleted
+
+    # -- expression indexes (see storage._indexes) -----------------------------
+
+    async def add_index(self, path: str) -> bool:
+        """Create an expression index on a data/metadata path (``data.repo``);
+        False if it exists already."""
+        parse_index_path(path)  # a bad path is the caller's error, not a failed write
+        created: bool = await self._require_writer().submit(partial(indexes.add_index, path=path))
+        await self._load_indexes()
+        return created
+
+    async def remove_index(self, path: str) -> bool:
+        """Drop the index on ``path``; False if there was none."""
+        parse_index_path(path)
+        removed: bool = await self._require_writer().submit(
+            partial(indexes.remove_index, path=path)
+        )
+        await self._load_indexes()
+        return removed
+
+    async def list_indexes(self) -> list[dict[str, Any]]:
+        """The indexed paths (and what the compiler uses: read again from the file)."""
+        return await self._load_indexes()
+
+    async def _load_indexes(self) -> list[dict[str, Any]]:
+        found = await self._read(indexes.list_indexes)
+        self._literals = literals((row["path"] for row in found), DIALECT)
+        return found
+
+    def _plan(self, query: Query) -> Query:
+        return mark_indexed(lift(query), self._literals)
 
     # -- reads ---------------------------------------------------------------
 
@@ -240,21 +280,25 @@ class SQLiteStorage:
 
     async def query(self, query: Query) -> list[Event]:
         """The matching events, ordered and paged as the query says."""
-        return await self._read(partial(reads.select_events, query=query))
+        return await self._read(partial(reads.select_events, query=self._plan(query)))
 
     async def count(self, query: Query) -> int:
         """How many events match, ignoring order, limit and offset."""
-        return await self._read(partial(reads.count, query=query.unbounded))
+        return await self._read(partial(reads.count, query=self._plan(query.unbounded)))
 
     async def group_count(self, query: Query, field: GroupField) -> dict[str, int]:
         """Matching events counted by one field (None values under "")."""
         field = group_field(field)
-        return await self._read(partial(reads.group_count, query=query.unbounded, field=field))
+        return await self._read(
+            partial(reads.group_count, query=self._plan(query.unbounded), field=field)
+        )
 
     async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats:
         """min/max/avg and p50/p95/p99 of duration_ms over matching events."""
         return await self._read(
-            partial(reads.duration_stats, query=query.unbounded, percentiles=percentiles)
+            partial(
+                reads.duration_stats, query=self._plan(query.unbounded), percentiles=percentiles
+            )
         )
 
     async def aggregate(self, query: Query, spec: AggregateSpec) -> AggregateResult:
@@ -281,7 +325,9 @@ class SQLiteStorage:
         an old timestamp. The query's order, limit and offset are ignored.
         """
         return await self._read(
-            partial(reads.read_after, position=position, query=query.unbounded, limit=limit)
+            partial(
+                reads.read_after, position=position, query=self._plan(query.unbounded), limit=limit
+            )
         )
 
     # -- issues --------------------------------------------------------------
@@ -334,6 +380,7 @@ class SQLiteStorage:
                 "pending_writes": self.pending_writes,
                 # Non-zero after a read only while the writer cannot settle (a full disk).
                 "journaled_events": conn.execute(_JOURNAL_COUNT).fetchone()[0],
+                "indexes": indexes.list_indexes(conn),
             }
 
         return await self._read(check)
