@@ -19,6 +19,8 @@ RULES_OPENAPI_CANNOT_STATE = (
     "cursor: ",
     "offset: cannot be combined with cursor",
     "q: ",  # the filter language's grammar (docs/filters.md) is beyond a JSON Schema
+    "until: must be in the future",  # a mute's end, relative to the server's clock
+    "until: required for status",  # a field that another field's value requires
 )
 
 

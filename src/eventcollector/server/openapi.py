@@ -219,7 +219,8 @@ class IssueEvents(msgspec.Struct):
 
 class IssueStatusChange(msgspec.Struct, forbid_unknown_fields=True):
     status: _STATUS
-    until: str | None = None
+    #: ISO 8601: the end of a mute.
+    until: Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})] | None = None
 
 
 _TYPES: tuple[Any, ...] = (
@@ -322,11 +323,11 @@ def _get(summary: str, ok: dict[str, Any], params: list[Any], *codes: int) -> di
 
 
 def _issue_paths() -> dict[str, Any]:
-    issue_id = _param("issue_id", "Issue id.", {"type": "integer"}, required=True)
+    issue_id = _param("issue_id", "Issue id.", {"type": "integer"}, where="path")
     listing = [
         _param("status", "Only this status.", {"enum": list(ISSUE_STATUSES)}),
-        _param("system", "Only issues seen in this system.", {"type": "string"}),
-        _param("seen_since", "Last seen at or after (ISO 8601).", {"type": "string"}),
+        _param("system", "Only issues seen in this system.", _TEXT),
+        _param("seen_since", "Last seen at or after (ISO 8601).", _TIME),
         _param("order_by", "Newest first by.", {"enum": list(ISSUE_ORDERS)}),
         _param("limit", "Page size (default 50).", {"type": "integer", "maximum": MAX_PAGE}),
         _param("offset", "next_offset of the previous page.", {"type": "integer", "minimum": 0}),
@@ -355,6 +356,18 @@ def _issue_paths() -> dict[str, Any]:
 
 
 _LIST = {"type": "array", "items": {"type": "string"}}
+# Facets: 1 to 10 names of the groupable fields (aggregation.KEY_FIELDS and aliases) or
+# data/metadata paths; a comma inside one value would split it into more.
+_FIELD_NAMES = {
+    "type": "array",
+    "items": {
+        "type": "string",
+        "pattern": "^(system|event_type|type|severity|level|source_component|component"
+        "|correlation_id|(data|metadata)(\\.[A-Za-z0-9_]+)+)$",
+    },
+    "minItems": 1,
+    "maxItems": 10,
+}
 _TOP = {"type": "integer", "minimum": 1, "maximum": MAX_TOP}
 
 
@@ -445,7 +458,12 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
             "The top values of several fields with their counts.",
             _ref("Facets"),
             [
-                {**_param("field", "Field names (repeat or commas).", _LIST), "explode": True},
+                {
+                    **_param(
+                        "field", "Field names (repeat or commas).", _FIELD_NAMES, required=True
+                    ),
+                    "explode": True,
+                },
                 _param("top", "Values per field (default 10).", _TOP),
                 *filters,
             ],
@@ -568,8 +586,17 @@ def _otlp_paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "200": _json(answer, f"Export{signal}ServiceResponse"),
+                    # A body without a content type is read as protobuf, so is its answer.
                     **{
-                        str(code): _json(status, "Status")
+                        str(code): {
+                            "description": "Status",
+                            "content": {
+                                "application/json": {"schema": status},
+                                "application/x-protobuf": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                },
+                            },
+                        }
                         for code in (400, 401, 403, 413, 415, 429, 503)
                     },
                 },
