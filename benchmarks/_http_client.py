@@ -12,6 +12,7 @@ import http.client
 import json
 import threading
 import time
+from collections.abc import Iterator
 from itertools import islice
 from urllib.parse import urlsplit
 
@@ -24,34 +25,24 @@ CONNECTIONS = 4
 _DISTINCT_BODIES = 20
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--events", type=int, required=True)
-    args = parser.parse_args()
-    url = urlsplit(args.url)
-    source = generate(BATCH * _DISTINCT_BODIES)
-    bodies = []
-    for _ in range(_DISTINCT_BODIES):
-        batch = list(islice(source, BATCH))
-        for event in batch:
-            event["timestamp"] = event["timestamp"].isoformat()
-        bodies.append(orjson.dumps(batch))
-    batches = args.events // BATCH
-    counter = iter(range(batches))
+def post_bodies(
+    url_text: str, bodies: Iterator[bytes], content_type: str
+) -> tuple[dict[int, int], float]:
+    """POST every body over ``CONNECTIONS`` keep-alive connections; statuses and seconds."""
+    url = urlsplit(url_text)
+    assert url.hostname is not None, url_text
+    host = url.hostname
     lock = threading.Lock()
     statuses: dict[int, int] = {}
 
     def worker() -> None:
-        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+        conn = http.client.HTTPConnection(host, url.port, timeout=120)
         while True:
             with lock:
-                i = next(counter, None)
-            if i is None:
+                body = next(bodies, None)
+            if body is None:
                 break
-            conn.request(
-                "POST", url.path, bodies[i % len(bodies)], {"Content-Type": "application/json"}
-            )
+            conn.request("POST", url.path, body, {"Content-Type": content_type})
             response = conn.getresponse()
             response.read()
             with lock:
@@ -64,7 +55,25 @@ def main() -> None:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - started
+    return statuses, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--events", type=int, required=True)
+    args = parser.parse_args()
+    source = generate(BATCH * _DISTINCT_BODIES)
+    bodies = []
+    for _ in range(_DISTINCT_BODIES):
+        batch = list(islice(source, BATCH))
+        for event in batch:
+            event["timestamp"] = event["timestamp"].isoformat()
+        bodies.append(orjson.dumps(batch))
+    batches = args.events // BATCH
+    statuses, elapsed = post_bodies(
+        args.url, (bodies[i % len(bodies)] for i in range(batches)), "application/json"
+    )
     sent = batches * BATCH
     print(
         json.dumps(

@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import http.client
 import json
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from benchmarks._data import generate
 from benchmarks._http import _free_port, _start_server, _stored
+from benchmarks._http_client import post_bodies
 
 BATCH = 1_000
 CONNECTIONS = 4
@@ -97,33 +94,8 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--events", type=int, required=True)
     args = parser.parse_args()
-    url = urlsplit(args.url)
     bodies = _bodies(args.events)
-    pending = iter(bodies)
-    lock = threading.Lock()
-    statuses: dict[int, int] = {}
-
-    def worker() -> None:
-        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
-        while True:
-            with lock:
-                body = next(pending, None)
-            if body is None:
-                break
-            conn.request("POST", url.path, body, {"Content-Type": "application/x-protobuf"})
-            response = conn.getresponse()
-            response.read()
-            with lock:
-                statuses[response.status] = statuses.get(response.status, 0) + 1
-        conn.close()
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(CONNECTIONS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
+    statuses, elapsed = post_bodies(args.url, iter(bodies), "application/x-protobuf")
     sent = len(bodies) * BATCH
     print(
         json.dumps(
