@@ -162,6 +162,39 @@ async def admin(url: str, statement: str, *args: Any) -> list[Any]:
         await conn.close()
 
 
+# -- retention -----------------------------------------------------------------------
+
+
+def aged_events(now: datetime) -> list[Event]:
+    """Forty events over ten days before ``now``, of four severities, a third tagged noise."""
+    severities = ["debug", "info", "warning", "error"]
+    return [
+        make_event(
+            title=f"event {i}",
+            severity=severities[i % 4],
+            tags=["noise"] if i % 3 == 0 else [],
+            data={"n": i},
+            timestamp=now - timedelta(days=i // 4, hours=i % 4, minutes=1),
+        )
+        for i in range(40)
+    ]
+
+
+def retained_out(events: list[Event], rules: list[Any], now: datetime) -> set[str]:
+    """The reference of retention rules (``RetentionRule``s) at ``now``: the ids of the
+    events that some rule's filter matches (``filters.matches``) and that are older than
+    that rule's age."""
+    from eventcollector.filters import matches
+
+    gone = set()
+    for e in events:
+        for rule in rules:
+            node = rule.where(now)
+            if e.timestamp < now - rule.age and (node is None or matches(node, e)):
+                gone.add(e.id)
+    return gone
+
+
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> None:
     """Poll ``predicate`` until true; AssertionError after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -51,4 +51,7 @@ def test_cleanup_where_deletes_only_matching_old_events(ec: Runner, db: Path) ->
     remaining = sorted(json.loads(line)["id"] for line in ec("query").lines())
     assert remaining == ["new-debug", "old-info"]
     bad = ec("cleanup", "--retention-days", "30", "--where", "severity:")
-    assert (bad.code, bad.err) == (2, "error: q: expected a value after 'severity:' at column 10\n")
+    assert (bad.code, bad.err) == (
+        2,
+        "error: --where: expected a value after 'severity:' at column 10\n",
+    )

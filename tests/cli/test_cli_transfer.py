@@ -46,7 +46,7 @@ def test_export_import_round_trip_is_exact_and_idempotent(
     ec: Runner, seeded: Path, tmp_path: Path
 ) -> None:
     first = tmp_path / "first.jsonl"
-    assert ec("export", str(first)).code == 0
+    assert ec("export", "-o", str(first)).code == 0
     lines = first.read_bytes().splitlines()  # bytes: U+2028 in the data is no line break
     assert len(lines) == 40
     stamps = [json.loads(line)["timestamp"] for line in lines]
@@ -63,18 +63,18 @@ def test_export_import_round_trip_is_exact_and_idempotent(
     assert json.loads(again.out)["duplicates"] == 40
 
     second = tmp_path / "second.jsonl"
-    assert ec("export", str(second), "--db", str(copy)).code == 0
+    assert ec("export", "-o", str(second), "--db", str(copy)).code == 0
     assert second.read_bytes() == first.read_bytes()
 
 
 def test_gzip_and_stdin_stdout(ec: Runner, seeded: Path, tmp_path: Path) -> None:
     packed = tmp_path / "all.jsonl.gz"
-    result = ec("export", str(packed), "--severity", "error")
+    result = ec("export", "-o", str(packed), "--severity", "error")
     assert result.code == 0, result.err
     assert packed.read_bytes()[:2] == b"\x1f\x8b"
     from_gzip = gzip.decompress(packed.read_bytes())
     assert len(from_gzip.splitlines()) == 13
-    to_stdout = ec("export", "-", "--severity", "error")
+    to_stdout = ec("export", "severity:error")
     assert to_stdout.out.encode() == from_gzip
 
     other = tmp_path / "other.db"
@@ -113,7 +113,7 @@ def test_import_reports_rejected_lines(ec: Runner, tmp_path: Path) -> None:
 
 
 def test_export_to_an_unwritable_place(ec: Runner, seeded: Path, tmp_path: Path) -> None:
-    assert_error(ec("export", str(tmp_path / "no" / "such" / "dir.jsonl")), 1, "no/such")
+    assert_error(ec("export", "-o", str(tmp_path / "no" / "such" / "dir.jsonl")), 1, "no/such")
     assert list(tmp_path.glob("*.tmp")) == []
 
 

@@ -85,7 +85,7 @@ def _seed(db: Path) -> list[str]:
 def test_jsonl_export_and_cli_table_cannot_be_forged(tmp_path: Path) -> None:
     db = tmp_path / "forge.db"
     ids = _seed(db)
-    code, out = _run("export", "--db", str(db), "-")
+    code, out = _run("export", "--db", str(db), "-o", "-")
     assert code == 0
     # JSON Lines are separated by "\n" only; U+2028 and U+0085 stay raw inside a JSON
     # string (valid JSON), so a reader must not split at them (str.splitlines does).

@@ -184,7 +184,9 @@ def test_wal_stays_bounded_during_export_and_stream(tmp_path: Path) -> None:
         exports = 0
         while time.monotonic() < deadline or written[0] < 2 * WAL_BOUND:
             assert time.monotonic() < deadline + 60, "ingest too slow to test the WAL"
-            done = cli("export", "--db", server.db, str(tmp_path / "export.jsonl"), timeout=120)
+            done = cli(
+                "export", "--db", server.db, "-o", str(tmp_path / "export.jsonl"), timeout=120
+            )
             assert done.returncode == 0, done.stderr
             exports += 1
         assert exports >= 1

@@ -45,7 +45,6 @@ class Format(StrEnum):
 
 _CONNECTION = "Connection"
 _OUTPUT = "Output"
-_FILTERS = "Filters"
 
 DbOpt = Annotated[
     str | None,
@@ -64,6 +63,7 @@ UrlOpt = Annotated[
     typer.Option(
         "--url",
         envvar=ENV_URL,
+        metavar="URL",
         help="A collector server to use instead of the embedded store.",
         show_default=False,
         rich_help_panel=_CONNECTION,
@@ -74,6 +74,7 @@ ApiKeyOpt = Annotated[
     typer.Option(
         "--api-key",
         envvar=ENV_API_KEY,
+        metavar="KEY",
         help="API key for --url.",
         show_default=False,
         show_envvar=True,
@@ -92,90 +93,9 @@ FormatOpt = Annotated[
     ),
 ]
 
-# -- filters shared by query, export and tail ---------------------------------
-
-SystemOpt = Annotated[
-    list[str] | None,
-    typer.Option("--system", help="System(s); repeat or comma-separate.", rich_help_panel=_FILTERS),
-]
-EventTypeOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--event-type", "--type", help="Event type(s), e.g. test.failed.", rich_help_panel=_FILTERS
-    ),
-]
-SeverityOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--severity",
-        help="Severity(ies): debug, info, warning, error, critical.",
-        rich_help_panel=_FILTERS,
-    ),
-]
-MinSeverityOpt = Annotated[
-    str | None,
-    typer.Option("--min-severity", help="This severity or worse.", rich_help_panel=_FILTERS),
-]
-TagsOpt = Annotated[
-    list[str] | None,
-    typer.Option("--tags", help="Events with all of these tags (a,b).", rich_help_panel=_FILTERS),
-]
-AnyTagsOpt = Annotated[
-    list[str] | None,
-    typer.Option("--any-tags", help="Events with any of these tags.", rich_help_panel=_FILTERS),
-]
-CorrelationOpt = Annotated[
-    str | None,
-    typer.Option("--correlation-id", help="One correlation id.", rich_help_panel=_FILTERS),
-]
-ComponentOpt = Annotated[
-    list[str] | None,
-    typer.Option("--component", help="Source component(s).", rich_help_panel=_FILTERS),
-]
-SearchOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--search",
-        help="Words that start words of title or description.",
-        rich_help_panel=_FILTERS,
-    ),
-]
-MinDurationOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--min-duration", metavar="MS", help="Took at least MS.", rich_help_panel=_FILTERS
-    ),
-]
-MinutesOpt = Annotated[
-    float | None, typer.Option("--minutes", help="The last N minutes.", rich_help_panel=_FILTERS)
-]
-HoursOpt = Annotated[
-    float | None, typer.Option("--hours", help="The last N hours.", rich_help_panel=_FILTERS)
-]
-DaysOpt = Annotated[
-    float | None, typer.Option("--days", help="The last N days.", rich_help_panel=_FILTERS)
-]
-SinceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--since",
-        metavar="ISO",
-        help="From this ISO 8601 time (naive = UTC).",
-        rich_help_panel=_FILTERS,
-    ),
-]
-UntilOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--until",
-        metavar="ISO",
-        help="Before this ISO 8601 time (exclusive).",
-        rich_help_panel=_FILTERS,
-    ),
-]
-
 # Parameter names of query_params, spelled as the options the user typed.
 _OPTION_NAMES = {
+    "q": "filter",
     "system": "--system",
     "event_type": "--event-type",
     "event_types": "--event-type",
@@ -200,6 +120,7 @@ _OPTION_NAMES = {
 
 #: CLI option (as click names it) -> query parameter of ``query_params``.
 _FILTER_OPTIONS = {
+    "filter_text": "q",
     "system": "system",
     "event_type": "event_type",
     "severity": "severity",
@@ -223,7 +144,8 @@ _FILTER_OPTIONS = {
 
 def build_query(options: Mapping[str, Any]) -> Query:
     """A ``Query`` from a command's option values (``ctx.params``), through
-    ``query_from_params``, so the CLI parses filters exactly as the server does."""
+    ``query_from_params``, so the CLI parses filters exactly as the server does: the
+    positional filter is ``q``, ANDed with the options."""
     params: dict[str, list[str]] = {}
     for option, name in _FILTER_OPTIONS.items():
         value = options.get(option)
@@ -315,6 +237,12 @@ def run(
             await collector.stop()
 
     return asyncio.run(main())
+
+
+def output_format(ctx: typer.Context, *, stream: bool = False) -> Format:
+    """The --format the command was given (``with_options(FORMAT)``), resolved."""
+    fmt: Format | None = ctx.params.get("fmt")
+    return resolve_format(fmt, stream=stream)
 
 
 def resolve_format(fmt: Format | None, *, stream: bool = False) -> Format:

@@ -20,53 +20,24 @@ from eventcollector.aggregation import (
     Facet,
     Key,
 )
-from eventcollector.cli._common import (
-    AnyTagsOpt,
-    ApiKeyOpt,
-    ComponentOpt,
-    CorrelationOpt,
-    DaysOpt,
-    DbOpt,
-    EventTypeOpt,
-    Format,
-    FormatOpt,
-    HoursOpt,
-    MinDurationOpt,
-    MinSeverityOpt,
-    MinutesOpt,
-    SearchOpt,
-    SeverityOpt,
-    SinceOpt,
-    SystemOpt,
-    TagsOpt,
-    UntilOpt,
-    UrlOpt,
-    build_query,
-    resolve_format,
-    run,
+from eventcollector.cli._common import Format, build_query, output_format, run
+from eventcollector.cli._options import (
+    CONNECTION,
+    FIELDS,
+    FILTER,
+    FORMAT,
+    OWN,
+    WINDOW,
+    with_options,
 )
 from eventcollector.cli._output import console, csv_writer, is_terminal, note, safe
 from eventcollector.cli.app import app
 from eventcollector.collector import EventCollector
-from eventcollector.filters import all_of, parse_filter
 from eventcollector.model import format_timestamp
-from eventcollector.query import Query
 
-FilterArg = Annotated[
-    str | None,
-    typer.Argument(help="A filter (docs/filters.md), ANDed with the options.", show_default=False),
-]
 TopOpt = Annotated[
     int, typer.Option("--top", help="Values kept per key; the rest form one '(other)' group.")
 ]
-
-
-def _query(options: dict[str, Any], text: str | None) -> Query:
-    query = build_query(options)
-    if text is None:
-        return query
-    where = parse_filter(text)
-    return query.with_(where=where if query.where is None else all_of(query.where, where))
 
 
 def _names(values: Sequence[str] | None) -> list[str]:
@@ -122,9 +93,9 @@ def _result_rows(result: AggregateResult) -> tuple[list[str], list[list[Key]]]:
 
 
 @app.command()
+@with_options(FILTER, OWN, WINDOW, FIELDS, FORMAT, CONNECTION)
 def aggregate(
     ctx: typer.Context,
-    filter_text: FilterArg = None,
     by: Annotated[
         list[str] | None,
         typer.Option("--by", "-b", help="Group key: a field or data./metadata. path (up to 3)."),
@@ -142,25 +113,6 @@ def aggregate(
     buckets: Annotated[
         int, typer.Option("--buckets", help="With --interval auto: about this many buckets.")
     ] = DEFAULT_AUTO_BUCKETS,
-    minutes: MinutesOpt = None,
-    hours: HoursOpt = None,
-    days: DaysOpt = None,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
-    system: SystemOpt = None,
-    event_type: EventTypeOpt = None,
-    severity: SeverityOpt = None,
-    min_severity: MinSeverityOpt = None,
-    tags: TagsOpt = None,
-    any_tags: AnyTagsOpt = None,
-    correlation_id: CorrelationOpt = None,
-    component: ComponentOpt = None,
-    search: SearchOpt = None,
-    min_duration: MinDurationOpt = None,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Count and measure events by keys and time buckets.
 
@@ -169,11 +121,11 @@ def aggregate(
       eventcollector aggregate 'severity:>=warning' --by system --interval 1h --hours 24
       eventcollector aggregate --by data.repo --metric count --metric p95:duration_ms
     """
-    q = _query(ctx.params, filter_text)
+    q = build_query(ctx.params)
     spec = AggregateSpec.parse(
         _names(by), interval=interval, metrics=_names(metric) or ["count"], top=top, buckets=buckets
     )
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def work(c: EventCollector) -> AggregateResult:
         return await c.aggregate(q, spec)
@@ -186,24 +138,15 @@ def aggregate(
 
 
 @app.command()
+@with_options(FILTER, OWN, WINDOW, FIELDS, FORMAT, CONNECTION)
 def facets(
     ctx: typer.Context,
-    filter_text: FilterArg = None,
     field: Annotated[
-        list[str] | None, typer.Option("--field", "-f", help="A field or data./metadata. path.")
+        list[str] | None,
+        # No -f: that is --format on every command.
+        typer.Option("--field", metavar="FIELD", help="A field or data./metadata. path."),
     ] = None,
     top: TopOpt = DEFAULT_TOP,
-    minutes: MinutesOpt = None,
-    hours: HoursOpt = None,
-    days: DaysOpt = None,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
-    system: SystemOpt = None,
-    severity: SeverityOpt = None,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """The top values of several fields with their counts.
 
@@ -211,9 +154,9 @@ def facets(
     Example:
       eventcollector facets 'severity:>=error' --field system --field data.repo --hours 24
     """
-    q = _query(ctx.params, filter_text)
+    q = build_query(ctx.params)
     names = _names(field) or ["system", "event_type", "severity"]
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def work(c: EventCollector) -> list[Facet]:
         return await c.facets(q, names, top)

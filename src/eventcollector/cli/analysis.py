@@ -9,15 +9,8 @@ import orjson
 import typer
 
 from eventcollector.analyzer import EventAnalyzer
-from eventcollector.cli._common import (
-    ApiKeyOpt,
-    CliError,
-    DbOpt,
-    FormatOpt,
-    UrlOpt,
-    resolve_format,
-    run,
-)
+from eventcollector.cli._common import CliError, output_format, run
+from eventcollector.cli._options import CONNECTION, FORMAT, with_options
 from eventcollector.cli._output import note, write_document
 from eventcollector.cli.app import app
 from eventcollector.collector import EventCollector
@@ -30,20 +23,15 @@ def _positive(value: float, option: str) -> float:
 
 
 @app.command()
-def stats(
-    ctx: typer.Context,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
-) -> None:
+@with_options(FORMAT, CONNECTION)
+def stats(ctx: typer.Context) -> None:
     """Totals: all events, by system, severity and type, and the last hour.
 
     \b
     Example:
       eventcollector stats --format json
     """
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def work(c: EventCollector) -> dict[str, Any]:
         return await c.get_statistics()
@@ -52,6 +40,7 @@ def stats(
 
 
 @app.command()
+@with_options(FORMAT, CONNECTION)
 def report(
     ctx: typer.Context,
     hours: Annotated[float, typer.Option("--hours", help="The period to cover.")] = 24,
@@ -61,10 +50,6 @@ def report(
             "--output", "-o", help="Write the report as JSON to this file.", dir_okay=False
         ),
     ] = None,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Distributions, duration statistics and the latest events of the last N hours.
 
@@ -73,7 +58,7 @@ def report(
       eventcollector report --hours 24 --output report.json
     """
     _positive(hours, "--hours")
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def work(c: EventCollector) -> dict[str, Any]:
         return await EventAnalyzer(c).generate_report(hours)
@@ -87,13 +72,10 @@ def report(
 
 
 @app.command("analyze-errors")
+@with_options(FORMAT, CONNECTION)
 def analyze_errors(
     ctx: typer.Context,
     hours: Annotated[float, typer.Option("--hours", help="The period to analyse.")] = 24,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Errors and critical events: counts by type, system and component, grouped.
 
@@ -104,7 +86,7 @@ def analyze_errors(
       eventcollector analyze-errors --hours 24
     """
     _positive(hours, "--hours")
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def work(c: EventCollector) -> dict[str, Any]:
         return await EventAnalyzer(c).analyze_errors(hours)
@@ -113,13 +95,10 @@ def analyze_errors(
 
 
 @app.command()
+@with_options(FORMAT, CONNECTION)
 def patterns(
     ctx: typer.Context,
     days: Annotated[float, typer.Option("--days", help="The period to look at.")] = 7,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Hourly volume, type and system counts, and hours that spike or drop.
 
@@ -128,7 +107,7 @@ def patterns(
       eventcollector patterns --days 7 --format json
     """
     _positive(days, "--days")
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def work(c: EventCollector) -> dict[str, Any]:
         return await EventAnalyzer(c).detect_patterns(days)
@@ -137,15 +116,12 @@ def patterns(
 
 
 @app.command()
+@with_options(FORMAT, CONNECTION)
 def health(
     ctx: typer.Context,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print nothing; only the exit status.")
     ] = False,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Check the store (or server): exit 0 when healthy, 1 otherwise.
 
@@ -153,7 +129,7 @@ def health(
     Example (a probe):
       eventcollector health --quiet || alert "event store down"
     """
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def work(c: EventCollector) -> dict[str, Any]:
         return await c.health_check()

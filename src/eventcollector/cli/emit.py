@@ -8,15 +8,8 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from eventcollector.cli._common import (
-    ApiKeyOpt,
-    CliError,
-    DbOpt,
-    Format,
-    FormatOpt,
-    UrlOpt,
-    run,
-)
+from eventcollector.cli._common import CliError, Format, run
+from eventcollector.cli._options import CONNECTION, FORMAT, with_options
 from eventcollector.cli._output import EventWriter
 from eventcollector.cli.app import app
 from eventcollector.collector import EventCollector
@@ -42,6 +35,7 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 
 @app.command()
+@with_options(FORMAT, CONNECTION)
 def emit(
     ctx: typer.Context,
     system: Annotated[str, typer.Option("--system", "-s", help="Where it happened.")],
@@ -78,10 +72,6 @@ def emit(
         str | None,
         typer.Option("--id", help="A chosen id: emitting the same id again stores nothing."),
     ] = None,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Record one event and print its id (or the event, with --format).
 
@@ -114,6 +104,7 @@ def emit(
         return stored
 
     run(ctx, work, must_exist=False)
+    fmt: Format | None = ctx.params.get("fmt")
     if fmt is None or fmt is Format.table:
         sys.stdout.write(event.id + "\n")
     else:

@@ -9,16 +9,8 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from eventcollector.cli._common import (
-    ApiKeyOpt,
-    CliError,
-    DbOpt,
-    Format,
-    FormatOpt,
-    UrlOpt,
-    resolve_format,
-    run,
-)
+from eventcollector.cli._common import CliError, Format, output_format, run
+from eventcollector.cli._options import CONNECTION, FORMAT, with_options
 from eventcollector.cli._output import write_document
 from eventcollector.cli.app import app
 from eventcollector.collector import EventCollector
@@ -34,6 +26,7 @@ IdArg = Annotated[int, typer.Argument(help="The issue's id.", min=1)]
 
 
 @issues_app.command("list")
+@with_options(FORMAT, CONNECTION)
 def issues_list(
     ctx: typer.Context,
     status: Annotated[
@@ -45,10 +38,6 @@ def issues_list(
     ] = "last_seen",
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
     offset: Annotated[int, typer.Option(help="Skip this many.")] = 0,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Issues, the latest seen first.
 
@@ -56,7 +45,7 @@ def issues_list(
     Example:
       eventcollector issues list --status unresolved --system mahavishnu
     """
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def work(c: EventCollector) -> list[dict[str, Any]]:
         found = await c.issues(
@@ -87,17 +76,14 @@ def _row(issue: dict[str, Any]) -> dict[str, Any]:
 
 
 @issues_app.command("show")
+@with_options(FORMAT, CONNECTION)
 def issues_show(
     ctx: typer.Context,
     issue_id: IdArg,
     events: Annotated[int, typer.Option(help="Also list this many of its latest events.")] = 0,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """One issue (and, with --events N, its latest events)."""
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def work(c: EventCollector) -> dict[str, Any] | None:
         issue = await c.get_issue(issue_id)
@@ -114,10 +100,8 @@ def issues_show(
     write_document(doc, out, title=f"Issue {issue_id}")
 
 
-def _set_status(
-    ctx: typer.Context, issue_id: int, status: str, fmt: Format | None, until: datetime | None
-) -> None:
-    out = resolve_format(fmt)
+def _set_status(ctx: typer.Context, issue_id: int, status: str, until: datetime | None) -> None:
+    out = output_format(ctx)
 
     async def work(c: EventCollector) -> dict[str, Any] | None:
         issue = await c.set_issue_status(issue_id, status, until=until)
@@ -130,18 +114,11 @@ def _set_status(
 
 
 def _status_command(name: str, status: str, summary: str) -> None:
-    def command(
-        ctx: typer.Context,
-        issue_id: IdArg,
-        fmt: FormatOpt = None,
-        db: DbOpt = None,
-        url: UrlOpt = None,
-        api_key: ApiKeyOpt = None,
-    ) -> None:
-        _set_status(ctx, issue_id, status, fmt, None)
+    def command(ctx: typer.Context, issue_id: IdArg) -> None:
+        _set_status(ctx, issue_id, status, None)
 
     command.__doc__ = summary
-    issues_app.command(name)(command)
+    issues_app.command(name)(with_options(FORMAT, CONNECTION)(command))
 
 
 for _name, _status, _summary in (
@@ -157,14 +134,11 @@ for _name, _status, _summary in (
 
 
 @issues_app.command("mute")
+@with_options(FORMAT, CONNECTION)
 def issues_mute(
     ctx: typer.Context,
     issue_id: IdArg,
     until: Annotated[str, typer.Option(help="Until when (ISO 8601 with a zone).")],
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Mute an issue until a time; then it reads unresolved again."""
-    _set_status(ctx, issue_id, "muted", fmt, parse_timestamp(until, "--until"))
+    _set_status(ctx, issue_id, "muted", parse_timestamp(until, "--until"))

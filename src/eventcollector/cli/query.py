@@ -11,30 +11,20 @@ import typer
 from eventcollector.analyzer import EventAnalyzer
 from eventcollector.cli._common import (
     DEFAULT_LIMIT,
-    AnyTagsOpt,
-    ApiKeyOpt,
     CliError,
-    ComponentOpt,
-    CorrelationOpt,
-    DaysOpt,
-    DbOpt,
-    EventTypeOpt,
     Format,
-    FormatOpt,
-    HoursOpt,
-    MinDurationOpt,
-    MinSeverityOpt,
-    MinutesOpt,
-    SearchOpt,
-    SeverityOpt,
-    SinceOpt,
-    SystemOpt,
-    TagsOpt,
-    UntilOpt,
-    UrlOpt,
     build_query,
-    resolve_format,
+    output_format,
     run,
+)
+from eventcollector.cli._options import (
+    CONNECTION,
+    FIELDS,
+    FILTER,
+    FORMAT,
+    OWN,
+    WINDOW,
+    with_options,
 )
 from eventcollector.cli._output import (
     CSV_COLUMNS,
@@ -53,47 +43,31 @@ from eventcollector.query import ORDER_FIELDS
 
 
 @app.command()
+@with_options(FILTER, WINDOW, FIELDS, OWN, FORMAT, CONNECTION)
 def query(
     ctx: typer.Context,
-    minutes: MinutesOpt = None,
-    hours: HoursOpt = None,
-    days: DaysOpt = None,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
-    system: SystemOpt = None,
-    event_type: EventTypeOpt = None,
-    severity: SeverityOpt = None,
-    min_severity: MinSeverityOpt = None,
-    tags: TagsOpt = None,
-    any_tags: AnyTagsOpt = None,
-    correlation_id: CorrelationOpt = None,
-    component: ComponentOpt = None,
-    search: SearchOpt = None,
-    min_duration: MinDurationOpt = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", help="At most this many events.")
+        int, typer.Option("--limit", "-n", metavar="N", help="At most this many events.")
     ] = DEFAULT_LIMIT,
-    offset: Annotated[int, typer.Option("--offset", help="Skip this many first.")] = 0,
+    offset: Annotated[int, typer.Option("--offset", metavar="N", help="Skip this many first.")] = 0,
     order_by: Annotated[
         str,
-        typer.Option("--order-by", help=f"One of: {', '.join(sorted(ORDER_FIELDS))}."),
+        typer.Option(
+            "--order-by", metavar="FIELD", help=f"One of: {', '.join(sorted(ORDER_FIELDS))}."
+        ),
     ] = "timestamp",
     asc: Annotated[bool, typer.Option("--asc", help="Oldest (smallest) first.")] = False,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
-    """Find events: newest first, every filter combined with AND.
+    """Find events: newest first, the filter and every option combined with AND.
 
     \b
     Examples:
-      eventcollector query --hours 1 --system mahavishnu
-      eventcollector query --severity error,critical --days 7 --format json
-      eventcollector query --tags workflow,rag --search "timeout" -n 20
+      eventcollector query 'system:mahavishnu -tag:noise "timeout"' --hours 24
+      eventcollector query 'severity:>=error data.repo:acme/*' --days 7 --format json
+      eventcollector query --system mahavishnu --tags workflow,rag -n 20
     """
     q = build_query(ctx.params)
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def work(c: EventCollector) -> tuple[list[Event], int | None]:
         events = await c.query(q)
@@ -114,15 +88,41 @@ def query(
 
 
 @app.command()
+@with_options(FILTER, WINDOW, FIELDS, FORMAT, CONNECTION)
+def count(ctx: typer.Context) -> None:
+    """Count the events the filter and options select; prints the number.
+
+    With --format json or jsonl: {"count": N}; csv: a header and the number. For
+    counts by a key or over time, see 'aggregate --by'.
+
+    \b
+    Examples:
+      eventcollector count 'severity:>=error -tag:noise' --hours 24
+      eventcollector count --system mahavishnu --days 7 --format json
+    """
+    q = build_query(ctx.params)
+    fmt: Format | None = ctx.params.get("fmt")
+
+    async def work(c: EventCollector) -> int:
+        return await c.count(q)
+
+    n = run(ctx, work)
+    if fmt in (Format.json, Format.jsonl):
+        sys.stdout.write(orjson.dumps({"count": n}).decode() + "\n")
+    elif fmt is Format.csv:
+        csv_writer(sys.stdout).writerows([("count",), (n,)])
+    else:  # a bare number by default, on a terminal or not: n=$(eventcollector count ...)
+        sys.stdout.write(f"{n}\n")
+
+
+@app.command()
+@with_options(OWN, FORMAT, CONNECTION)
 def trace(
     ctx: typer.Context,
     correlation_id: Annotated[
-        str, typer.Option("--correlation-id", "-c", help="The correlation id to follow.")
+        str,
+        typer.Option("--correlation-id", "-c", metavar="ID", help="The correlation id to follow."),
     ],
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Every event of one correlation id as a timeline, oldest first, with the total span.
 
@@ -134,7 +134,7 @@ def trace(
     """
     if not correlation_id.strip():
         raise CliError("--correlation-id: must not be empty", code=2)
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def work(c: EventCollector) -> list[Event]:
         return await EventAnalyzer(c).trace_correlation(correlation_id)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 _LIMITS = "Limits"
 _STREAMS = "Streams"
 _DOORS = "Other doors (docs/ingest.md)"
+_RETENTION = "Retention (docs/guarantees.md)"
 
 KeysFileOpt = Annotated[
     Path | None,
@@ -117,8 +118,37 @@ def serve(
             help="Create an expression index on this data path first (repeatable).",
         ),
     ] = None,
+    retention: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--retention",
+            metavar="FILTER=AGE",
+            help="Delete the events FILTER selects ('*': all) once older than AGE "
+            "(90s, 30m, 12h, 2d, 1w); repeatable, the shortest age that applies wins.",
+            rich_help_panel=_RETENTION,
+        ),
+    ] = None,
+    retention_interval: Annotated[
+        str,
+        typer.Option(metavar="AGE", help="How often the rules run.", rich_help_panel=_RETENTION),
+    ] = "1h",
+    archive_dir: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="Archive what the rules delete first: one gzipped JSON Lines file per run.",
+            file_okay=False,
+            rich_help_panel=_RETENTION,
+        ),
+    ] = None,
 ) -> None:
-    """Run the collector's HTTP API (see docs/http-api.md); default 127.0.0.1:8765."""
+    """Run the collector's HTTP API (see docs/http-api.md); default 127.0.0.1:8765.
+
+    \b
+    Example:
+      eventcollector serve --db /var/lib/events.db \\
+          --retention 'severity:debug=2d' --retention '*=30d' --archive-dir /var/archive
+    """
     import uvicorn
 
     from eventcollector.collector import EventCollector
@@ -144,6 +174,7 @@ def serve(
     if otlp_port is not None and otlp_port == port:
         raise CliError("otlp-port: must differ from --port", 2)
     services = _syslog(syslog_tcp, syslog_udp, syslog_max_connections, syslog_idle_timeout)
+    services += _retention(retention or [], retention_interval, archive_dir)
     if index:
         asyncio.run(_create_indexes(target, index))
     collector = EventCollector(target, max_pending=max_pending)
@@ -180,6 +211,41 @@ def _syslog(
         ]
     except ValueError as exc:
         raise CliError(str(exc), 2) from None
+
+
+def _retention(rules: list[str], interval: str, archive_dir: Path | None) -> list[Service]:
+    """The retention schedule of ``--retention``, or a usage error naming the rule."""
+    from eventcollector.filters import parse_duration
+    from eventcollector.retention import parse_rules
+    from eventcollector.server.retention import RetentionSchedule
+
+    if not rules:
+        if archive_dir is not None:
+            raise CliError("archive-dir: archives what --retention rules delete; give a rule", 2)
+        return []
+    try:
+        parsed = parse_rules(rules)
+        every = parse_duration(interval).total_seconds()
+    except ValueError as exc:
+        message = str(exc) if str(exc).startswith("retention:") else f"retention-interval: {exc}"
+        raise CliError(message, 2) from None
+    if not every > 0:
+        raise CliError("retention-interval: must be more than 0", 2)
+    if archive_dir is not None:
+        _check_writable(archive_dir)
+    return [RetentionSchedule(parsed, interval=every, archive_dir=archive_dir)]
+
+
+def _check_writable(directory: Path) -> None:
+    """Create ``directory`` if needed and prove it writable now, not at the first run."""
+    import tempfile
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise CliError(f"archive-dir: {directory}: {exc.strerror or exc}", 2) from None
 
 
 def _listen(host: str, port: int) -> socket.socket:

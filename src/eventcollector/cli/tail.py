@@ -23,26 +23,13 @@ import orjson
 import typer
 
 from eventcollector.cli._common import (
-    AnyTagsOpt,
-    ApiKeyOpt,
     CliError,
-    ComponentOpt,
-    CorrelationOpt,
-    DbOpt,
-    EventTypeOpt,
-    FormatOpt,
-    MinDurationOpt,
-    MinSeverityOpt,
-    SearchOpt,
-    SeverityOpt,
-    SystemOpt,
-    TagsOpt,
-    UrlOpt,
     build_query,
-    resolve_format,
+    output_format,
     resolve_target,
     run,
 )
+from eventcollector.cli._options import CONNECTION, FIELDS, FILTER, FORMAT, OWN, with_options
 from eventcollector.cli._output import EventWriter, note, tail_widths
 from eventcollector.cli.app import app
 from eventcollector.client import RETRYABLE_STATUS, backoff_delay, parse_retry_after
@@ -350,46 +337,38 @@ def _dispatch(name: str, data: str, show: Callable[[Sequence[Event]], object]) -
 
 
 @app.command()
+@with_options(FILTER, OWN, FIELDS, FORMAT, CONNECTION)
 def tail(
     ctx: typer.Context,
     lines: Annotated[
-        int, typer.Option("--lines", "-n", help="Show the last N matching events first.")
+        int,
+        typer.Option("--lines", "-n", metavar="N", help="Show the last N matching events first."),
     ] = 10,
     interval: Annotated[
-        float, typer.Option("--interval", help="Seconds between polls of the embedded store.")
+        float,
+        typer.Option(
+            "--interval", metavar="SECONDS", help="Seconds between polls of the embedded store."
+        ),
     ] = 0.5,
-    system: SystemOpt = None,
-    event_type: EventTypeOpt = None,
-    severity: SeverityOpt = None,
-    min_severity: MinSeverityOpt = None,
-    tags: TagsOpt = None,
-    any_tags: AnyTagsOpt = None,
-    correlation_id: CorrelationOpt = None,
-    component: ComponentOpt = None,
-    search: SearchOpt = None,
-    min_duration: MinDurationOpt = None,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Follow new events as they arrive, like tail -f, until interrupted.
 
-    Takes the filters of 'query'. Output is flushed after every batch, so it
-    can feed a pipe; json is not available (use jsonl). With --url, a lost
-    stream is reopened with backoff and what was stored meanwhile is caught up.
+    Takes the filter and the field options of 'query'. Output is flushed after
+    every batch, so it can feed a pipe; json is not available (use jsonl). With
+    --url, a lost stream is reopened with backoff and what was stored meanwhile
+    is caught up.
 
     \b
     Examples:
-      eventcollector tail --min-severity error
-      eventcollector tail --system crackerjack -n 0 --format jsonl | jq .title
+      eventcollector tail 'severity:>=error -tag:noise'
+      eventcollector tail 'system:crackerjack' -n 0 --format jsonl | jq .title
     """
     if lines < 0:
         raise CliError("--lines: must not be negative", code=2)
     if not interval > 0:
         raise CliError("--interval: must be a positive number of seconds", code=2)
     q = build_query(ctx.params)
-    writer = EventWriter(resolve_format(fmt, stream=True))
+    writer = EventWriter(output_format(ctx, stream=True))
     widths = tail_widths()
 
     def sink(events: Sequence[Event]) -> None:

@@ -12,8 +12,7 @@ import contextlib
 import gzip
 import os
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,45 +29,32 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from eventcollector.cli._common import (
-    AnyTagsOpt,
-    ApiKeyOpt,
-    CliError,
-    ComponentOpt,
-    CorrelationOpt,
-    DaysOpt,
-    DbOpt,
-    EventTypeOpt,
-    FormatOpt,
-    HoursOpt,
-    MinDurationOpt,
-    MinSeverityOpt,
-    MinutesOpt,
-    SearchOpt,
-    SeverityOpt,
-    SinceOpt,
-    SystemOpt,
-    TagsOpt,
-    UntilOpt,
-    UrlOpt,
-    build_query,
-    resolve_format,
-    run,
+from eventcollector._files import durable_file
+from eventcollector._paging import pages
+from eventcollector.cli._common import CliError, build_query, output_format, run
+from eventcollector.cli._options import (
+    CONNECTION,
+    FIELDS,
+    FILTER,
+    FORMAT,
+    OWN,
+    WINDOW,
+    with_options,
 )
 from eventcollector.cli._output import is_terminal, note, show_time, write_document
 from eventcollector.cli.app import app
 from eventcollector.collector import EventCollector
-from eventcollector.filters import parse_filter
+from eventcollector.filters import Filter, FilterError, parse_filter
 from eventcollector.model import Event
 from eventcollector.query import Query
 
-_PAGE = 5_000
 _BATCH = 1_000
 #: Runs shorter than this finish before a progress bar would be worth drawing.
 _PROGRESS_FROM = 20_000
 _PROGRESS_FROM_BYTES = 8 << 20
 _MAX_REJECTS_SHOWN = 20
 _GZIP_MAGIC = b"\x1f\x8b"
+_FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".gz")
 
 
 def _progress() -> Progress | None:
@@ -88,58 +74,19 @@ def _progress() -> Progress | None:
     )
 
 
-async def _pages(c: EventCollector, q: Query) -> AsyncIterator[list[Event]]:
-    """Every event of ``q``, oldest first, a page at a time.
-
-    Keyset paging on (timestamp, insertion order) through plain ``Query`` fields,
-    so it works on every backend and each page is one short read: the next page
-    starts at the last timestamp seen, skipping the events already written at
-    exactly that timestamp (later inserts at that time sort after them).
-    """
-    page_q = q.with_(ascending=True, order_by="timestamp", limit=_PAGE, offset=0)
-    last: datetime | None = None
-    seen_at_last = 0
-    while True:
-        page = await c.query(page_q)
-        if not page:
-            return
-        yield page
-        if len(page) < _PAGE:
-            return
-        end = page[-1].timestamp
-        at_end = sum(1 for e in page if e.timestamp == end)
-        seen_at_last = seen_at_last + at_end if end == last else at_end
-        last = end
-        page_q = page_q.with_(since=end, offset=seen_at_last)
-
-
 @contextlib.contextmanager
 def _open_output(target: str, *, replace: bool = True) -> Iterator[IO[bytes] | gzip.GzipFile]:
-    """A binary sink: stdout for "-", else a temporary file renamed into place once
-    complete and on disk, so a failed export never leaves half a file (or, for an
-    archive, half an archive followed by a delete)."""
+    """A binary sink: stdout for "-", else a file that appears only once complete and
+    on disk, so a failed export never leaves half a file (or, for an archive, half an
+    archive followed by a delete)."""
     if target == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    path = Path(target)
-    if not replace and path.exists():
+    if not replace and Path(target).exists():
         raise CliError(f"{target}: already exists; choose a new file name", code=2)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            if target.endswith(".gz"):
-                with gzip.GzipFile(filename=path.name[:-3], mode="wb", fileobj=raw) as gz:
-                    yield gz
-            else:
-                yield raw
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with durable_file(Path(target), replace=replace) as sink:
+        yield sink
 
 
 async def _export(c: EventCollector, q: Query, target: str, *, replace: bool = True) -> int:
@@ -152,7 +99,7 @@ async def _export(c: EventCollector, q: Query, target: str, *, replace: bool = T
             progress.start()
             task = progress.add_task("exporting", total=total)
         try:
-            async for page in _pages(c, q):
+            async for page in pages(c, q):
                 sink.write(b"".join(e.to_json() + b"\n" for e in page))
                 written += len(page)
                 if task is not None and progress is not None:
@@ -164,29 +111,15 @@ async def _export(c: EventCollector, q: Query, target: str, *, replace: bool = T
 
 
 @app.command()
+@with_options(FILTER, OWN, WINDOW, FIELDS, CONNECTION)
 def export(
     ctx: typer.Context,
     output: Annotated[
-        str, typer.Argument(help="File to write (.gz compresses); - for stdout.")
+        str,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="File to write (.gz compresses); - for stdout."
+        ),
     ] = "-",
-    minutes: MinutesOpt = None,
-    hours: HoursOpt = None,
-    days: DaysOpt = None,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
-    system: SystemOpt = None,
-    event_type: EventTypeOpt = None,
-    severity: SeverityOpt = None,
-    min_severity: MinSeverityOpt = None,
-    tags: TagsOpt = None,
-    any_tags: AnyTagsOpt = None,
-    correlation_id: CorrelationOpt = None,
-    component: ComponentOpt = None,
-    search: SearchOpt = None,
-    min_duration: MinDurationOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Write events as JSON Lines, oldest first (all of them unless filtered).
 
@@ -194,9 +127,10 @@ def export(
 
     \b
     Examples:
-      eventcollector export events.jsonl.gz
-      eventcollector export --system crackerjack --days 7 - | jq .title
+      eventcollector export -o events.jsonl.gz
+      eventcollector export 'system:crackerjack severity:>=error' --days 7 | jq .title
     """
+    _refuse_file_as_filter(ctx.params.get("filter_text"))
     q = build_query(ctx.params)
 
     async def work(c: EventCollector) -> int:
@@ -205,6 +139,17 @@ def export(
     written = run(ctx, work)
     if output != "-":
         note(f"exported {written} events to {output}")
+
+
+def _refuse_file_as_filter(text: str | None) -> None:
+    """``export FILE`` wrote to FILE before the argument became a filter; a lone word
+    that looks like a file name would now quietly export its full-text matches."""
+    if text is None or any(c in text for c in ' :"()'):
+        return
+    if text == "-" or text.endswith(_FILE_SUFFIXES):
+        raise CliError(
+            f"filter: {text!r} looks like a file name; write to a file with -o {text}", code=2
+        )
 
 
 # -- import ----------------------------------------------------------------------
@@ -285,13 +230,12 @@ async def _import(c: EventCollector, source: str, size: int) -> _ImportResult:
 
 
 @app.command("import")
+@with_options(FORMAT, CONNECTION)
 def import_(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(help="JSON Lines file (.gz too); - for stdin.")],
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
+    source: Annotated[
+        str, typer.Argument(metavar="FILE", help="JSON Lines file (.gz too); - for stdin.")
+    ],
 ) -> None:
     """Store events from JSON Lines (an export); ids already stored are skipped.
 
@@ -304,7 +248,7 @@ def import_(
       eventcollector import events.jsonl.gz
       eventcollector export --db old.db | eventcollector import --db new.db -
     """
-    out = resolve_format(fmt)
+    out = output_format(ctx)
     if source != "-" and not Path(source).is_file():
         raise CliError(f"{source}: no such file", code=2)
 
@@ -336,10 +280,12 @@ def import_(
 
 
 @app.command()
+@with_options(CONNECTION)
 def cleanup(
     ctx: typer.Context,
     retention_days: Annotated[
-        float, typer.Option("--retention-days", help="Keep events of the last N days.")
+        float,
+        typer.Option("--retention-days", metavar="N", help="Keep events of the last N days."),
     ],
     archive: Annotated[
         str | None,
@@ -356,9 +302,6 @@ def cleanup(
         str | None,
         typer.Option("--where", metavar="FILTER", help="Only the old events this filter selects."),
     ] = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Delete events older than the retention period, optionally archiving them first.
 
@@ -367,8 +310,9 @@ def cleanup(
     overwritten.
 
     \b
-    Example:
+    Examples:
       eventcollector cleanup --retention-days 30 --archive "archive-$(date +%F).jsonl.gz"
+      eventcollector cleanup --where 'severity:debug' --retention-days 2
     """
     if not retention_days >= 0:
         raise CliError("--retention-days: must not be negative", code=2)
@@ -376,7 +320,7 @@ def cleanup(
         raise CliError("--archive: give a file name, not -", code=2)
     now = datetime.now(UTC)
     cutoff = now - timedelta(days=retention_days)
-    node = None if where is None else parse_filter(where, now=now)
+    node = None if where is None else _where(where, now)
     old = Query(until=cutoff, where=node)
 
     async def work(c: EventCollector) -> tuple[int, int]:
@@ -396,3 +340,10 @@ def cleanup(
     if archive and deleted > archived:
         # Events stored with old timestamps while the archive was being written.
         note(f"warning: {deleted - archived} deleted events arrived after the archive began")
+
+
+def _where(text: str, now: datetime) -> Filter:
+    try:
+        return parse_filter(text, now=now)
+    except FilterError as exc:  # "q: ... at column N", named as the user typed it
+        raise CliError(f"--where: {str(exc).removeprefix('q: ')}", code=2) from None

@@ -8,7 +8,7 @@ meaning in plain Python (the reference the SQL compilers are tested against), an
 This package imports only ``eventcollector.model``: ``eventcollector.query`` builds on it.
 """
 
-from eventcollector.filters._fields import ALIASES, FIXED_FIELDS
+from eventcollector.filters._fields import ALIASES, FIXED_FIELDS, parse_duration
 from eventcollector.filters._lexer import MAX_LIST_VALUES, FilterError
 from eventcollector.filters._literals import DATA_ROOTS
 from eventcollector.filters._parser import MAX_DEPTH, MAX_TERMS, MAX_TEXT_BYTES, parse_filter
@@ -53,6 +53,7 @@ __all__ = [
     "Value",
     "all_of",
     "matches",
+    "parse_duration",
     "parse_filter",
     "search_terms",
     "to_text",

@@ -25,7 +25,7 @@ from eventcollector.filters.nodes import (
 )
 from eventcollector.model import Severity, parse_timestamp
 
-__all__ = ["ALIASES", "FIXED_FIELDS", "field_node"]
+__all__ = ["ALIASES", "FIXED_FIELDS", "field_node", "parse_duration"]
 
 Kind = Literal["string", "timestamp", "severity", "number", "data"]
 
@@ -49,7 +49,9 @@ ALIASES = {
     "component": "source_component",
     "duration": "duration_ms",
 }
-_RELATIVE = re.compile(r"-([0-9]+(?:\.[0-9]+)?)([smhdw])")
+_DURATION = r"([0-9]+(?:\.[0-9]+)?)([smhdw])"
+_RELATIVE = re.compile("-" + _DURATION)
+_AGE = re.compile(_DURATION)
 _SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
 _INFINITY = float("inf")
 _SEVERITIES = ", ".join(s.value for s in Severity)
@@ -108,6 +110,19 @@ def _timestamp(raw: RawValue, now: datetime) -> datetime:
             f"timestamp: expected ISO 8601 or a relative time (-30m, -2h, -7d), got {raw.text!r}",
             raw.column,
         ) from None
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``2h``, ``7d``, ``1w`` (decimals allowed): a relative time of
+    ``timestamp:`` without its minus sign. ValueError for anything else."""
+    found = _AGE.fullmatch(text.strip())
+    if found is None:
+        raise ValueError(f"expected a duration such as 90s, 30m, 2h, 7d or 1w, got {text!r}")
+    amount, unit = found.groups()
+    try:
+        return timedelta(seconds=float(amount) * _SECONDS[unit])
+    except OverflowError:
+        raise ValueError(f"duration out of range: {text!r}") from None
 
 
 def _severity(raw: RawValue) -> str:

@@ -69,6 +69,7 @@ class _OtlpPort:
 def _health(state: ServerState) -> Route:
     async def health(request: Request) -> Response:
         report = await state.collector.health_check()
+        report.update((name, section()) for name, section in state.reports.items())
         return json_response(report, 200 if report["status"] == "healthy" else 503)
 
     return Route("/health", health, methods=["GET"])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from eventcollector.analyzer import EventAnalyzer
 from eventcollector.collector import EventCollector
@@ -28,6 +29,8 @@ class ServerState:
         rate = DEFAULT_KEYED_RATE if settings.rate_limit is None else settings.rate_limit
         self.limiter = RateLimiter(rate, settings.rate_burst)
         self.metrics = Metrics(collector)
+        #: Sections a service adds to ``/health`` (``retention``), read at each request.
+        self.reports: dict[str, Callable[[], dict[str, Any]]] = {}
         # Sticky: once keys exist, revoking them all must lock the API, not open it.
         self._auth_required = keys is not None and keys.has_active
 

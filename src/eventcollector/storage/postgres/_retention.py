@@ -45,6 +45,28 @@ async def drop_partition(conn: Any, day: date) -> int:
         return n
 
 
+async def drop_if_empty(conn: Any, day: date) -> bool:
+    """Drop one day's partition if a filtered cleanup left it empty; whether it did.
+
+    Looked at first without a lock, so a day that still holds events costs no
+    exclusive lock on ``events``; then again under the lock, before the drop.
+    """
+    name = partition_name(day)
+    empty = f'SELECT NOT EXISTS (SELECT 1 FROM "{name}")'
+    if await conn.fetchval("SELECT to_regclass($1)", name) is None or not await conn.fetchval(
+        empty
+    ):
+        return False
+    async with conn.transaction():
+        await conn.execute("LOCK TABLE ONLY events IN ACCESS EXCLUSIVE MODE")
+        if await conn.fetchval("SELECT to_regclass($1)", name) is None:
+            return False
+        if not await conn.fetchval(empty):
+            return False
+        await conn.execute(f'DROP TABLE "{name}"')
+        return True
+
+
 async def delete_chunk(conn: Any, day: date, query: Query) -> int:
     """Delete up to CLEANUP_CHUNK rows ``query`` matches (its ``until`` is the cutoff,
     its ``where`` an optional filter) from one partition."""

@@ -48,6 +48,7 @@ from eventcollector.storage.postgres._listen import EventsCallback, Listener
 from eventcollector.storage.postgres._retention import (
     CLEANUP_CHUNK,
     delete_chunk,
+    drop_if_empty,
     drop_partition,
 )
 from eventcollector.storage.postgres._schema import (
@@ -199,15 +200,22 @@ class PostgresStorage:
         partitions = await self._run(list_partitions)
         deleted = 0
         for day in sorted(partitions):
-            if where is None and day_start(day) + timedelta(days=1) <= cutoff:
+            whole_day = day_start(day) + timedelta(days=1) <= cutoff
+            if where is None and whole_day:
                 deleted += await self._run(functools.partial(drop_partition, day=day))
                 self._writer.days.discard(day)
             elif day_start(day) < cutoff:  # also each day, for a filtered cleanup
+                from_day = 0
                 while True:
                     n = await self._run(functools.partial(delete_chunk, day=day, query=victims))
-                    deleted += n
+                    from_day += n
                     if n < CLEANUP_CHUNK:
                         break
+                deleted += from_day
+                # A filtered cleanup (retention archiving deletes by id) may empty a day.
+                emptied = whole_day and from_day
+                if emptied and await self._run(functools.partial(drop_if_empty, day=day)):
+                    self._writer.days.discard(day)
         return deleted
 
     # -- expression indexes (see storage._indexes) -----------------------------
