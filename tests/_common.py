@@ -11,13 +11,14 @@ sys.path through the root conftest).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from eventcollector import Event
+from eventcollector import Event, EventCollector
 
 PG_ENV = "EVENTCOLLECTOR_TEST_POSTGRES"
 
@@ -120,6 +121,22 @@ def make_event(**overrides: Any) -> Event:
     }
     fields.update(overrides)
     return Event.create(**fields)
+
+
+def seed(target: str | Path, events: Iterable[Event]) -> list[Event]:
+    """Store ``events`` through the library (no subprocess) in ``target``: an SQLite file
+    or a ``postgresql://`` URL; the events."""
+    batch = list(events)
+
+    async def main() -> None:
+        c = EventCollector(target)
+        try:
+            await c.ingest(batch)
+        finally:
+            await c.stop()
+
+    asyncio.run(main())
+    return batch
 
 
 # -- PostgreSQL ----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The real console script in a subprocess against a real SQLite file in tmp_path.
+"""The real console script in a subprocess against a real SQLite file in tmp_path, and
+a real server for --url (``live_server``) and long-running children (``spawn``).
 
 Each subprocess costs about 0.3 s, so most option-parsing variants run in-process
 through typer's CliRunner (``invoke``) and every command also runs for real (``ec``).
@@ -6,20 +7,26 @@ through typer's CliRunner (``invoke``) and every command also runs for real (``e
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
-from eventcollector import Event, EventCollector
+from _common import free_port, make_event, serve_command, terminate, wait_for_health
+from eventcollector import Event
 from eventcollector.cli import app
+from eventcollector.server.auth import KeyStore
 
 
 def _script() -> str:
@@ -44,21 +51,6 @@ class Result:
 
 
 Runner = Callable[..., Result]
-
-
-def seed(db: Path, events: Iterable[Event]) -> list[Event]:
-    """Store events through the library (fast: no subprocess)."""
-    batch = list(events)
-
-    async def main() -> None:
-        c = EventCollector(db)
-        try:
-            await c.ingest(batch)
-        finally:
-            await c.stop()
-
-    asyncio.run(main())
-    return batch
 
 
 def assert_error(result: Result, code: int, *words: str) -> None:
@@ -130,3 +122,104 @@ def invoke(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Runner:
         return Result(r.exit_code, r.stdout, r.stderr)
 
     return run
+
+
+# -- long-running children: tail, and a real server for --url -------------------------
+
+
+class Lines:
+    """Lines of a child's stdout, read on a thread so a test can wait with a timeout."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._queue: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[bytes]) -> None:
+        try:
+            for line in iter(stream.readline, b""):
+                self._queue.put(line)
+        except (OSError, ValueError):  # closed by the fixture's teardown
+            pass
+
+    def raw(self, timeout: float = 10.0) -> str:
+        return self._queue.get(timeout=timeout).decode()
+
+    def next(self, timeout: float = 10.0) -> dict[str, Any]:
+        return dict(json.loads(self.raw(timeout)))
+
+    def empty(self) -> bool:
+        return self._queue.empty()
+
+
+@pytest.fixture
+def spawn(env: dict[str, str]) -> Iterator[Any]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str) -> tuple[subprocess.Popen[bytes], Lines]:
+        proc = subprocess.Popen(
+            [SCRIPT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        return proc, Lines(proc.stdout)
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class RestartableServer:
+    """``eventcollector serve`` with one admin key, restartable on the same port and db."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir()
+        self.db = directory / "events.db"
+        self.keys_file = directory / "keys.json"
+        _, self.key = KeyStore(self.keys_file).create(["admin"])
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = directory / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        command = serve_command(self.port, self.db, "--keys-file", str(self.keys_file))
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=log)
+        wait_for_health(
+            self.process, self.url, self.log, timeout=20, probe_timeout=1, give_up=self.stop
+        )
+
+    def stop(self) -> None:
+        terminate(self.process)
+
+    def post(self, *ids: str) -> None:
+        self.post_events([make_event(id=i, title=i) for i in ids])
+
+    def post_events(self, events: Iterable[Event]) -> None:
+        body = b"\n".join(e.to_json() for e in events)
+        response = httpx.post(
+            f"{self.url}/v1/events",
+            content=body,
+            headers={
+                "Authorization": f"Bearer {self.key}",
+                "Content-Type": "application/x-ndjson",
+            },
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[RestartableServer]:
+    server = RestartableServer(tmp_path / "server")
+    try:
+        yield server
+    finally:
+        server.stop()
+        assert "Traceback" not in server.log.read_text()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from _common import make_event
+from _common import make_event, seed
 
-from .conftest import Runner, assert_error, seed
+from .conftest import Runner, assert_error
 
 NOW = datetime.now(UTC)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from _common import make_event
+from _common import make_event, seed
 
-from .conftest import Runner, assert_error, seed
+from .conftest import Runner, assert_error
 
 T0 = datetime.now(UTC) - timedelta(minutes=10)
 

@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _common import make_event
+from _common import make_event, seed
 
-from .conftest import Runner, seed
+from .conftest import Runner
 
 NOW = datetime.now(UTC)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from _common import make_event
+from _common import make_event, seed
 
-from .conftest import SCRIPT, Runner, assert_error, seed
+from .conftest import SCRIPT, Runner, assert_error
 
 NOW = datetime.now(UTC)
 
@@ -230,7 +230,7 @@ def test_every_command_has_help_with_an_example(invoke: Runner) -> None:
     top = invoke("--help")
     assert top.code == 0
     commands = [
-        "query", "trace", "stats", "report", "analyze-errors", "patterns", "health",
+        "query", "count", "trace", "stats", "report", "analyze-errors", "patterns", "health",
         "tail", "emit", "export", "import", "cleanup",
     ]  # fmt: skip
     for command in commands:

@@ -4,24 +4,19 @@ restart of the real server)."""
 from __future__ import annotations
 
 import json
-import queue
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
-from _common import free_port, make_event, serve_command, terminate, wait_for_health
-from eventcollector.server.auth import KeyStore
+from _common import make_event, seed
 
-from .conftest import SCRIPT, Runner, assert_error, seed
+from .conftest import Lines, RestartableServer, Runner, assert_error
 
 
 def test_emit_prints_the_id_and_stores_the_event(ec: Runner, db: Path) -> None:
@@ -72,52 +67,6 @@ def test_emit_rejects_bad_input(
 
 def test_emit_for_real_with_bad_system(ec: Runner, db: Path) -> None:
     assert_error(ec("emit", "-s", "Not Valid", "-t", "x", "--title", "t"), 2, "system")
-
-
-class _Lines:
-    """Lines of a child's stdout, read on a thread so a test can wait with a timeout."""
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self._queue: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
-
-    def _pump(self, stream: IO[bytes]) -> None:
-        try:
-            for line in iter(stream.readline, b""):
-                self._queue.put(line)
-        except (OSError, ValueError):  # closed by the fixture's teardown
-            pass
-
-    def raw(self, timeout: float = 10.0) -> str:
-        return self._queue.get(timeout=timeout).decode()
-
-    def next(self, timeout: float = 10.0) -> dict[str, Any]:
-        return dict(json.loads(self.raw(timeout)))
-
-    def empty(self) -> bool:
-        return self._queue.empty()
-
-
-@pytest.fixture
-def spawn(env: dict[str, str]) -> Iterator[Any]:
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str) -> tuple[subprocess.Popen[bytes], _Lines]:
-        proc = subprocess.Popen(
-            [SCRIPT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-        )
-        procs.append(proc)
-        assert proc.stdout is not None
-        return proc, _Lines(proc.stdout)
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def test_tail_follows_new_matching_events(spawn: Any, db: Path) -> None:
@@ -211,56 +160,7 @@ def test_tail_url_reads_the_sse_stream(spawn: Any) -> None:
         server.server_close()
 
 
-class _RestartableServer:
-    """``eventcollector serve`` with one admin key, restartable on the same port and db."""
-
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir()
-        self.db = directory / "events.db"
-        self.keys_file = directory / "keys.json"
-        _, self.key = KeyStore(self.keys_file).create(["admin"])
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = directory / "server.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    def start(self) -> None:
-        command = serve_command(self.port, self.db, "--keys-file", str(self.keys_file))
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=log)
-        wait_for_health(
-            self.process, self.url, self.log, timeout=20, probe_timeout=1, give_up=self.stop
-        )
-
-    def stop(self) -> None:
-        terminate(self.process)
-
-    def post(self, *ids: str) -> None:
-        body = b"\n".join(make_event(id=i, title=i).to_json() for i in ids)
-        response = httpx.post(
-            f"{self.url}/v1/events",
-            content=body,
-            headers={
-                "Authorization": f"Bearer {self.key}",
-                "Content-Type": "application/x-ndjson",
-            },
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-
-
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[_RestartableServer]:
-    server = _RestartableServer(tmp_path / "server")
-    try:
-        yield server
-    finally:
-        server.stop()
-        assert "Traceback" not in server.log.read_text()
-
-
-def _wait_for(lines: _Lines, words: str, timeout: float = 15.0) -> str:
+def _wait_for(lines: Lines, words: str, timeout: float = 15.0) -> str:
     deadline = time.monotonic() + timeout
     while True:
         line = lines.raw(timeout=max(deadline - time.monotonic(), 0.01))
@@ -269,7 +169,7 @@ def _wait_for(lines: _Lines, words: str, timeout: float = 15.0) -> str:
 
 
 def test_tail_url_follows_across_a_server_restart(
-    spawn: Any, live_server: _RestartableServer
+    spawn: Any, live_server: RestartableServer
 ) -> None:
     server = live_server
     server.post("r0")
@@ -277,7 +177,7 @@ def test_tail_url_follows_across_a_server_restart(
         "tail", "--url", server.url, "--api-key", server.key, "-n", "1", "-f", "jsonl"
     )  # fmt: skip
     assert proc.stderr is not None
-    err = _Lines(proc.stderr)
+    err = Lines(proc.stderr)
     shown = [out.next()["id"]]  # the backlog, read once subscribed
     server.post("r1", "r2", "r3")
     shown += [out.next()["id"] for _ in range(3)]
@@ -306,7 +206,7 @@ def test_tail_url_follows_across_a_server_restart(
 
 
 def test_tail_url_with_a_bad_key_fails_without_retrying(
-    ec: Runner, live_server: _RestartableServer
+    ec: Runner, live_server: RestartableServer
 ) -> None:
     started = time.monotonic()
     result = ec("tail", "--url", live_server.url, "--api-key", "eck_0_wrong", "-n", "0")

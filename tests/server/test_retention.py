@@ -27,26 +27,15 @@ from _common import (
     make_event,
     postgres_url,
     retained_out,
+    seed,
     wait_until,
     with_schema,
 )
-from eventcollector import Event, EventCollector
 from eventcollector.retention import parse_rules
 
 from .conftest import Server
 
 RULES = ["severity:debug=2d", "tag:noise -severity:error=5d", "*=8d"]
-
-
-def _seed(target: str, events: list[Event]) -> None:
-    async def main() -> None:
-        c = EventCollector(target)
-        try:
-            await c.ingest(events)
-        finally:
-            await c.stop()
-
-    asyncio.run(main())
 
 
 def _options(rules: list[str], *more: str) -> list[str]:
@@ -103,7 +92,7 @@ def test_rules_archive_then_delete_what_the_reference_says(
     (tmp_path / "server").mkdir()
     now = datetime.now(UTC)
     events = aged_events(now)
-    _seed(target, events)
+    seed(target, events)
     archive = tmp_path / "archive"  # created by serve
     server = Server(
         tmp_path / "server", "--db", target, *_options(RULES, "--archive-dir", str(archive))
@@ -147,7 +136,7 @@ def test_postgres_drops_whole_days_for_a_rule_on_every_event(tmp_path: Path) -> 
     target = with_schema(url, schema)
     now = datetime.now(UTC)
     events = aged_events(now)
-    _seed(target, events)
+    seed(target, events)
     (tmp_path / "server").mkdir()
     server = Server(tmp_path / "server", "--db", target, *_options(["*=3d"]))
     try:

@@ -24,6 +24,7 @@ __all__ = [
     "FILTER",
     "FORMAT",
     "OWN",
+    "SELECTION",
     "WINDOW",
     "FilterArg",
     "with_options",
@@ -124,6 +125,9 @@ FIELDS = _group(
     ],
 )
 
+#: What query, count, export, aggregate and facets select by: filter, window, fields.
+SELECTION = FILTER + WINDOW + FIELDS
+
 FORMAT = _group(fmt=FormatOpt)
 CONNECTION = _group(db=DbOpt, url=UrlOpt, api_key=ApiKeyOpt)
 
@@ -169,3 +173,33 @@ def with_options(*groups: Group | _Own) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def negated_filter_as_argument(command: Any, args: list[str]) -> list[str]:
+    """``args`` with a filter that starts with ``-`` (``-tag:noise "timeout"``) moved
+    behind ``--``, so that click takes it for the FILTER it is, not an unknown option.
+
+    Only for commands with a FILTER, only before a ``--`` of the user's, and only a
+    token that no option could be: one ``-``, then a term with ``:``, a quote, a space
+    or a parenthesis, not starting with one of the command's short options.
+    """
+    names = {p.name for p in getattr(command, "params", ())}
+    if "filter_text" not in names:
+        return args
+    shorts = {
+        opt
+        for p in command.params
+        for opt in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ()))
+        if len(opt) == 2
+    }
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return args
+        if (
+            arg.startswith("-")
+            and not arg.startswith("--")
+            and arg[:2] not in shorts
+            and any(c in arg for c in ':"() ')
+        ):
+            return [*args[:i], *args[i + 1 :], "--", arg]
+    return args

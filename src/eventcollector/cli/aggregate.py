@@ -21,15 +21,7 @@ from eventcollector.aggregation import (
     Key,
 )
 from eventcollector.cli._common import Format, build_query, output_format, run
-from eventcollector.cli._options import (
-    CONNECTION,
-    FIELDS,
-    FILTER,
-    FORMAT,
-    OWN,
-    WINDOW,
-    with_options,
-)
+from eventcollector.cli._options import CONNECTION, FORMAT, SELECTION, with_options
 from eventcollector.cli._output import console, csv_writer, is_terminal, note, safe
 from eventcollector.cli.app import app
 from eventcollector.collector import EventCollector
@@ -93,7 +85,7 @@ def _result_rows(result: AggregateResult) -> tuple[list[str], list[list[Key]]]:
 
 
 @app.command()
-@with_options(FILTER, OWN, WINDOW, FIELDS, FORMAT, CONNECTION)
+@with_options(SELECTION, FORMAT, CONNECTION)
 def aggregate(
     ctx: typer.Context,
     by: Annotated[
@@ -138,7 +130,7 @@ def aggregate(
 
 
 @app.command()
-@with_options(FILTER, OWN, WINDOW, FIELDS, FORMAT, CONNECTION)
+@with_options(SELECTION, FORMAT, CONNECTION)
 def facets(
     ctx: typer.Context,
     field: Annotated[

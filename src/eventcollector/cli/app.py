@@ -19,6 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from eventcollector.cli._common import CliError
+from eventcollector.cli._options import negated_filter_as_argument
 from eventcollector.cli._output import safe
 from eventcollector.storage import StorageError
 from eventcollector.storage.sqlite import NotOurDatabase
@@ -63,6 +64,10 @@ def _describe(exc: BaseException) -> tuple[str, int]:
 
 
 class _Group(TyperGroup):
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        return name, command, negated_filter_as_argument(command, rest)
+
     def main(  # type: ignore[override]
         self,
         args: Sequence[str] | None = None,

@@ -17,15 +17,7 @@ from eventcollector.cli._common import (
     output_format,
     run,
 )
-from eventcollector.cli._options import (
-    CONNECTION,
-    FIELDS,
-    FILTER,
-    FORMAT,
-    OWN,
-    WINDOW,
-    with_options,
-)
+from eventcollector.cli._options import CONNECTION, FORMAT, OWN, SELECTION, with_options
 from eventcollector.cli._output import (
     CSV_COLUMNS,
     EventTable,
@@ -43,7 +35,7 @@ from eventcollector.query import ORDER_FIELDS
 
 
 @app.command()
-@with_options(FILTER, WINDOW, FIELDS, OWN, FORMAT, CONNECTION)
+@with_options(SELECTION, OWN, FORMAT, CONNECTION)
 def query(
     ctx: typer.Context,
     limit: Annotated[
@@ -88,7 +80,7 @@ def query(
 
 
 @app.command()
-@with_options(FILTER, WINDOW, FIELDS, FORMAT, CONNECTION)
+@with_options(SELECTION, FORMAT, CONNECTION)
 def count(ctx: typer.Context) -> None:
     """Count the events the filter and options select; prints the number.
 

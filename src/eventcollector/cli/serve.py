@@ -130,7 +130,9 @@ def serve(
     ] = None,
     retention_interval: Annotated[
         str,
-        typer.Option(metavar="AGE", help="How often the rules run.", rich_help_panel=_RETENTION),
+        typer.Option(
+            metavar="DURATION", help="How often the rules run.", rich_help_panel=_RETENTION
+        ),
     ] = "1h",
     archive_dir: Annotated[
         Path | None,

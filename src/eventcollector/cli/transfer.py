@@ -32,15 +32,7 @@ from rich.progress import (
 from eventcollector._files import durable_file
 from eventcollector._paging import pages
 from eventcollector.cli._common import CliError, build_query, output_format, run
-from eventcollector.cli._options import (
-    CONNECTION,
-    FIELDS,
-    FILTER,
-    FORMAT,
-    OWN,
-    WINDOW,
-    with_options,
-)
+from eventcollector.cli._options import CONNECTION, FORMAT, OWN, SELECTION, with_options
 from eventcollector.cli._output import is_terminal, note, show_time, write_document
 from eventcollector.cli.app import app
 from eventcollector.collector import EventCollector
@@ -111,7 +103,7 @@ async def _export(c: EventCollector, q: Query, target: str, *, replace: bool = T
 
 
 @app.command()
-@with_options(FILTER, OWN, WINDOW, FIELDS, CONNECTION)
+@with_options(SELECTION, OWN, CONNECTION)
 def export(
     ctx: typer.Context,
     output: Annotated[
