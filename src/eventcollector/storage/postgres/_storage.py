@@ -194,13 +194,18 @@ class PostgresStorage:
         self, retention_days: float, *, now: datetime | None = None, where: Filter | None = None
     ) -> int:
         """Drop partitions wholly older than the cutoff, delete the rest in chunks; with
-        ``where``, delete only the matching events, in chunks (no partition is dropped)."""
+        ``where``, delete only the matching events, in chunks, from the days before the
+        cutoff (and after the filter's own lower time bound), then drop a whole day
+        that this left empty."""
         cutoff = retention_cutoff(retention_days, now)
         victims = self._plan(Query(until=cutoff, where=where))
         partitions = await self._run(list_partitions)
         deleted = 0
         for day in sorted(partitions):
-            whole_day = day_start(day) + timedelta(days=1) <= cutoff
+            day_end = day_start(day) + timedelta(days=1)
+            if victims.since is not None and day_end <= victims.since:
+                continue  # the filter selects nothing this old
+            whole_day = day_end <= cutoff
             if where is None and whole_day:
                 deleted += await self._run(functools.partial(drop_partition, day=day))
                 self._writer.days.discard(day)
