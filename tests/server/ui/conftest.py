@@ -1,7 +1,7 @@
 """The UI in a real browser: Debian's Chromium driven by Playwright, over the real
 server (``eventcollector serve`` in a subprocess, see tests/server/conftest.py).
 
-One browser per session, a fresh context and page per test. Every page records its
+One browser for the package (in effect the session), a fresh context and page per test. Every page records its
 console, page errors and dialogs; a test fails at teardown if the page reported a
 Content-Security-Policy violation or a JavaScript error, or opened a dialog.
 Screenshots go to ``$EVENTCOLLECTOR_UI_SCREENSHOTS`` when set (docs/ui/ is made so),
@@ -26,7 +26,9 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS_ENV = "EVENTCOLLECTOR_UI_SCREENSHOTS"
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: sync Playwright keeps an event loop on the main thread
+# while it runs, which would break the asyncio tests that pytest runs after this package.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"the browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
@@ -34,7 +36,7 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
     browser = playwright.chromium.launch(
