@@ -31,6 +31,8 @@ export function attachSuggestions(input, {values, paths, onAccept}) {
   let timer = null;
 
   function close() {
+    clearTimeout(timer);
+    ticket++; // an answer still on its way is not shown
     items = [];
     active = -1;
     list.classList.add("hidden");

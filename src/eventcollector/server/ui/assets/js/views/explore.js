@@ -19,7 +19,7 @@ export async function mount(root, ctx) {
     until: ctx.params.get("until") || undefined,
     paths: new Set((ctx.params.get("facets") || "").split(",").filter(Boolean)),
   };
-  const pinnedId = ctx.params.get("event");
+  let pinnedId = ctx.params.get("event"); // a permalink; dropped by the next search
   let generation = 0;
   let controller = null;
   let cursor = null;
@@ -100,6 +100,7 @@ export async function mount(root, ctx) {
     if (state.since !== DEFAULT_SINCE || state.until) p.since = state.since;
     if (state.until) p.until = state.until;
     if (state.paths.size) p.facets = [...state.paths].join(",");
+    if (pinnedId) p.event = pinnedId;
     return p;
   }
 
@@ -138,6 +139,10 @@ export async function mount(root, ctx) {
     const signal = controller.signal;
     ctx.signal.addEventListener("abort", () => controller.abort(), {once: true});
     root.dataset.state = "loading";
+    if (push && pinnedId) {
+      pinnedId = null;
+      replace(pinned);
+    }
     filter.clearError();
     replace(status);
     ctx.setParams(urlParams(), {push});
@@ -184,6 +189,10 @@ export async function mount(root, ctx) {
     const errors = outcome.filter((o) => o.status === "rejected").map((o) => o.reason);
     if (errors.length) {
       failed(errors[0]);
+      if (outcome[1].status === "rejected") {
+        replace(summary);
+        chart.update([], step.seconds, [range.fromMs / 1000, range.toMs / 1000]);
+      }
       if (outcome[0].status === "rejected") {
         tbody.replaceChildren();
         loaded = [];
