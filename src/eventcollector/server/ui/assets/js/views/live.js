@@ -22,15 +22,21 @@ export async function mount(root, ctx) {
   let newest = null; // the timestamp of the newest event received
   const shown = new Map(); // id -> row
   let stopped = false;
+  const valueCache = new Map(); // field -> its top values of the last day, for suggestions
   let session = 0; // each restart() starts a new connect loop; older ones end
 
   const filter = filterBox({
     value: q,
     onRun: (text) => { q = text.trim(); ctx.setParams(q ? {q} : {}, {push: true}); restart(); },
     paths: () => [],
-    values: (field) => ctx.api.get("/v1/facets", {field, top: 50, since:
-      new Date(Date.now() - 86400000).toISOString()}, {signal: ctx.signal})
-      .then((r) => r.facets[0].values),
+    values: (field) => {
+      if (!valueCache.has(field)) {
+        const since = new Date(Date.now() - 86400000).toISOString();
+        valueCache.set(field, ctx.api.get("/v1/facets", {field, top: 50, since},
+          {signal: ctx.signal}).then((r) => r.facets[0].values));
+      }
+      return valueCache.get(field);
+    },
   });
   const statusEl = h("span", {class: "live-status status-connecting", role: "status",
     "aria-live": "polite"});
