@@ -2,13 +2,15 @@
 against the real server over a SQLite file of ``--events`` events (issue 13):
 
 - ``navigation_ms``: from the start of the navigation to Explore (``/``, the default
-  last 24 hours) to its first rows, histogram and facets drawn; ``cold`` in a fresh
-  browser context, ``warm`` with the assets cached (they are immutable);
-- ``filter_change_ms``: from Enter in the filter box to the new rows, histogram and
-  facets, per filter;
+  last 24 hours) to its first rows, to rows and histogram drawn (the issue's figure),
+  and to everything including the facets; ``cold`` in a fresh browser context, ``warm``
+  with the assets cached (they are immutable);
+- ``filter_change_ms``: from Enter in the filter box to the new rows (the issue's
+  figure), to rows and histogram, and to everything, per filter;
 - ``shipped_kb``: the JavaScript and CSS the page loads, uncompressed.
 
-Targets: navigation <= 500 ms, filter change <= 300 ms, shipped <= 300 KB. The database
+Targets: navigation <= 500 ms, filter change <= 300 ms, shipped <= 300 KB. The times
+come from the view's own performance marks (js/views/explore.js). The database
 is ``<workdir>/events.db`` when the ingest phase made it (or ``--workdir`` kept one with
 enough events), else ``<workdir>/ui.db`` seeded here. Figures are printed, not asserted.
 """
@@ -39,10 +41,10 @@ _READY = """after => {
   return r && r.dataset.state === 'ready' && Number(r.dataset.generation) > after
     && h && Number(h.dataset.drawn || 0) > 0 && Number(r.dataset.generation);
 }"""
-# When the view had that run drawn (its own performance mark), not when we noticed.
-_READY_AT = (
-    """g => performance.getEntriesByName('explore-ready').find(m => m.detail === g).startTime"""
-)
+# When the view had each part of that run drawn (its own performance marks), not when
+# this process noticed.
+_MARKS = """g => Object.fromEntries(['rows', 'histogram', 'ready'].map(name => [name,
+  performance.getEntriesByName('explore-' + name).find(m => m.detail === g).startTime]))"""
 _RUN_FILTER = """text => {
   const input = document.getElementById('filter');
   input.value = text;
@@ -107,41 +109,59 @@ def run_ui(workdir: Path, events: int, repeat: int = 5) -> dict[str, Any]:
             browser = p.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
             )
-            cold: list[float] = []
-            shipped = 0
+            cold: list[dict[str, float]] = []
             for i in range(repeat):
+                # A fresh context: nothing cached, as on a first visit.
                 context = browser.new_context(viewport={"width": 1400, "height": 900})
                 page = context.new_page()
                 sizes: dict[str, int] = {}
                 if i == 0:
                     page.on("response", functools.partial(_count_asset, sizes=sizes))
-                page.goto(url)
-                first = page.wait_for_function(_READY, arg=0, timeout=60_000).json_value()
-                cold.append(page.evaluate(_READY_AT, first))
+                cold.append(_navigate(page, url))
                 if i == 0:
-                    shipped = sum(sizes.values())
+                    report["shipped_kb"] = round(sum(sizes.values()) / 1024, 1)
                     report["assets"] = len(sizes)
-                warm: list[float] = []
-                if i == repeat - 1:
-                    for _ in range(repeat):
-                        page.goto(url)
-                        first = page.wait_for_function(_READY, arg=0, timeout=60_000).json_value()
-                        warm.append(page.evaluate(_READY_AT, first))
-                    report["navigation_ms"] = {"cold": _summary(cold), "warm": _summary(warm)}
-                    report["filter_change_ms"] = _filters(page, repeat)
-                context.close()
+                if i < repeat - 1:
+                    context.close()
+            # The same context again: the immutable assets come from the cache.
+            warm = [_navigate(page, url) for _ in range(repeat)]
+            report["navigation_ms"] = {"cold": _figures(cold), "warm": _figures(warm)}
+            report["filter_change_ms"] = _filters(page, repeat)
             browser.close()
-        report["shipped_kb"] = round(shipped / 1024, 1)
     finally:
         server.terminate()
         server.wait(timeout=60)
-    report["targets"] = {"navigation_ms": 500, "filter_change_ms": 300, "shipped_kb": 300}
+    report["targets"] = {
+        "navigation_ms (rows_and_histogram)": 500,
+        "filter_change_ms (rows)": 300,
+        "shipped_kb": 300,
+    }
     return report
 
 
 def _count_asset(response: Any, sizes: dict[str, int]) -> None:
     if response.request.resource_type in ("script", "stylesheet"):
         sizes[response.url] = len(response.body())
+
+
+def _marks(page: Any, generation: int, since: float) -> dict[str, float]:
+    """When run ``generation`` had its rows, its histogram, and everything drawn."""
+    at: dict[str, float] = page.evaluate(_MARKS, generation)
+    return {
+        "rows": at["rows"] - since,
+        "rows_and_histogram": max(at["rows"], at["histogram"]) - since,
+        "complete": at["ready"] - since,
+    }
+
+
+def _navigate(page: Any, url: str) -> dict[str, float]:
+    page.goto(url)
+    generation = page.wait_for_function(_READY, arg=0, timeout=60_000).json_value()
+    return _marks(page, generation, 0.0)  # marks count from the navigation's start
+
+
+def _figures(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    return {name: _summary([s[name] for s in samples]) for name in samples[0]}
 
 
 def _filters(page: Any, repeat: int) -> dict[str, Any]:
@@ -159,9 +179,6 @@ def _filters(page: Any, repeat: int) -> dict[str, Any]:
                     _READY, arg=generation, timeout=60_000
                 ).json_value()
                 if q:
-                    done = page.evaluate(_READY_AT, generation)
-                    samples.append(done - page.evaluate("window.__filterStart"))
-        out[text] = _summary(samples)
-    everything = [s for figure in out.values() for s in [figure["median"]]]
-    out["median_of_medians"] = round(statistics.median(everything), 1)
+                    samples.append(_marks(page, generation, page.evaluate("window.__filterStart")))
+        out[text] = _figures(samples)
     return out

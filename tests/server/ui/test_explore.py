@@ -3,6 +3,8 @@ expanded events, paging, context, the permalink, the keyboard."""
 
 from __future__ import annotations
 
+import json
+
 from playwright.sync_api import Page
 
 from ..conftest import Server
@@ -204,3 +206,16 @@ def test_time_presets_and_drag_to_zoom(seeded: Server, page: Page) -> None:
     assert "until=" in page.url
     zoomed = int(page.locator("#summary strong").inner_text())
     assert 0 < zoomed < hour
+
+
+def test_copy_as_json(seeded: Server, page: Page) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"{seeded.url}/")
+    wait_ready(page)
+    row = page.locator("table.events tbody tr.event-row").first
+    row.click()
+    page.click("tr.detail-row button.copy-json")
+    page.wait_for_selector("tr.detail-row button.copy-json:text('Copied')")
+    copied = json.loads(page.evaluate("navigator.clipboard.readText()"))
+    assert copied["id"] == row.get_attribute("data-id")
+    assert copied["data"]["repo"].startswith("acme/")
