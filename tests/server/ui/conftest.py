@@ -5,8 +5,9 @@ One browser for the package (in effect the session), a fresh context and page pe
 test. Every page records its console, page errors and dialogs; a test fails at
 teardown if the page reported a Content-Security-Policy violation or a JavaScript
 error, or opened a dialog.
-Screenshots go to ``$EVENTCOLLECTOR_UI_SCREENSHOTS`` when set (docs/ui/ is made so),
-else under the test's tmp_path.
+Every test's page ends with a screenshot in its tmp_path (``last.png``); the views a
+test names with ``shot(page, name)`` go to ``$EVENTCOLLECTOR_UI_SCREENSHOTS`` when set
+(docs/ui/ is made so), else under the test's tmp_path too.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def watched() -> Watched:
     return Watched()
 
 
-def _page(browser: Browser, watched: Watched, **context: Any) -> Iterator[Page]:
+def _page(browser: Browser, watched: Watched, last: Path, **context: Any) -> Iterator[Page]:
     ctx = browser.new_context(viewport={"width": 1400, "height": 900}, **context)
     page = ctx.new_page()
     page.set_default_timeout(10_000)
@@ -84,6 +85,9 @@ def _page(browser: Browser, watched: Watched, **context: Any) -> Iterator[Page]:
     page.on("dialog", on_dialog)
     page.on("request", lambda request: watched.requests.append(request.url))
     yield page
+    # Every test leaves a picture of where its page ended, in its tmp_path.
+    if not page.is_closed():
+        page.screenshot(path=str(last))
     ctx.close()
     assert not watched.dialogs, watched.dialogs
     assert not watched.csp_violations(), watched.csp_violations()
@@ -91,17 +95,17 @@ def _page(browser: Browser, watched: Watched, **context: Any) -> Iterator[Page]:
 
 
 @pytest.fixture
-def page(browser: Browser, watched: Watched) -> Iterator[Page]:
-    yield from _page(browser, watched)
+def page(browser: Browser, watched: Watched, tmp_path: Path) -> Iterator[Page]:
+    yield from _page(browser, watched, tmp_path / "last.png")
 
 
 @pytest.fixture
-def dark_page(browser: Browser, watched: Watched) -> Iterator[Page]:
-    yield from _page(browser, watched, color_scheme="dark")
+def dark_page(browser: Browser, watched: Watched, tmp_path: Path) -> Iterator[Page]:
+    yield from _page(browser, watched, tmp_path / "last.png", color_scheme="dark")
 
 
 @pytest.fixture
-def shot(request: pytest.FixtureRequest, tmp_path: Path):
+def shot(tmp_path: Path):
     """``shot(page, name)``: save a screenshot of the page as ``name``.png."""
     configured = os.environ.get(SCREENSHOTS_ENV)
     directory = Path(configured) if configured else tmp_path / "screenshots"

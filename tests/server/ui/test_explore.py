@@ -219,3 +219,25 @@ def test_copy_as_json(seeded: Server, page: Page) -> None:
     copied = json.loads(page.evaluate("navigator.clipboard.readText()"))
     assert copied["id"] == row.get_attribute("data-id")
     assert copied["data"]["repo"].startswith("acme/")
+
+
+def test_a_data_path_facet_and_the_live_toggle(seeded: Server, page: Page) -> None:
+    page.goto(f"{seeded.url}/")
+    gen = wait_ready(page)
+    page.fill(".facet-path", "data.repo")
+    page.press(".facet-path", "Enter")
+    gen = wait_ready(page, gen)
+    assert "facets=data.repo" in page.url
+    repo = page.locator(".facet[data-field='data.repo']")
+    values = repo.locator("li[data-value]").evaluate_all("ls => ls.map(l => l.dataset.value)")
+    assert sorted(values) == ["acme/api", "acme/jobs", "acme/web"]
+    counts = repo.locator(".facet-count").all_inner_texts()
+    assert counts == ["80", "80", "80"]
+    repo.locator("li[data-value='acme/jobs'] .facet-value").click()
+    wait_ready(page, gen)
+    assert page.input_value("#filter") == "data.repo:acme/jobs"
+    assert page.locator("#summary strong").inner_text() == "80"
+    page.click("a.live-toggle")
+    page.wait_for_selector(".view-root[data-status=live]")
+    assert page.url.endswith("/live?q=data.repo%3Aacme%2Fjobs")
+    assert page.input_value("#filter") == "data.repo:acme/jobs"
