@@ -19,8 +19,9 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventcollector.collector import EventCollector
-from eventcollector.server import aggregates, ingest, issues, openapi, queries, streams
+from eventcollector.server import aggregates, ingest, issues, openapi, queries, streams, ui
 from eventcollector.server.auth import KeyStore
+from eventcollector.server.crosssite import CrossSiteGuard
 from eventcollector.server.errors import (
     ApiError,
     api_error_handler,
@@ -116,6 +117,7 @@ def create_app(
         _health(state),
         Route("/metrics", state.metrics.endpoint, methods=["GET"]),
         *openapi.routes(settings),
+        *ui.routes(),
     ]
     app = Starlette(
         routes=route_list,
@@ -127,6 +129,7 @@ def create_app(
             Exception: internal_error_handler,
         },
     )
+    app.add_middleware(CrossSiteGuard, allowed=settings.allow_origins)
     if otlp_port is not None:
         app.add_middleware(_OtlpPort, port=otlp_port, paths=ingest.OTLP_PATHS)
     app.state.server = state

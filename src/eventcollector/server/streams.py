@@ -27,6 +27,7 @@ from eventcollector.model import Event
 from eventcollector.query import Query
 from eventcollector.query_params import FILTER_PARAMS, query_from_params
 from eventcollector.server.auth import Principal
+from eventcollector.server.crosssite import own_origin
 from eventcollector.server.errors import ApiError
 from eventcollector.server.state import ServerState
 
@@ -68,7 +69,9 @@ class _Streams:
         tokens = params.pop("access_token", [])
         principal = self.state.authorize(conn.headers, "read", tokens[0] if tokens else None)
         origin = conn.headers.get("origin")
-        if origin is not None and origin not in self.state.settings.allow_origins:
+        # The UI's own page may open a stream; other pages only when allowed.
+        own = own_origin(conn.scope, conn.headers)
+        if origin is not None and origin not in (own, *self.state.settings.allow_origins):
             self.state.metrics.http_rejections.labels("origin").inc()
             raise ApiError(403, f"origin: {origin!r} is not allowed (see --allow-origin)")
         try:

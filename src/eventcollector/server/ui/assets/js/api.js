@@ -1,0 +1,96 @@
+// The JSON API as the views use it. The key the user typed is kept in sessionStorage
+// (gone when the tab closes) and sent as "Authorization: Bearer <key>", the header the
+// server's auth reads; never in a URL, where it would land in logs and history.
+// Live streams go through fetch too (not EventSource, which cannot send headers).
+
+const KEY = "eventcollector.key";
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export function getKey() {
+  return sessionStorage.getItem(KEY) || "";
+}
+
+export function setKey(key) {
+  if (key) sessionStorage.setItem(KEY, key);
+  else sessionStorage.removeItem(KEY);
+}
+
+// params: URLSearchParams, or an object whose values are strings or arrays (repeated).
+export function queryString(params) {
+  if (!params) return "";
+  const out = new URLSearchParams();
+  const entries = params instanceof URLSearchParams ? params.entries() : Object.entries(params);
+  for (const [name, value] of entries) {
+    if (value === undefined || value === null || value === "") continue;
+    for (const v of Array.isArray(value) ? value : [value]) out.append(name, String(v));
+  }
+  const text = out.toString();
+  return text ? `?${text}` : "";
+}
+
+function headers() {
+  const key = getKey();
+  return key ? {Authorization: `Bearer ${key}`} : {};
+}
+
+// A 401/403 tells the shell to ask for a key (app.js listens).
+function authFailed(status, message) {
+  window.dispatchEvent(new CustomEvent("ec:auth", {detail: {status, message}}));
+}
+
+async function failure(response) {
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const body = await response.json();
+    if (body && typeof body.error === "string") message = body.error;
+  } catch {
+    // not JSON: keep the status line
+  }
+  if (response.status === 401 || response.status === 403) authFailed(response.status, message);
+  return new ApiError(response.status, message);
+}
+
+export async function get(path, params, {signal} = {}) {
+  const response = await fetch(path + queryString(params), {headers: headers(), signal});
+  if (!response.ok) throw await failure(response);
+  return response.json();
+}
+
+// Server-Sent Events over fetch: calls onFrame(kind, data) per frame until the server
+// ends the stream (resolves) or the connection fails (rejects). abort() via signal.
+export async function stream(path, params, onFrame, {signal, onOpen} = {}) {
+  const response = await fetch(path + queryString(params), {
+    headers: {...headers(), Accept: "text/event-stream"},
+    signal,
+    cache: "no-store",
+  });
+  if (!response.ok) throw await failure(response);
+  if (onOpen) onOpen();
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const {value, done} = await reader.read();
+    if (done) return;
+    buffer += value;
+    let gap;
+    while ((gap = /\r?\n\r?\n/.exec(buffer))) {
+      const block = buffer.slice(0, gap.index);
+      buffer = buffer.slice(gap.index + gap[0].length);
+      let kind = "message";
+      const data = [];
+      for (const line of block.split(/\r?\n/)) {
+        if (line.startsWith("event:")) kind = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) onFrame(kind, JSON.parse(data.join("\n")));
+    }
+  }
+}
+
+export const api = {get, stream, getKey, setKey};
