@@ -118,7 +118,8 @@ def test_waterfall_nests_spans_and_orders_by_time(trace: Server, page: Page, sho
     ]
     # Depth first, each level in timestamp order; every bar where its timestamp is.
     assert [b["left"] for b in found] == sorted(b["left"] for b in found)
-    assert found[0]["left"] == 0 and found[0]["width"] == pytest.approx(100, abs=0.5)
+    assert found[0]["left"] == 0
+    assert found[0]["width"] == pytest.approx(100, abs=0.5)
     assert found[1]["width"] == pytest.approx(20 / 120 * 100, abs=0.5)
     assert [b["marker"] for b in found] == [False, False, False, False, True, True]
     assert [b["error"] for b in found] == [False, False, False, True, True, False]
@@ -130,7 +131,9 @@ def test_waterfall_nests_spans_and_orders_by_time(trace: Server, page: Page, sho
     shot(page, "trace")
 
 
-def test_clicking_a_bar_shows_the_event_and_keeps_it_in_the_url(trace: Server, page: Page) -> None:
+def test_clicking_a_bar_shows_the_event_and_keeps_it_in_the_url(
+    trace: Server, page: Page, shot
+) -> None:
     page.goto(f"{trace.url}/trace/{TRACE}")
     ready(page)
     page.locator(".wf-row", has_text="charge card").click()

@@ -289,7 +289,9 @@ export async function mount(root, ctx) {
           if (err.name !== "AbortError") replace(box, notice("error", err.message));
         });
       };
-      for (const ev of found.events) {
+      // The API lists them as stored; newest first reads like Explore.
+      const newest = [...found.events].sort((a, b) => b.timestamp.localeCompare(a.timestamp));
+      for (const ev of newest) {
         tbody.append(eventRow(ev, {detail: (e) => eventDetail(e, {onFilter, onContext})}));
       }
       replace(events, table);
