@@ -116,7 +116,7 @@ def test_detail_shows_the_issue_and_its_events_and_triages(
     server: Server, issues: dict[str, dict[str, Any]], page: Page, shot
 ) -> None:
     disk = issues["Disk /dev/sdb full"]
-    page.goto(f"{server.url}/errors")
+    page.goto(f"{server.url}/errors?since=-24h")
     ready(page)
     page.locator("tr.issue-row", has_text="Disk /dev/sdb full").click()
     detail = page.locator(".issue-detail")
@@ -156,3 +156,9 @@ def test_xss_in_an_issue_renders_as_text(
     assert XSS in detail.locator(".data-tree").inner_text()
     assert "<b>x</b>" in detail.locator("tr.detail-row").inner_text()
     assert page.locator("#view img, #view b, #view script").count() == 0
+
+
+def test_a_server_error_is_shown_as_a_message(server: Server, page: Page) -> None:
+    page.goto(f"{server.url}/errors?status=closed")
+    page.wait_for_selector(".errors-view[data-state=error]")
+    assert page.locator(".errors-body [role=alert]").inner_text().startswith("status: one of")

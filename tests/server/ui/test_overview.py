@@ -167,3 +167,11 @@ def test_dark_theme_and_empty_range(
     dark_page.wait_for_selector(".overview-view[data-state=empty]")
     assert "No events in this range" in dark_page.locator(".overview-view").inner_text()
     assert dark_page.locator("#view img").count() == 0
+
+
+def test_a_server_error_is_shown_as_a_message(server: Server, page: Page) -> None:
+    page.goto(f"{server.url}/overview?since=1990-01-01T00:00:00Z")  # beyond 10 years
+    page.wait_for_selector(".overview-view[data-state=error]")
+    # The first of the requests refused: analysis (days) or the hourly series (interval).
+    message = page.locator(".overview-body [role=alert]").inner_text()
+    assert message.startswith(("days: must be", "interval: ")), message

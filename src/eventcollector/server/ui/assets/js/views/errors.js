@@ -19,7 +19,7 @@ const ORDERS = [["last_seen", "Last seen"], ["first_seen", "First seen"], ["coun
 const HOUR = 3600e3;
 const MAX_HOURLY = 1000; // /v1/issue-activity answers at most 1,000 buckets
 
-export function ago(iso, now = Date.now()) {
+function ago(iso, now = Date.now()) {
   const s = Math.max(0, (now - Date.parse(iso)) / 1000);
   if (s < 60) return "just now";
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;
@@ -109,15 +109,14 @@ export async function mount(root, ctx) {
     issue.status);
   }
 
-  function rangeLinkParams(range) {
-    return {since: range.since, until: range.until};
-  }
-
+  // A system's errors over the view's range, in Explore.
   function systemLinks(systems, range) {
-    return systems.map((s) => h("a", {class: "chip",
-      href: `/?${new URLSearchParams({q: `${term("system", s)} severity:>=error`,
-        ...Object.fromEntries(Object.entries(rangeLinkParams(range)).filter(([, v]) => v))})}`,
-      title: `Errors of ${s} in Explore`}, s));
+    return systems.map((s) => {
+      const params = new URLSearchParams({q: `${term("system", s)} severity:>=error`,
+        since: range.since});
+      if (range.until) params.set("until", range.until);
+      return h("a", {class: "chip", href: `/?${params}`, title: `Errors of ${s} in Explore`}, s);
+    });
   }
 
   async function load() {

@@ -32,6 +32,13 @@ function hourly(rows, fromMs, toMs) {
   return [x, y];
 }
 
+// Explore over one hour (an anomaly's).
+function hourHref(hour) {
+  const from = Date.parse(hour);
+  return `/?${new URLSearchParams({since: new Date(from).toISOString(),
+    until: new Date(from + HOUR).toISOString()})}`;
+}
+
 function hourChart(container, [x, y], anomalies, onPick) {
   const marks = new Map(anomalies.map((a) => [Date.parse(a.hour) / 1000, a]));
   let plot = null;
@@ -191,8 +198,9 @@ export async function mount(root, ctx) {
       card("errors and critical", fmtCount(errors), explore("severity:>=error"),
         `card-errors${errors ? " card-bad" : ""}`),
       card("systems", fmtCount(facet.system.values.length + (facet.system.other ? 1 : 0)) +
-        (facet.system.other ? "+" : ""), "#by-system", "card-systems"),
-      card("anomalous hours", fmtCount(anomalies.length), "#anomalies",
+        (facet.system.other ? "+" : ""), explore(""), "card-systems"),
+      card("anomalous hours", fmtCount(anomalies.length),
+        anomalies.length ? hourHref(anomalies[0].hour) : explore(""),
         `card-anomalies${anomalies.length ? " card-warn" : ""}`),
       card("p95 duration", p95 === null ? "–" : fmtDuration(p95),
         p95 === null ? explore("duration_ms:*") : explore(`duration_ms:>=${p95}`), "card-p95"));
@@ -200,12 +208,9 @@ export async function mount(root, ctx) {
     const chartBox = h("div", {class: "hour-chart", "aria-label": "Events per hour"});
     const anomalyList = h("ul", {class: "anomalies", id: "anomalies"},
       anomalies.length ? anomalies.map((a) => {
-        const from = Date.parse(a.hour);
-        const href = `/?${new URLSearchParams({since: new Date(from).toISOString(),
-          until: new Date(from + HOUR).toISOString()})}`;
         return h("li", {class: `anomaly anomaly-${a.type}`, dataset: {hour: a.hour}},
           h("span", {class: "anomaly-kind"}, a.type === "spike" ? "▲ spike" : "▼ drop"),
-          h("a", {href}, fmtTime(a.hour).slice(0, 16)),
+          h("a", {href: hourHref(a.hour)}, fmtTime(a.hour).slice(0, 16)),
           h("span", {}, `${fmtCount(a.count)} events, about ${fmtCount(Math.round(a.expected))}` +
             ` expected (${a.deviation > 0 ? "+" : ""}${a.deviation.toFixed(1)} σ)`));
       }) : h("li", {class: "muted"}, "No anomalous hours (2.5 σ from the mean of the period)."));
