@@ -9,6 +9,7 @@ import {eventDetail, eventRow, eventTable, loadContext} from "../events.js";
 import {term} from "../filter.js";
 import {sparkline} from "../sparkline.js";
 import {rangePicker, resolve} from "../timerange.js";
+import {showFailure, startLoad} from "../viewstate.js";
 
 const PAGE = 50;
 const DEFAULT_SINCE = "-7d";
@@ -121,16 +122,8 @@ export async function mount(root, ctx) {
 
   async function load() {
     const run = ++generation;
-    view.dataset.state = "loading";
-    body.classList.add("loading");
-    let range;
-    try {
-      range = resolve(state.since, state.until);
-    } catch (err) {
-      replace(body, notice("error", err.message));
-      view.dataset.state = "error";
-      return;
-    }
+    const range = startLoad(view, body, state);
+    if (!range) return;
     const hourly = (range.toMs - range.fromMs) / HOUR <= MAX_HOURLY - 1;
     let page;
     let activity = null;
@@ -147,10 +140,7 @@ export async function mount(root, ctx) {
         }, {signal: ctx.signal});
       }
     } catch (err) {
-      if (err.name === "AbortError" || run !== generation) return;
-      replace(body, notice("error", err.message));
-      body.classList.remove("loading");
-      view.dataset.state = "error";
+      if (err.name !== "AbortError" && run === generation) showFailure(view, body, err);
       return;
     }
     if (run !== generation) return;

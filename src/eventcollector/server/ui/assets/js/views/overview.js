@@ -6,7 +6,8 @@
 
 import {SEVERITIES, term} from "../filter.js";
 import {systemColours} from "../palette.js";
-import {rangePicker, resolve} from "../timerange.js";
+import {rangePicker} from "../timerange.js";
+import {showFailure, startLoad} from "../viewstate.js";
 
 const DEFAULT_SINCE = "-7d";
 const TOP = 12;
@@ -108,7 +109,7 @@ function hourChart(container, [x, y], anomalies, onPick) {
 }
 
 export async function mount(root, ctx) {
-  const {h, replace, notice, fmtTime, fmtCount, fmtDuration, severityBadge} = ctx.dom;
+  const {h, replace, fmtTime, fmtCount, fmtDuration, severityBadge} = ctx.dom;
   const state = {since: ctx.params.get("since") || DEFAULT_SINCE,
     until: ctx.params.get("until") || undefined};
   const view = h("div", {class: "view-root overview-view", dataset: {state: "loading"}});
@@ -136,17 +137,9 @@ export async function mount(root, ctx) {
     const run = ++generation;
     cleanup();
     cleanup = () => {};
-    view.dataset.state = "loading";
-    body.classList.add("loading");
+    const range = startLoad(view, body, state);
+    if (!range) return;
     if (!body.firstChild) body.append(h("div", {class: "panel panel-body muted"}, "Loading…"));
-    let range;
-    try {
-      range = resolve(state.since, state.until);
-    } catch (err) {
-      replace(body, notice("error", err.message));
-      view.dataset.state = "error";
-      return;
-    }
     const bounds = {since: range.since, until: range.until};
     const days = Math.max((Date.now() - range.fromMs) / 86400e3, 1 / 24);
     const get = (path, params) => ctx.api.get(path, params, {signal: ctx.signal});
@@ -162,10 +155,7 @@ export async function mount(root, ctx) {
           metric: DURATION_METRICS}),
       ]);
     } catch (err) {
-      if (err.name === "AbortError" || run !== generation) return;
-      replace(body, notice("error", err.message));
-      body.classList.remove("loading");
-      view.dataset.state = "error";
+      if (err.name !== "AbortError" && run === generation) showFailure(view, body, err);
       return;
     }
     if (run !== generation) return;
