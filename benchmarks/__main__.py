@@ -5,6 +5,7 @@
     python -m benchmarks --events 10000000 --only ingest,queries
     python -m benchmarks --only filters  # filter parse time, no data needed
     python -m benchmarks --only otlp     # OTLP protobuf logs vs the JSON batch endpoint
+    python -m benchmarks --only ui --events 100000   # the web UI, in Chromium
 
 Nothing here is a test: figures are printed, never asserted. Record the latest in
 docs/performance.md together with the machine they came from.
@@ -23,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PHASES = ("ingest", "queries", "http", "otlp", "postgres", "filters", "issues")
+PHASES = ("ingest", "queries", "http", "otlp", "postgres", "filters", "issues", "ui")
 
 
 def machine() -> dict[str, Any]:
@@ -119,6 +120,11 @@ def main() -> None:
         # Grouping quality of fingerprint v1 beside the title masking of error_groups.
         report["issues"] = quality()
         _progress("issues", report["issues"])
+    if "ui" in phases:
+        from benchmarks._ui import run_ui
+
+        report["ui"] = run_ui(workdir, args.events, repeat=max(3, min(args.repeat, 10)))
+        _progress("ui", report["ui"])
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

@@ -59,7 +59,8 @@ def serve(
     allow_origin: Annotated[
         list[str] | None,
         typer.Option(
-            help="Origin allowed on /v1/stream and /v1/ws (repeat).", rich_help_panel=_STREAMS
+            help="Origin of another site allowed on the streams and to write (repeat).",
+            rich_help_panel=_STREAMS,
         ),
     ] = None,
     max_body_bytes: Annotated[int, typer.Option(min=1, rich_help_panel=_LIMITS)] = 16 * 2**20,

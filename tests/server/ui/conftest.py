@@ -1,9 +1,10 @@
 """The UI in a real browser: Debian's Chromium driven by Playwright, over the real
 server (``eventcollector serve`` in a subprocess, see tests/server/conftest.py).
 
-One browser for the package (in effect the session), a fresh context and page per test. Every page records its
-console, page errors and dialogs; a test fails at teardown if the page reported a
-Content-Security-Policy violation or a JavaScript error, or opened a dialog.
+One browser for the package (in effect the session), a fresh context and page per
+test. Every page records its console, page errors and dialogs; a test fails at
+teardown if the page reported a Content-Security-Policy violation or a JavaScript
+error, or opened a dialog.
 Screenshots go to ``$EVENTCOLLECTOR_UI_SCREENSHOTS`` when set (docs/ui/ is made so),
 else under the test's tmp_path.
 """
@@ -17,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, sync_playwright
 
@@ -118,9 +120,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from start(tmp_path_factory, "ui", "--rate-limit", "0")
 
 
-def post(server: Server, events: list[dict[str, Any]], key: str | None = None) -> list[str]:
-    """Store ``events`` over HTTP; returns their ids."""
-    with server.client(key) as c:
+def post(url: str, events: list[dict[str, Any]], key: str | None = None) -> list[str]:
+    """Store ``events`` over HTTP at the server ``url``; returns their ids."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
         r = c.post("/v1/events", json=events)
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == len(events), r.text
@@ -172,7 +175,7 @@ def sample_events(now: datetime | None = None) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def seeded(server: Server) -> Server:
-    post(server, sample_events())
+    post(server.url, sample_events())
     return server
 
 

@@ -37,7 +37,7 @@ def _errors(now: datetime) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def issues(server: Server) -> dict[str, dict[str, Any]]:
-    post(server, _errors(datetime.now(UTC)))
+    post(server.url, _errors(datetime.now(UTC)))
     with server.client() as c:
         found = c.get("/v1/issues", params={"limit": 100}).json()["issues"]
     return {i["title"]: i for i in found}

@@ -3,6 +3,8 @@ expanded events, paging, context, the permalink, the keyboard."""
 
 from __future__ import annotations
 
+import json
+
 from playwright.sync_api import Page
 
 from ..conftest import Server
@@ -23,3 +25,197 @@ def test_explore_renders_rows_histogram_and_facets(seeded: Server, page: Page, s
     assert systems.count() == 4
     assert page.locator(".facet[data-field=severity]").inner_text().count("\n") >= 5
     shot(page, "explore")
+
+
+def test_explore_dark_theme(seeded: Server, dark_page: Page, shot) -> None:
+    dark_page.goto(f"{seeded.url}/?q=severity:>=warning")
+    wait_ready(dark_page)
+    dark_page.locator("table.events tbody tr.event-row").first.click()
+    dark_page.wait_for_selector("tr.detail-row .data-tree")
+    shot(dark_page, "explore-dark")
+
+
+def test_typing_a_filter_changes_rows_and_histogram(seeded: Server, page: Page) -> None:
+    page.goto(f"{seeded.url}/")
+    first = wait_ready(page)
+    drawn = int(page.get_attribute("#histogram", "data-drawn") or 0)
+    page.fill("#filter", "system:deployer severity:error")
+    page.press("#filter", "Enter")
+    wait_ready(page, first)
+    systems = page.locator("table.events tbody tr.event-row td.sys").all_inner_texts()
+    assert systems
+    assert set(systems) == {"deployer"}
+    assert set(page.locator("tr.event-row .sev").all_inner_texts()) == {"ERROR"}
+    total = page.locator("#summary strong").inner_text()
+    assert total == str(len(systems))  # fewer than a page: the rows are all of them
+    assert int(page.get_attribute("#histogram", "data-drawn") or 0) > drawn
+    assert "q=system%3Adeployer+severity%3Aerror" in page.url
+
+
+def test_a_syntax_error_is_shown_at_its_column(seeded: Server, page: Page, shot) -> None:
+    page.goto(f"{seeded.url}/")
+    wait_ready(page)
+    page.fill("#filter", "system:deployer severity:")
+    page.press("#filter", "Enter")
+    page.wait_for_selector("#filter-error:not(.hidden)")
+    text = page.inner_text("#filter-error")
+    lines = text.split("\n")
+    assert lines[0] == "system:deployer severity:"
+    assert lines[1] == " " * 25 + "^"
+    assert lines[2] == "q: expected a value after 'severity:' at column 26"
+    assert page.get_attribute("#filter", "aria-invalid") == "true"
+    shot(page, "explore-filter-error")
+
+
+def test_clicking_a_facet_value_filters_and_the_second_action_excludes(
+    seeded: Server, page: Page
+) -> None:
+    page.goto(f"{seeded.url}/")
+    gen = wait_ready(page)
+    page.click(".facet[data-field=severity] li[data-value=critical] .facet-value")
+    gen = wait_ready(page, gen)
+    assert page.input_value("#filter") == "severity:critical"
+    assert set(page.locator("tr.event-row .sev").all_inner_texts()) == {"CRITICAL"}
+    page.hover(".facet[data-field=system] li[data-value=billing]")
+    page.click(".facet[data-field=system] li[data-value=billing] .facet-exclude")
+    wait_ready(page, gen)
+    assert page.input_value("#filter") == "severity:critical -system:billing"
+    assert "billing" not in page.locator("tr.event-row td.sys").all_inner_texts()
+
+
+def test_an_expanded_event_filters_by_any_value(seeded: Server, page: Page) -> None:
+    page.goto(f"{seeded.url}/")
+    gen = wait_ready(page)
+    row = page.locator("table.events tbody tr.event-row").first
+    row.click()
+    detail = page.locator("tr.detail-row")
+    assert detail.locator(".data-tree").inner_text().count('"repo"') == 1
+    detail.locator(".data-tree .value", has_text='"acme/web"').click()
+    gen = wait_ready(page, gen)
+    assert page.input_value("#filter") == "data.repo:acme/web"
+    row = page.locator("table.events tbody tr.event-row").first
+    row.click()
+    # A number stays a number; a nested key is a path.
+    page.locator("tr.detail-row .data-tree .value.num").last.click()
+    wait_ready(page, gen)
+    assert page.input_value("#filter").startswith("data.repo:acme/web data.request.status:")
+    assert page.locator("tr.event-row").count() > 0
+
+
+def test_keyboard_slash_enter_escape(seeded: Server, page: Page) -> None:
+    page.goto(f"{seeded.url}/")
+    gen = wait_ready(page)
+    page.locator("body").press("/")
+    assert page.evaluate("document.activeElement.id") == "filter"
+    page.keyboard.type("type:db.query")
+    page.keyboard.press("Escape")  # closes the suggestions, keeps the text
+    page.keyboard.press("Enter")
+    gen = wait_ready(page, gen)
+    assert set(page.locator("tr.event-row td:nth-child(4)").all_inner_texts()) == {"db.query"}
+    first = page.locator("table.events tbody tr.event-row").first
+    first.focus()
+    page.keyboard.press("Enter")
+    assert first.get_attribute("aria-expanded") == "true"
+    page.keyboard.press("Escape")
+    assert first.get_attribute("aria-expanded") == "false"
+    assert page.locator("tr.detail-row").count() == 0
+
+
+def test_suggestions_offer_fields_then_values(seeded: Server, page: Page, shot) -> None:
+    page.goto(f"{seeded.url}/")
+    gen = wait_ready(page)
+    page.click("#filter")
+    page.keyboard.type("sys")
+    page.wait_for_selector("#filter-suggestions li:has-text('system')")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    assert page.input_value("#filter") == "system:"
+    page.keyboard.type("ma")
+    only = "() => [...document.querySelectorAll('#filter-suggestions li')].map(li => li.innerText)"
+    page.wait_for_function(f"() => ({only})().length === 1")
+    assert page.evaluate(only)[0].startswith("mahavishnu")
+    shot(page, "explore-suggestions")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")  # takes the value and runs the filter
+    wait_ready(page, gen)
+    assert page.input_value("#filter") == "system:mahavishnu"
+    assert set(page.locator("tr.event-row td.sys").all_inner_texts()) == {"mahavishnu"}
+
+
+def test_paging_with_the_cursor(seeded: Server, page: Page) -> None:
+    page.goto(f"{seeded.url}/")
+    wait_ready(page)
+    page.click("button.load-more")
+    page.wait_for_function("() => document.querySelectorAll('tr.event-row').length === 200")
+    page.click("button.load-more")
+    page.wait_for_selector(".more:has-text('End of results')")
+    stamps = page.locator("tr.event-row").evaluate_all("rows => rows.map(r => r.dataset.ts)")
+    assert len(stamps) == 240
+    assert (
+        len(set(page.locator("tr.event-row").evaluate_all("rows => rows.map(r => r.dataset.id)")))
+        == 240
+    )
+    assert stamps == sorted(stamps, reverse=True)
+
+
+def test_context_permalink_and_trace_link(seeded: Server, page: Page, shot) -> None:
+    page.goto(f"{seeded.url}/?q=correlation_id:req-0002")
+    wait_ready(page)
+    rows_ = page.locator("tr.event-row")
+    assert rows_.count() == 2
+    rows_.nth(1).click()
+    detail = page.locator("tr.detail-row")
+    detail.locator("button.context-system").click()
+    page.wait_for_selector(".context table tr.here")
+    context = page.locator(".context table tbody tr")
+    # Event #10 (crackerjack): five older crackerjack events, it, and the two newer (#6, #2).
+    assert context.count() == 8
+    here = page.locator(".context table tr.here td:nth-child(5)").inner_text()
+    assert here == rows_.nth(1).locator(".title").inner_text()
+    shot(page, "explore-context")
+    event_id = rows_.nth(1).get_attribute("data-id")
+    assert event_id is not None
+    detail.locator("a.permalink").click()
+    page.wait_for_selector(".pinned-event")
+    assert page.url.endswith(f"/?event={event_id}")
+    assert event_id in page.inner_text(".pinned-event")
+    page.go_back()
+    wait_ready(page, 0)
+    page.locator("tr.event-row").first.click()
+    page.locator("tr.detail-row a.trace-link").click()
+    page.wait_for_url(f"{seeded.url}/trace/req-0002")
+
+
+def test_time_presets_and_drag_to_zoom(seeded: Server, page: Page) -> None:
+    page.goto(f"{seeded.url}/")
+    gen = wait_ready(page)
+    page.click("button.preset[data-since='-1h']")
+    gen = wait_ready(page, gen)
+    assert "since=-1h" in page.url
+    assert page.get_attribute("button.preset[data-since='-1h']", "aria-pressed") == "true"
+    hour = int(page.locator("#summary strong").inner_text())
+    assert 30 <= hour <= 41  # one event every 1.5 minutes
+    box = page.locator("#histogram .u-over").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.75, y, steps=5)
+    page.mouse.up()
+    wait_ready(page, gen)
+    assert "until=" in page.url
+    zoomed = int(page.locator("#summary strong").inner_text())
+    assert 0 < zoomed < hour
+
+
+def test_copy_as_json(seeded: Server, page: Page) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"{seeded.url}/")
+    wait_ready(page)
+    row = page.locator("table.events tbody tr.event-row").first
+    row.click()
+    page.click("tr.detail-row button.copy-json")
+    page.wait_for_selector("tr.detail-row button.copy-json:text('Copied')")
+    copied = json.loads(page.evaluate("navigator.clipboard.readText()"))
+    assert copied["id"] == row.get_attribute("data-id")
+    assert copied["data"]["repo"].startswith("acme/")

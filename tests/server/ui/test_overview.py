@@ -44,7 +44,7 @@ def _seed(now: datetime) -> tuple[list[dict[str, Any]], str]:
 @pytest.fixture(scope="module")
 def seeded(server: Server) -> tuple[list[dict[str, Any]], str]:
     events, spike = _seed(datetime.now(UTC))
-    post(server, events)
+    post(server.url, events)
     return events, spike
 
 

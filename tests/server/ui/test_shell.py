@@ -15,13 +15,19 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-PAGES = ["/", "/live", "/trace/req-0001", "/errors", "/overview"]
+PAGES = {
+    "/": "explore",
+    "/live": "live",
+    "/trace/req-0001": "trace",
+    "/errors": "errors",
+    "/overview": "overview",
+}
 
 
 def test_every_view_path_serves_the_shell_with_security_headers(server: Server) -> None:
     with server.client() as c:
         bodies = set()
-        for path in PAGES:
+        for path, view in PAGES.items():
             r = c.get(path)
             assert r.status_code == 200, path
             assert r.headers["content-type"] == "text/html; charset=utf-8"
@@ -29,7 +35,10 @@ def test_every_view_path_serves_the_shell_with_security_headers(server: Server) 
             assert r.headers["x-content-type-options"] == "nosniff"
             assert r.headers["referrer-policy"] == "no-referrer"
             assert r.headers["cache-control"] == "no-cache"
-            bodies.add(r.text)
+            # The one shell, announcing the modules of the path's view.
+            preload = re.compile(rf'<link rel="modulepreload" href="[^"]+/js/views/{view}\.js">\n?')
+            assert preload.search(r.text), r.text
+            bodies.add(preload.sub("", r.text))
         assert len(bodies) == 1
         (shell,) = bodies
         # No inline script or style: every script is a file under the versioned path.

@@ -79,7 +79,7 @@ def trace(server: Server) -> Server:
     assert r.status_code == 200, r.text
     # A plain event of the same trace, without span ids or duration: a marker.
     at = datetime.fromtimestamp(BASE_NS / 1e9, UTC) + timedelta(milliseconds=115)
-    post(server, [{"system": "mailer", "event_type": "mail.queued", "title": "Receipt queued",
+    post(server.url, [{"system": "mailer", "event_type": "mail.queued", "title": "Receipt queued",
                    "correlation_id": TRACE, "timestamp": at.isoformat()}])  # fmt: skip
     return server
 
@@ -182,7 +182,7 @@ def test_unknown_trace_and_server_errors_are_shown(trace: Server, page: Page) ->
 
 
 def test_xss_payloads_render_as_text(trace: Server, page: Page) -> None:
-    post(trace, [{
+    post(trace.url, [{
         "system": "x-sys", "event_type": "xss.test", "title": XSS, "severity": "error",
         "correlation_id": XSS_ID, "tags": ["<script>alert(2)</script>"],
         "data": {XSS: XSS, "span_id": XSS, "parent_span_id": XSS, "nested": {"k": XSS}},

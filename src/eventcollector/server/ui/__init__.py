@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -24,8 +25,15 @@ from eventcollector.server.errors import ApiError
 
 __all__ = ["PAGES", "SECURITY_HEADERS", "routes"]
 
-#: The paths that serve the shell; the router in js/app.js maps each to a view.
-PAGES = ("/", "/live", "/trace/{correlation_id}", "/errors", "/overview")
+#: The paths that serve the shell, and the view (js/views/<name>.js) that the router in
+#: js/app.js mounts for each.
+PAGES = {
+    "/": "explore",
+    "/live": "live",
+    "/trace/{correlation_id}": "trace",
+    "/errors": "errors",
+    "/overview": "overview",
+}
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -39,6 +47,7 @@ SECURITY_HEADERS = {
 }
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _PLACEHOLDER = b"%ASSETS%"
+_PRELOAD = b"%PRELOAD%"
 _TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -81,12 +90,25 @@ def _content_type(name: str) -> str:
 def routes() -> list[Route]:
     assets = _Assets.load()
     base = f"/ui/assets/{assets.version}".encode()
-    shell = assets.files["index.html"].replace(_PLACEHOLDER, base)
+    shared = [n for n in sorted(assets.files) if n.startswith("js/") and n.count("/") == 1]
+    template = assets.files["index.html"].replace(_PLACEHOLDER, base)
 
-    async def page(request: Request) -> Response:
-        # no-cache: the shell names the current asset version, so it must be revalidated.
-        headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
-        return Response(shell, 200, headers, media_type="text/html; charset=utf-8")
+    def shell(view: str) -> bytes:
+        # The modules this view needs announced up front: one round of requests, not one
+        # per level of imports.
+        modules = [n for n in shared if n != "js/app.js"] + [f"js/views/{view}.js"]
+        preload = b"\n".join(
+            b'<link rel="modulepreload" href="%s/%s">' % (base, n.encode()) for n in modules
+        )
+        return template.replace(_PRELOAD, preload)
+
+    def page(body: bytes) -> Callable[[Request], Awaitable[Response]]:
+        async def serve(request: Request) -> Response:
+            # no-cache: the shell names the current asset version; it must be revalidated.
+            headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
+            return Response(body, 200, headers, media_type="text/html; charset=utf-8")
+
+        return serve
 
     async def asset(request: Request) -> Response:
         name = request.path_params["path"]
@@ -100,6 +122,6 @@ def routes() -> list[Route]:
         return Response(body, 200, headers, media_type=_content_type(name))
 
     return [
-        *(Route(path, page, methods=["GET"]) for path in PAGES),
+        *(Route(path, page(shell(view)), methods=["GET"]) for path, view in PAGES.items()),
         Route("/ui/assets/{version}/{path:path}", asset, methods=["GET"]),
     ]

@@ -154,13 +154,13 @@ export function eventDetail(ev, {onFilter, onContext}) {
     h("div", {class: "detail-title"}, ev.title),
     ev.description ? h("div", {class: "detail-desc"}, ev.description) : null,
     actions,
+    contextBox,
     fields,
     Object.keys(ev.data).length ? [h("h3", {}, "data"),
       h("div", {class: "json data-tree"}, jsonTree(ev.data, "data", [], onFilter))] : null,
     Object.keys(ev.metadata).length ? [h("h3", {}, "metadata"),
       h("div", {class: "json metadata-tree"}, jsonTree(ev.metadata, "metadata", [], onFilter))]
-      : null,
-    contextBox);
+      : null);
 }
 
 // Context: the events just before and after ev with the same system or correlation id.

@@ -20,7 +20,7 @@ function facetPanel(field, label, values, other, onFilter, extra) {
       const text = typeof value === "string" ? value : JSON.stringify(value);
       const filterTerm = term(field, value);
       return h("li", {dataset: {value: text}},
-        h("span", {class: "bar", style: undefined, dataset: {w: String(count / max)}}),
+        h("span", {class: "bar", dataset: {w: String(count / max)}}),
         h("button", {type: "button", class: "facet-value", title: `${filterTerm} (Alt: exclude)`,
           onclick: (e) => onFilter(filterTerm, e.altKey)}, text),
         h("span", {class: "facet-count"}, fmtCount(count)),

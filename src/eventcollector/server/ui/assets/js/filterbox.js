@@ -7,7 +7,7 @@ import {attachSuggestions} from "./suggest.js";
 
 export function filterBox({value, onRun, values, paths, placeholder}) {
   const input = h("input", {
-    type: "search", class: "filter-input", id: "filter", name: "q", value: value || "",
+    type: "text", class: "filter-input", id: "filter", name: "q", value: value || "",
     placeholder: placeholder || "Filter: severity:>=warning system:deployer \"timed out\"",
     "aria-label": "Filter", autocomplete: "off", spellcheck: "false", dataset: {filter: ""},
   });

@@ -20,7 +20,8 @@ function currentTerm(text, caret) {
       partial: token.slice(colon + 1).replace(/^"/, "")};
 }
 
-// values(field) -> Promise<[{value, count}]>; paths() -> data paths seen in loaded events.
+// values(field) -> Promise<[{value, count}]> (cached per field by the caller);
+// paths() -> data paths seen in loaded events.
 export function attachSuggestions(input, {values, paths, onAccept}) {
   const list = h("ul", {class: "suggestions hidden", role: "listbox", id: "filter-suggestions"});
   input.setAttribute("aria-controls", list.id);
@@ -28,9 +29,9 @@ export function attachSuggestions(input, {values, paths, onAccept}) {
   let items = [];
   let active = -1;
   let ticket = 0;
-  let timer = null;
 
   function close() {
+    ticket++; // an answer still on its way is not shown
     items = [];
     active = -1;
     list.classList.add("hidden");
@@ -105,10 +106,9 @@ export function attachSuggestions(input, {values, paths, onAccept}) {
         insert: `${field}:${valueText(v.value, typed)}`})));
   }
 
-  input.addEventListener("input", () => {
-    clearTimeout(timer);
-    timer = setTimeout(refresh, 120);
-  });
+  // No debounce: field names are local and values() answers each field from a cache
+  // after its first call, so the list follows every keystroke.
+  input.addEventListener("input", () => refresh());
   input.addEventListener("blur", () => setTimeout(close, 100));
   input.addEventListener("keydown", (e) => {
     if (!items.length) return;

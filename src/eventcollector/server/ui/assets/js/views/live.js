@@ -22,15 +22,21 @@ export async function mount(root, ctx) {
   let newest = null; // the timestamp of the newest event received
   const shown = new Map(); // id -> row
   let stopped = false;
+  const valueCache = new Map(); // field -> its top values of the last day, for suggestions
   let session = 0; // each restart() starts a new connect loop; older ones end
 
   const filter = filterBox({
     value: q,
     onRun: (text) => { q = text.trim(); ctx.setParams(q ? {q} : {}, {push: true}); restart(); },
     paths: () => [],
-    values: (field) => ctx.api.get("/v1/facets", {field, top: 50, since:
-      new Date(Date.now() - 86400000).toISOString()}, {signal: ctx.signal})
-      .then((r) => r.facets[0].values),
+    values: (field) => {
+      if (!valueCache.has(field)) {
+        const since = new Date(Date.now() - 86400000).toISOString();
+        valueCache.set(field, ctx.api.get("/v1/facets", {field, top: 50, since},
+          {signal: ctx.signal}).then((r) => r.facets[0].values));
+      }
+      return valueCache.get(field);
+    },
   });
   const statusEl = h("span", {class: "live-status status-connecting", role: "status",
     "aria-live": "polite"});
@@ -71,7 +77,7 @@ export async function mount(root, ctx) {
     if (!paused) {
       const pending = buffer;
       buffer = [];
-      pending.forEach(insert);
+      for (const ev of pending) insert(ev, true);
     }
     setStatus(paused ? "paused" : root.dataset.connected === "true" ? "live" : "reconnecting",
       paused ? "Paused" : root.dataset.connected === "true" ? "Live" : "Reconnecting…");
@@ -90,7 +96,8 @@ export async function mount(root, ctx) {
   };
 
   // Newest first by timestamp; a caught-up older event goes to its place.
-  function insert(ev) {
+  // fresh: a streamed event (highlighted for a moment), not one read to catch up.
+  function insert(ev, fresh = false) {
     if (shown.has(ev.id)) return;
     if (paused) {
       if (!buffer.some((b) => b.id === ev.id)) buffer.push(ev);
@@ -99,7 +106,7 @@ export async function mount(root, ctx) {
       return;
     }
     const row = eventRow(ev, {detail: (e) => eventDetail(e, detailOptions)});
-    row.classList.add("fresh");
+    if (fresh) row.classList.add("fresh");
     let before = tbody.querySelector("tr.event-row");
     while (before && before.dataset.ts > ev.timestamp) {
       before = nextEventRow(before);
@@ -126,9 +133,9 @@ export async function mount(root, ctx) {
     return [last.dataset.id, last];
   }
 
-  function received(ev) {
+  function received(ev, fresh = false) {
     if (!newest || ev.timestamp > newest) newest = ev.timestamp;
-    insert(ev);
+    insert(ev, fresh);
   }
 
   // Everything since the newest event held (or the last few, the first time).
@@ -136,7 +143,7 @@ export async function mount(root, ctx) {
     const params = {q: q || undefined, limit: newest ? MAX_ROWS : BACKFILL};
     if (newest) params.since = newest;
     const page = await ctx.api.get("/v1/events", params, {signal});
-    page.events.reverse().forEach(received);
+    for (const ev of page.events.reverse()) received(ev);
   }
 
   async function connect(mine) {
@@ -149,7 +156,7 @@ export async function mount(root, ctx) {
       root.dataset.connected = "false";
       try {
         await ctx.api.stream("/v1/stream", q ? {q} : {}, (kind, data) => {
-          if (kind === "event") received(data);
+          if (kind === "event") received(data, true);
           else if (kind === "missed") {
             replace(messages, notice("info",
               `${fmtCount(data.count)} events were missed (the page fell behind the stream).`));
