@@ -4,14 +4,18 @@ issue's events, triage over the API, the empty state and XSS payloads rendered i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Page
 
-from ..conftest import Server
-from .conftest import post
+from _common import cli
+
+from ..conftest import Server, start
+from .conftest import Watched, post
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -162,3 +166,44 @@ def test_a_server_error_is_shown_as_a_message(server: Server, page: Page) -> Non
     page.goto(f"{server.url}/errors?status=closed")
     page.wait_for_selector(".errors-view[data-state=error]")
     assert page.locator(".errors-body [role=alert]").inner_text().startswith("status: one of")
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, str]]]:
+    keys_file = tmp_path_factory.mktemp("errors-keys") / "keys.json"
+    keys = {}
+    for scope in ("read", "ingest", "triage"):
+        done = cli("keys", "create", "--scope", scope, "--keys-file", str(keys_file))
+        assert done.returncode == 0, done.stderr
+        keys[scope] = done.stdout.strip()
+    for server in start(tmp_path_factory, "errors-keyed", "--keys-file", str(keys_file)):
+        yield server, keys
+
+
+def test_triage_needs_a_key_with_the_triage_scope(
+    keyed: tuple[Server, dict[str, str]], page: Page, watched: Watched
+) -> None:
+    server, keys = keyed
+    post(server.url, _errors(datetime.now(UTC))[:3], key=keys["ingest"])
+    page.goto(f"{server.url}/errors")
+    page.wait_for_selector("#key-dialog[open]")
+    page.fill("#key-input", keys["read"])
+    page.press("#key-input", "Enter")
+    ready(page)
+    page.locator("tr.issue-row").first.click()
+    page.locator(".issue-detail button.triage-resolved").click()
+    page.wait_for_selector(".triage-message [role=alert]")
+    assert "triage scope" in page.locator(".triage-message").inner_text()
+    # The shell asks for another key; one with the triage scope does it.
+    page.wait_for_selector("#key-dialog[open]")
+    page.fill("#key-input", keys["triage"])
+    page.press("#key-input", "Enter")
+    ready(page)
+    page.locator("tr.issue-row").first.click()
+    page.locator(".issue-detail button.triage-resolved").click()
+    page.wait_for_selector(".errors-view[data-state=empty]")
+    headers = {"Authorization": f"Bearer {keys['read']}"}
+    with httpx.Client(base_url=server.url, headers=headers) as c:
+        (issue,) = c.get("/v1/issues").json()["issues"]
+    assert issue["status"] == "resolved"
+    watched.console.clear()  # the refused requests (401, 403) the console reports
