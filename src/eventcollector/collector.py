@@ -25,6 +25,7 @@ from eventcollector._pipeline import IngestPipeline, QueueFull, batch_writer, ru
 from eventcollector._subscribers import EventStream, Subscriber, SubscriberHub
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet, facet_fields
 from eventcollector.filters import Filter
+from eventcollector.issue_activity import ActivityQuery, IssueActivity
 from eventcollector.issues import Issue, IssueQuery, IssuesCallback
 from eventcollector.model import Event, EventType, Severity, System
 from eventcollector.query import DurationStats, GroupField, Query, group_field
@@ -358,6 +359,21 @@ class EventCollector:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
             raise ValueError("limit: expected an integer from 1 to 10000")
         return await (await self._issue_store()).issue_events(issue_id, limit)
+
+    async def issue_activity(
+        self,
+        issue_ids: Sequence[int],
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        interval: str = "1h",
+    ) -> IssueActivity:
+        """How many of each issue's stored events fall in each hour (``1h``) or day
+        (``1d``) from ``since`` to ``until`` (default now); ValueError naming a bad
+        argument (docs/issues.md)."""
+        end = datetime.now(UTC) if until is None else until
+        query = ActivityQuery(tuple(issue_ids), since, end, interval)
+        return await (await self._issue_store()).issue_activity(query)
 
     # -- reads ---------------------------------------------------------------
 

@@ -21,6 +21,8 @@ RULES_OPENAPI_CANNOT_STATE = (
     "q: ",  # the filter language's grammar (docs/filters.md) is beyond a JSON Schema
     "until: must be in the future",  # a mute's end, relative to the server's clock
     "until: required for status",  # a field that another field's value requires
+    "until: must be after since",  # issue activity: a range's two ends
+    "interval: more than",  # issue activity: too many buckets for the range
 )
 
 

@@ -4,10 +4,12 @@ the triage scope, bad input as 4xx naming the field, and the OpenAPI document.""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from _common import cli, event
+from eventcollector.model import format_timestamp
 
 from .conftest import Server, start
 
@@ -64,6 +66,26 @@ def test_list_show_and_events(server: Server, keys: dict[str, str], seeded: dict
         assert all(e["system"] == "akosha" for e in events)
 
 
+def test_activity_counts_per_hour_for_the_sparklines(
+    server: Server, keys: dict[str, str], seeded: dict[str, int]
+) -> None:
+    timeout, disk = seeded["Timeout after 1ms"], seeded["Disk /dev/sdb full"]
+    now = datetime.now(UTC)
+    params = {"id": f"{timeout},{disk}", "since": format_timestamp(now - timedelta(hours=3))}
+    with server.client(keys["read"]) as c:
+        hourly = c.get("/v1/issue-activity", params=params).json()
+        daily = c.get("/v1/issue-activity", params={**params, "interval": "1d"}).json()
+        assert c.get("/v1/issue-activity", params=params | {"id": "1"}).status_code == 200
+    with server.client() as c:
+        assert c.get("/v1/issue-activity", params=params).status_code == 401
+    assert hourly["interval"] == "1h"
+    assert len(hourly["buckets"]) in (4, 5)  # the hours from 3 h ago to now
+    assert {k: sum(v) for k, v in hourly["issues"].items()} == {str(timeout): 3, str(disk): 1}
+    assert all(len(v) == len(hourly["buckets"]) for v in hourly["issues"].values())
+    assert hourly["issues"][str(timeout)][-1] + hourly["issues"][str(timeout)][-2] == 3
+    assert {k: sum(v) for k, v in daily["issues"].items()} == {str(timeout): 3, str(disk): 1}
+
+
 def test_status_change_needs_triage(
     server: Server, keys: dict[str, str], seeded: dict[str, int]
 ) -> None:
@@ -103,6 +125,26 @@ def test_status_change_needs_triage(
         ("POST", "/v1/issues/1", {"state": "resolved"}, 400, "body:"),
         ("POST", "/v1/issues/1", {"status": "resolved", "x": 1}, 400, "x:"),
         ("POST", "/v1/issues/999999", {"status": "resolved"}, 404, "id:"),
+        ("GET", "/v1/issue-activity?since=2026-01-01T00:00:00Z", None, 400, "id:"),
+        ("GET", "/v1/issue-activity?id=1,x&since=2026-01-01T00:00:00Z", None, 400, "id:"),
+        ("GET", "/v1/issue-activity?id=1", None, 400, "since:"),
+        ("GET", "/v1/issue-activity?id=1&since=soon", None, 400, "since:"),
+        (
+            "GET",
+            "/v1/issue-activity?id=1&since=2026-01-01T00:00:00Z&interval=5m",
+            None,
+            400,
+            "interval:",
+        ),
+        (
+            "GET",
+            "/v1/issue-activity?id=1&since=2026-01-01T00:00:00Z&until=2025-01-01T00:00:00Z",
+            None,
+            400,
+            "until:",
+        ),
+        ("GET", "/v1/issue-activity?id=1&since=2020-01-01T00:00:00Z", None, 400, "interval:"),
+        ("GET", "/v1/issue-activity?id=1&id=2&since=2026-01-01T00:00:00Z", None, 400, "id:"),
     ],
 )
 def test_bad_requests_name_the_field(
@@ -127,6 +169,7 @@ def test_openapi_lists_the_issue_endpoints(server: Server) -> None:
     assert {"get", "post", "patch"} <= set(doc["paths"]["/v1/issues/{issue_id}"])
     assert "/v1/issues" in doc["paths"]
     assert "/v1/issues/{issue_id}/events" in doc["paths"]
+    assert "/v1/issue-activity" in doc["paths"]
     assert "Issue" in doc["components"]["schemas"]
 
 
@@ -143,6 +186,12 @@ async def test_remote_client_reads_and_triages(
         assert await remote.get_issue(timeout) == listed[0]
         assert await remote.get_issue(999_999) is None
         assert len(await remote.issue_events(timeout, limit=5)) == 3
+        since = datetime.now(UTC) - timedelta(days=2)
+        activity = await remote.issue_activity([timeout], since=since, interval="1d")
+        assert sum(activity.counts[timeout]) == 3
+        assert activity.buckets[0] == since.replace(hour=0, minute=0, second=0, microsecond=0)
+        with pytest.raises(ValueError, match=r"^interval:"):
+            await remote.issue_activity([timeout], since=since, interval="1w")
         ignored = await remote.set_issue_status(timeout, "ignored")
         assert ignored is not None
         assert ignored.status == "ignored"

@@ -11,6 +11,7 @@ import pytest
 
 from _common import make_event
 from eventcollector.fingerprint import fingerprint
+from eventcollector.issue_activity import ActivityQuery
 from eventcollector.issues import IssueChange, IssueQuery
 from eventcollector.model import Event
 from eventcollector.storage import IssueFeed, IssueStore, Storage
@@ -174,3 +175,29 @@ async def test_retention_drops_the_events_of_an_issue_not_the_issue(storage: Sto
     kept = await store.get_issue(issue.id)
     assert kept is not None
     assert kept.count == 2
+
+
+async def test_activity_counts_each_issues_events_per_hour_and_day(storage: Storage) -> None:
+    store = _store(storage)
+    at = datetime(2026, 11, 30, 22, 10, tzinfo=UTC)
+    timeouts = [
+        _error(f"Timeout after {i}ms", timestamp=at + timedelta(minutes=25 * i)) for i in range(6)
+    ]
+    disk = [_error("Disk full", system="oneiric", timestamp=at + timedelta(hours=3))]
+    await storage.append([*timeouts, *disk])
+    ids = {i.title: i.id for i in await store.issues(IssueQuery())}
+    timeout, full = ids["Timeout after 0ms"], ids["Disk full"]
+    since, until = datetime(2026, 11, 30, 21, 30, tzinfo=UTC), at + timedelta(hours=4)
+    hourly = await store.issue_activity(ActivityQuery((timeout, full, 10**9), since, until))
+    assert hourly.buckets == tuple(
+        datetime(2026, 11, 30, 21, tzinfo=UTC) + timedelta(hours=h) for h in range(6)
+    )
+    # 22:10, 22:35 | 23:00, 23:25, 23:50 | 00:15; the disk error at 01:10.
+    assert hourly.counts == {timeout: (0, 2, 3, 1, 0, 0), full: (0, 0, 0, 0, 1, 0), 10**9: (0,) * 6}
+    narrow = ActivityQuery((timeout,), at + timedelta(minutes=20), at + timedelta(minutes=75))
+    assert (await store.issue_activity(narrow)).counts == {
+        timeout: (1, 1)
+    }  # 22:35, 23:00; until 23:25 exclusive
+    daily = await store.issue_activity(ActivityQuery((timeout, full), since, until, "1d"))
+    assert daily.buckets == (datetime(2026, 11, 30, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+    assert daily.counts == {timeout: (5, 1), full: (0, 1)}

@@ -34,6 +34,7 @@ from eventcollector.aggregation import (
 from eventcollector.client._inside import INSIDE_CLIENT
 from eventcollector.client._sender import Sender, SenderConfig
 from eventcollector.filters import Field, Filter, to_text
+from eventcollector.issue_activity import ActivityQuery, IssueActivity
 from eventcollector.issues import Issue, IssueQuery
 from eventcollector.model import Event, format_timestamp, parse_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
@@ -266,6 +267,16 @@ class HTTPStorage:
         """``GET /v1/issues/{id}/events``."""
         body = await self._get(f"/v1/issues/{int(issue_id)}/events", [("limit", str(limit))])
         return [_event(d) for d in body["events"]]
+
+    async def issue_activity(self, query: ActivityQuery) -> IssueActivity:
+        """``GET /v1/issue-activity``."""
+        params = [("id", ",".join(str(i) for i in query.issue_ids))]
+        params += [
+            ("since", format_timestamp(query.since)),
+            ("until", format_timestamp(query.until)),
+        ]
+        body = await self._get("/v1/issue-activity", [*params, ("interval", query.interval)])
+        return IssueActivity.from_dict(body)
 
     async def health(self) -> dict[str, Any]:
         """The client's counters and the server's ``/health``; raises if the server is not ok."""

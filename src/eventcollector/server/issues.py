@@ -4,6 +4,8 @@ needs ``triage`` (or ``admin``).
 - ``GET /v1/issues?status=&system=&order_by=&limit=&offset=``: a page, with
   ``next_offset`` (None on the last page);
 - ``GET /v1/issues/{id}``; ``GET /v1/issues/{id}/events?limit=``;
+- ``GET /v1/issue-activity?id=&since=&until=&interval=``: counts per hour or day of
+  several issues (the UI's sparklines);
 - ``POST /v1/issues/{id}`` with ``{"status": ..., "until": ...}``.
 """
 
@@ -29,6 +31,7 @@ MAX_PAGE = 1_000
 
 _BODY_BYTES = 4_096
 _LIST_PARAMS = frozenset({"status", "system", "seen_since", "order_by", "limit", "offset"})
+_ACTIVITY_PARAMS = frozenset({"id", "since", "until", "interval"})
 
 
 def _single(request: Request, allowed: frozenset[str]) -> dict[str, str]:
@@ -56,6 +59,13 @@ def _issue_id(request: Request) -> int:
     text = request.path_params["issue_id"]
     if not text.isdigit() or len(text) > 18:
         raise ApiError(404, f"id: no issue {text!r}")
+    return int(text)
+
+
+def _id_param(text: str) -> int:
+    text = text.strip()
+    if not text.isdigit() or len(text) > 18:
+        raise ValueError(f"id: expected issue ids (integers), got {text!r}")
     return int(text)
 
 
@@ -119,6 +129,24 @@ class _Issues:
         events = await self.collector.issue_events(issue_id, limit)
         return json_response({"issue_id": issue_id, "events": [e.to_dict() for e in events]})
 
+    async def activity(self, request: Request) -> Response:
+        self.state.authorize(request.headers, "read")
+        picked = _single(request, _ACTIVITY_PARAMS)
+        try:
+            ids = [_id_param(v) for v in picked.get("id", "").split(",") if v.strip()]
+            if "since" not in picked:
+                raise ValueError("since: required (ISO 8601)")
+            until = picked.get("until")
+            found = await self.collector.issue_activity(
+                ids,
+                since=parse_timestamp(picked["since"], "since"),
+                until=None if until is None else parse_timestamp(until, "until"),
+                interval=picked.get("interval", "1h"),
+            )
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        return json_response(found.to_dict())
+
     async def set_status(self, request: Request) -> Response:
         self.state.authorize(request.headers, "triage")
         _single(request, frozenset())
@@ -161,6 +189,7 @@ def routes(state: ServerState) -> list[Route]:
     r = _Issues(state)
     return [
         Route("/v1/issues", r.list_issues, methods=["GET"]),
+        Route("/v1/issue-activity", r.activity, methods=["GET"]),
         Route("/v1/issues/{issue_id}", r.get_issue, methods=["GET"]),
         Route("/v1/issues/{issue_id}", r.set_status, methods=["POST", "PATCH"]),
         Route("/v1/issues/{issue_id}/events", r.issue_events, methods=["GET"]),

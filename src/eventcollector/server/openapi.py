@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from eventcollector import __version__
 from eventcollector.aggregation import INTERVALS, MAX_BUCKETS, MAX_TOP
+from eventcollector.issue_activity import ACTIVITY_INTERVALS, MAX_ACTIVITY_ISSUES
 from eventcollector.issues import ISSUE_ORDERS, ISSUE_STATUSES
 from eventcollector.model import LIMITS, Severity
 from eventcollector.query import ORDER_FIELDS
@@ -217,6 +218,14 @@ class IssueEvents(msgspec.Struct):
     events: list[Event]
 
 
+class IssueActivity(msgspec.Struct):
+    interval: Literal["1h", "1d"]
+    #: The start of every bucket, oldest first.
+    buckets: list[_Timestamp]
+    #: Issue id (as text) -> one count per bucket.
+    issues: dict[str, list[int]]
+
+
 class IssueStatusChange(msgspec.Struct, forbid_unknown_fields=True):
     status: _STATUS
     #: ISO 8601: the end of a mute.
@@ -227,6 +236,7 @@ _TYPES: tuple[Any, ...] = (
     Issue,
     IssuePage,
     IssueEvents,
+    IssueActivity,
     IssueStatusChange,
     EventIn,
     Event,
@@ -349,6 +359,23 @@ def _issue_paths() -> dict[str, Any]:
             "post": change,
             "patch": change,
         },
+        "/v1/issue-activity": _get(
+            "Each issue's event count per hour or day (sparklines).",
+            _ref("IssueActivity"),
+            [
+                _param(
+                    "id",
+                    f"Issue ids, separated by commas (1 to {MAX_ACTIVITY_ISSUES}).",
+                    {"type": "string", "pattern": "^[0-9]{1,18}(,[0-9]{1,18}){0,199}$"},
+                    required=True,
+                ),
+                _param("since", "The range's start (ISO 8601), required.", _TIME, required=True),
+                _param("until", "The range's end, exclusive (default now).", _TIME),
+                _param(
+                    "interval", "Bucket width (default 1h).", {"enum": list(ACTIVITY_INTERVALS)}
+                ),
+            ],
+        ),
         "/v1/issues/{issue_id}/events": _get(
             "The issue's events, newest first.", _ref("IssueEvents"), [issue_id, limit], 404
         ),

@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
 from eventcollector.filters import Field, Filter
+from eventcollector.issue_activity import ActivityQuery, IssueActivity
 from eventcollector.issues import Issue, IssueQuery, IssuesCallback
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query
@@ -190,6 +191,9 @@ class IssueStore(Protocol):
 
     async def issue_events(self, issue_id: int, limit: int = 100) -> list[Event]:
         """The issue's stored events, newest first."""
+
+    async def issue_activity(self, query: ActivityQuery) -> IssueActivity:
+        """How many of each issue's stored events fall in each bucket of ``query``."""
 
 
 @runtime_checkable

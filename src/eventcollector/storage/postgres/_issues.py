@@ -13,16 +13,17 @@ resolved before, for the announcement after commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from eventcollector.issue_activity import ActivityQuery, IssueActivity
 from eventcollector.issues import Issue, IssueChange, IssueQuery, sightings
 from eventcollector.model import Event
 from eventcollector.storage.postgres import _sql as sql
 
-__all__ = ["get_issue", "issue_events", "list_issues", "record", "set_status"]
+__all__ = ["get_issue", "issue_activity", "issue_events", "list_issues", "record", "set_status"]
 
 ISSUE_COLUMNS = (
     "id, fingerprint, title, systems, event_type, error_type, count, first_seen, last_seen,"
@@ -155,3 +156,22 @@ async def issue_events(conn: Any, issue_id: int, limit: int) -> list[Event]:
         limit,
     )
     return [sql.from_row(r) for r in rows]
+
+
+_TRUNC = {"1h": "hour", "1d": "day"}
+
+
+async def issue_activity(conn: Any, query: ActivityQuery) -> IssueActivity:
+    """The issues' events per bucket, from the links (they carry the timestamp)."""
+    rows = await conn.fetch(
+        "SELECT issue_id, date_trunc($4, timestamp AT TIME ZONE 'UTC'), count(*)"
+        " FROM event_issues WHERE issue_id = ANY($1::bigint[])"
+        " AND timestamp >= $2 AND timestamp < $3 GROUP BY 1, 2",
+        list(query.issue_ids),
+        query.since,
+        query.until,
+        _TRUNC[query.interval],
+    )
+    return IssueActivity.from_counts(
+        query, ((int(r[0]), r[1].replace(tzinfo=UTC), int(r[2])) for r in rows)
+    )

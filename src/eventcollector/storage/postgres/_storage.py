@@ -24,6 +24,7 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
 from eventcollector.filters import Field, Filter
+from eventcollector.issue_activity import ActivityQuery, IssueActivity
 from eventcollector.issues import (
     Issue,
     IssueChange,
@@ -406,6 +407,10 @@ class PostgresStorage:
         return await self._read(
             functools.partial(issues.issue_events, issue_id=issue_id, limit=limit)
         )
+
+    async def issue_activity(self, query: ActivityQuery) -> IssueActivity:
+        """The issues' events per hour or day (the sparklines of the UI)."""
+        return await self._read(functools.partial(issues.issue_activity, query=query))
 
     # -- live streams across instances -----------------------------------------
 

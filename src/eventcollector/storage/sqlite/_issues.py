@@ -17,11 +17,12 @@ from typing import Any
 
 import orjson
 
+from eventcollector.issue_activity import ActivityQuery, IssueActivity
 from eventcollector.issues import Issue, IssueChange, IssueQuery, sightings
-from eventcollector.model import Event, format_timestamp
+from eventcollector.model import Event, format_timestamp, parse_timestamp
 from eventcollector.storage.sqlite import _sql as sql
 
-__all__ = ["get_issue", "issue_events", "list_issues", "record", "set_status"]
+__all__ = ["get_issue", "issue_activity", "issue_events", "list_issues", "record", "set_status"]
 
 ISSUE_COLUMNS = (
     "id, fingerprint, title, systems, event_type, error_type, count, first_seen, last_seen,"
@@ -160,3 +161,27 @@ def issue_events(conn: sqlite3.Connection, issue_id: int, limit: int) -> list[Ev
         (issue_id, limit),
     ).fetchall()
     return [sql.from_row(r) for r in rows]
+
+
+# Stored timestamps are fixed-width UTC text, so an hour is its first 13 characters.
+_BUCKET_TEXT = {"1h": (13, ":00:00+00:00"), "1d": (10, "T00:00:00+00:00")}
+
+
+def issue_activity(conn: sqlite3.Connection, query: ActivityQuery) -> IssueActivity:
+    """The issues' events per bucket, over the links and the events' timestamps."""
+    chars, rest = _BUCKET_TEXT[query.interval]
+    rows = conn.execute(
+        "SELECT l.issue_id, substr(e.timestamp, 1, ?), count(*)"
+        " FROM event_issues l JOIN events e ON e.rowid = l.event_rowid"
+        f" WHERE l.issue_id {_IN_JSON} AND e.timestamp >= ? AND e.timestamp < ?"
+        " GROUP BY 1, 2",
+        (
+            chars,
+            orjson.dumps(query.issue_ids),
+            format_timestamp(query.since),
+            format_timestamp(query.until),
+        ),
+    ).fetchall()
+    return IssueActivity.from_counts(
+        query, ((i, parse_timestamp(b + rest, "bucket"), n) for i, b, n in rows)
+    )

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
 from eventcollector.filters import Field, Filter
+from eventcollector.issue_activity import ActivityQuery, IssueActivity
 from eventcollector.issues import (
     Issue,
     IssueChange,
@@ -363,6 +364,10 @@ class SQLiteStorage:
     async def issue_events(self, issue_id: int, limit: int = 100) -> list[Event]:
         """The issue's events, the latest stored first."""
         return await self._read(partial(issues.issue_events, issue_id=issue_id, limit=limit))
+
+    async def issue_activity(self, query: ActivityQuery) -> IssueActivity:
+        """The issues' events per hour or day (the sparklines of the UI)."""
+        return await self._read(partial(issues.issue_activity, query=query))
 
     async def health(self) -> dict[str, Any]:
         """Path, sizes, schema version and queue depth; raises StorageError if unusable."""

@@ -93,4 +93,15 @@ export async function stream(path, params, onFrame, {signal, onOpen} = {}) {
   }
 }
 
-export const api = {get, stream, getKey, setKey};
+// A state change with a JSON body (the Errors view's triage); the server's cross-site
+// guard lets only this page's own origin through.
+export async function post(path, body, {signal} = {}) {
+  const response = await fetch(path, {
+    method: "POST", body: JSON.stringify(body), signal,
+    headers: {...headers(), "Content-Type": "application/json"},
+  });
+  if (!response.ok) throw await failure(response);
+  return response.json();
+}
+
+export const api = {get, post, stream, getKey, setKey};
