@@ -50,15 +50,32 @@ _KEYS = frozenset(
     {"name", "filter", "window", "condition", "group_by", "for", "every", "trigger", "repeat",
      "on_resolve", "notify", "secret"}
 )  # fmt: skip
-_CONDITION_KEYS = frozenset({"window", "condition", "group_by", "for", "every"})
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_CONDITION = re.compile(
-    r"\s*(?P<op>count|[a-z0-9_]+)\s*(?:\(\s*(?P<field>[^()]*?)\s*\))?\s*"
-    r"(?P<cmp>>=|<=|>|<)\s*(?P<n>-?\d+(?:\.\d+)?)\s*"
+_NULLABLE = frozenset(
+    {"filter", "window", "condition", "group_by", "for", "every", "trigger", "repeat", "secret"}
 )
-_NAME = re.compile(r"[^\x00-\x1f\x7f/]{1,200}")
-_EMAIL = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
+_CONDITION_KEYS = frozenset({"window", "condition", "group_by", "for", "every"})
+# The exact texts accepted (ASCII classes: the OpenAPI document states the same patterns).
+DURATION_PATTERN = r"[0-9]+(\.[0-9]+)?(ms|s|m|h|d)"
+CONDITION_PATTERN = (
+    r"(count|(min|max|avg|sum|p50|p95|p99)\((duration_ms|(data|metadata)(\.[A-Za-z0-9_]+)+)\))"
+    r" *(>=|<=|>|<) *-?[0-9]+(\.[0-9]+)?"
+)
+GROUP_BY_PATTERN = (
+    r"system|event_type|type|severity|level|source_component|component|correlation_id"
+    r"|(data|metadata)(\.[A-Za-z0-9_]+)+"
+)
+NAME_PATTERN = r"[^\s/\x00-\x1f\x7f]([^/\x00-\x1f\x7f]*[^\s/\x00-\x1f\x7f])?"
+NOTIFY_PATTERN = r"(webhook|slack):https?://[!-.0-~]+(/[!-~]*)?|email:[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+_DURATION = re.compile(DURATION_PATTERN)
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_CONDITION = re.compile(CONDITION_PATTERN)
+_CONDITION_PARTS = re.compile(
+    r"(?P<op>[a-z0-9_]+)(\((?P<field>[^()]*)\))? *(?P<cmp>>=|<=|>|<) *(?P<n>-?[0-9.]+)"
+)
+_GROUP_BY = re.compile(GROUP_BY_PATTERN)
+_NAME = re.compile(NAME_PATTERN)
+_NOTIFY = re.compile(NOTIFY_PATTERN)
+MAX_NAME = 200
 MAX_RULES = 1_000
 MAX_NOTIFY = 20
 
@@ -80,10 +97,10 @@ class RuleLimits:
 def parse_duration(text: object, name: str) -> float:
     """Seconds from ``"500ms"``, ``"30s"``, ``"5m"``, ``"1h"``, ``"1d"``; ValueError
     naming ``name``."""
-    match = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"{name}: expected a duration such as '30s', '5m' or '1h', got {text!r}")
-    return float(match[1]) * _UNITS[match[2]]
+    return float(match.string[: match.start(2)]) * _UNITS[match[2]]
 
 
 def format_duration(seconds: float) -> str:
@@ -107,7 +124,11 @@ class Condition:
 
     @classmethod
     def parse(cls, text: object) -> Condition:
-        match = _CONDITION.fullmatch(text) if isinstance(text, str) else None
+        match = (
+            _CONDITION_PARTS.fullmatch(text)
+            if isinstance(text, str) and _CONDITION.fullmatch(text)
+            else None
+        )
         if match is None:
             raise ValueError(
                 f"condition: expected 'count > N', 'count < N' or 'p95(duration_ms) > N',"
@@ -118,8 +139,6 @@ class Condition:
             metric = Metric.parse(op if field is None else f"{op}:{field}")
         except ValueError as exc:
             raise ValueError(f"condition: {str(exc).removeprefix('metric: ')}") from None
-        if metric.op == "count_distinct" or (metric.op == "count" and field is not None):
-            raise ValueError(f"condition: count takes no field, got {text!r}")
         return cls(metric, match["cmp"], float(match["n"]))  # type: ignore[arg-type]
 
     def breached(self, value: float | None) -> bool:
@@ -203,6 +222,8 @@ def parse_rule(table: Mapping[str, Any], limits: RuleLimits | None = None) -> Al
         raise _named(
             None, f"name: expected 1 to 200 printable characters without '/', got {name!r}"
         )
+    # JSON's null means "not given" where a key is optional (TOML has no null).
+    table = {k: v for k, v in table.items() if v is not None or k not in _NULLABLE}
     try:
         return _parse(name, table, limits)
     except ValueError as exc:
@@ -276,8 +297,10 @@ def _bool(table: Mapping[str, Any], key: str) -> bool:
 def _group_by(text: object) -> Field | None:
     if text is None:
         return None
-    if not isinstance(text, str):
-        raise ValueError(f"group_by: expected a field name, got {text!r}")
+    if not isinstance(text, str) or _GROUP_BY.fullmatch(text) is None:
+        raise ValueError(
+            f"group_by: expected a field name such as system or data.repo, got {text!r}"
+        )
     try:
         field = parse_field(text, "group_by")
     except ValueError:
@@ -294,15 +317,15 @@ def _notify(targets: object) -> tuple[str, ...]:
     if len(targets) > MAX_NOTIFY:
         raise ValueError(f"notify: at most {MAX_NOTIFY} targets")
     for target in targets:
-        kind, _, where = target.partition(":") if isinstance(target, str) else ("", "", "")
+        kind = target.partition(":")[0] if isinstance(target, str) else None
         if kind not in NOTIFIER_KINDS:
             raise ValueError(
-                f"notify: unknown notifier {target!r} (webhook:URL, slack:URL, email:ADDRESS)"
+                f"notify: unknown notifier {kind!r} in {target!r}"
+                " (webhook:URL, slack:URL, email:ADDRESS)"
             )
-        if kind == "email" and _EMAIL.fullmatch(where) is None:
-            raise ValueError(f"notify: not an e-mail address: {where!r}")
-        if kind != "email" and re.fullmatch(r"https?://[^\s/]+(/\S*)?", where) is None:
-            raise ValueError(f"notify: {kind} needs an http(s) URL, got {where!r}")
+        if _NOTIFY.fullmatch(target) is None:
+            need = "an e-mail address" if kind == "email" else "an http(s) URL"
+            raise ValueError(f"notify: {kind} needs {need}, got {target!r}")
     return tuple(targets)
 
 
