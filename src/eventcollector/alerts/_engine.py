@@ -99,6 +99,8 @@ class AlertEngine:
         self._store = await self.collector.alert_store()
         if self._file_rules is not None:
             await sync_file_rules(self._store, self._file_rules)
+        # Known before the first commit, so that no issue trigger is missed.
+        self._load_rules({rule.name: rule for rule, _ in await self._store.alert_rules()})
         self.collector.on_issue(self._on_issue)
         self._task = asyncio.create_task(self._run(), name="eventcollector-alerts")
 
