@@ -218,9 +218,9 @@ def parse_rule(table: Mapping[str, Any], limits: RuleLimits | None = None) -> Al
     if not isinstance(table, Mapping):
         raise _named(None, f"expected a table of keys, got {type(table).__name__}")
     name = table.get("name")
-    if not isinstance(name, str) or _NAME.fullmatch(name) is None or name != name.strip():
+    if not isinstance(name, str) or len(name) > MAX_NAME or _NAME.fullmatch(name) is None:
         raise _named(
-            None, f"name: expected 1 to 200 printable characters without '/', got {name!r}"
+            None, f"name: expected 1 to {MAX_NAME} printable characters without '/', got {name!r}"
         )
     # JSON's null means "not given" where a key is optional (TOML has no null).
     table = {k: v for k, v in table.items() if v is not None or k not in _NULLABLE}
@@ -241,7 +241,7 @@ def _parse(name: str, table: Mapping[str, Any], limits: RuleLimits) -> AlertRule
         try:
             parse_filter(text)
         except ValueError as exc:
-            raise ValueError(f"filter: {exc}") from None
+            raise ValueError(f"filter: {str(exc).removeprefix('q: ')}") from None
     trigger = table.get("trigger")
     rule = AlertRule(
         name=name,
