@@ -244,4 +244,4 @@ def alerts_history(
             }
             for r in records
         ]
-    write_document({"history": records}, out, title=f"Alert {name}: history")
+    write_document({"rule": name, "history": records}, out, title=f"Alert {name}: history")
