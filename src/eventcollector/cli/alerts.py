@@ -114,14 +114,21 @@ def alerts_list(
     async def local(c: EventCollector) -> dict[str, Any]:
         return {"alerts": await library.list_alerts(c)}
 
-    rules = _call(ctx, local, "GET", "/v1/alerts")["alerts"]
+    doc = _call(ctx, local, "GET", "/v1/alerts")
+    _write_rows(doc, "alerts", out, "Alert rules", _row)
+
+
+def _write_rows(
+    doc: dict[str, Any], key: str, out: Format, title: str, row: Callable[[Any], Any]
+) -> None:
+    """``doc[key]``'s rows one a line (jsonl), as a table of ``row(r)``, or the document."""
     if out is Format.jsonl:
-        for rule in rules:
-            sys.stdout.write(orjson.dumps(rule).decode() + "\n")
+        for found in doc[key]:
+            sys.stdout.write(orjson.dumps(found).decode() + "\n")
         return
     if out is Format.table:
-        rules = [_row(r) for r in rules]
-    write_document({"alerts": rules}, out, title="Alert rules")
+        doc = {**doc, key: [row(r) for r in doc[key]]}
+    write_document(doc, out, title=title)
 
 
 def _row(rule: dict[str, Any]) -> dict[str, Any]:
@@ -226,22 +233,16 @@ def alerts_history(
         return {"rule": name, "history": await library.alert_history(c, name, limit)}
 
     doc = _call(ctx, local, "GET", _path(name, "/history"), params={"limit": str(limit)})
-    records = doc["history"]
-    if out is Format.jsonl:
-        for record in records:
-            sys.stdout.write(orjson.dumps(record).decode() + "\n")
-        return
-    if out is Format.table:
-        records = [
-            {
-                "at": r["at"][:23],
-                "group": r["group"] or "-",
-                "kind": r["kind"],
-                "state": r["state"],
-                "value": r["value"],
-                "target": r["target"] or "",
-                "error": r["error"] or "",
-            }
-            for r in records
-        ]
-    write_document({"rule": name, "history": records}, out, title=f"Alert {name}: history")
+    _write_rows(doc, "history", out, f"Alert {name}: history", _record_row)
+
+
+def _record_row(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "at": record["at"][:23],
+        "group": record["group"] or "-",
+        "kind": record["kind"],
+        "state": record["state"],
+        "value": record["value"],
+        "target": record["target"] or "",
+        "error": record["error"] or "",
+    }

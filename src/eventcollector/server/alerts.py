@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -20,7 +19,7 @@ from starlette.routing import Route
 from eventcollector import alerts
 from eventcollector.alert_rules import AlertRule
 from eventcollector.server.errors import ApiError, json_response
-from eventcollector.server.limits import read_body
+from eventcollector.server.limits import request_json
 from eventcollector.server.state import ServerState
 
 __all__ = ["AlertService", "routes"]
@@ -70,16 +69,7 @@ class _Alerts:
     async def add_alert(self, request: Request) -> Response:
         self.state.authorize(request.headers, "admin")
         _no_params(request)
-        body = await read_body(
-            request.stream(),
-            content_length=request.headers.get("content-length"),
-            encoding=request.headers.get("content-encoding"),
-            max_bytes=_BODY_BYTES,
-        )
-        try:
-            table = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ApiError(400, f"body: invalid JSON ({exc})") from None
+        table = await request_json(request, _BODY_BYTES)
         if not isinstance(table, dict):
             raise ApiError(400, "body: expected a JSON object with the keys of a rule")
         limits = self.state.settings.alert_limits

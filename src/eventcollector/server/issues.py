@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,7 +18,7 @@ from starlette.routing import Route
 from eventcollector.issues import IssueQuery
 from eventcollector.model import parse_timestamp
 from eventcollector.server.errors import ApiError, json_response
-from eventcollector.server.limits import read_body
+from eventcollector.server.limits import request_json
 from eventcollector.server.state import ServerState
 
 __all__ = ["MAX_PAGE", "routes"]
@@ -135,16 +134,7 @@ class _Issues:
         return json_response(issue.to_dict())
 
     async def _body(self, request: Request) -> dict[str, Any]:
-        body = await read_body(
-            request.stream(),
-            content_length=request.headers.get("content-length"),
-            encoding=request.headers.get("content-encoding"),
-            max_bytes=_BODY_BYTES,
-        )
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ApiError(400, f"body: invalid JSON ({exc})") from None
+        payload = await request_json(request, _BODY_BYTES)
         if not isinstance(payload, dict) or "status" not in payload:
             raise ApiError(400, 'body: expected {"status": ..., "until": <timestamp, for muted>}')
         unknown = set(payload) - {"status", "until"}

@@ -13,11 +13,12 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from eventcollector.server.errors import ApiError, limit_error
 
-__all__ = ["RateLimiter", "depth_exceeds", "read_body", "request_body"]
+__all__ = ["RateLimiter", "depth_exceeds", "read_body", "request_body", "request_json"]
 
 
 async def request_body(request: Request, max_bytes: int) -> bytes:
@@ -28,6 +29,14 @@ async def request_body(request: Request, max_bytes: int) -> bytes:
         encoding=request.headers.get("content-encoding"),
         max_bytes=max_bytes,
     )
+
+
+async def request_json(request: Request, max_bytes: int) -> Any:
+    """A request's body parsed as JSON; 400 ``body: invalid JSON`` when it is not."""
+    try:
+        return orjson.loads(await request_body(request, max_bytes))
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"body: invalid JSON ({exc})") from None
 
 
 async def read_body(
