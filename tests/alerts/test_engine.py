@@ -357,3 +357,27 @@ async def test_one_engine_per_database_file_evaluates(
     finally:
         await engine.stop()
         await other.stop()
+
+
+async def test_a_slow_receiver_holds_up_neither_ingest_nor_evaluation(
+    collector: EventCollector, engine_for: Any, receiver: Receiver
+) -> None:
+    slow = rule(
+        name="slow receiver", filter="severity:error", window="1m", condition="count > 0",
+        notify=[f"webhook:{receiver.url}/slow/5/x"],
+    )  # fmt: skip
+    settings = NotifySettings(timeout=10, retries=0)
+    await engine_for([slow], settings)
+    await errors(collector, 1)
+    store = await collector.alert_store()
+    await until(lambda: _has(store, "transition"))
+    # The notice is in flight (the receiver answers after 5 s); ingest and evaluation go on.
+    await errors(collector, 200)
+    await evaluated_after(collector, "slow receiver", datetime.now(UTC))
+    assert not await _has(store, "notified")
+    assert receiver.received() == []
+    await until(lambda: _has(store, "notified"), timeout=30)
+
+
+async def _has(store: AlertStore, kind: str) -> bool:
+    return any(r.kind == kind for r in await store.alert_history("slow receiver"))
