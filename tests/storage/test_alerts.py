@@ -51,7 +51,7 @@ async def test_rules_round_trip_replace_and_delete(storage: Storage) -> None:
 async def test_states_and_history_are_saved_together(storage: Storage) -> None:
     store = _alerts(storage)
     await store.put_alert_rule(parse_rule(RULE), "api")
-    name = RULE["name"]
+    name = "mahavishnu errors"
     firing = AlertState(name, "acme/api", "firing", BASE, 12.0, BASE, BASE)
     quiet = AlertState(name, "acme/web", "ok", BASE, 0.0, BASE)
     records = [
