@@ -19,23 +19,12 @@ from starlette.routing import Route
 from eventcollector import alerts
 from eventcollector.alert_rules import AlertRule
 from eventcollector.server.errors import ApiError, json_response
-from eventcollector.server.limits import request_json
+from eventcollector.server.limits import request_json, single_params
 from eventcollector.server.state import ServerState
 
 __all__ = ["AlertService", "routes"]
 
 _BODY_BYTES = 64 * 1024
-
-
-def _no_params(request: Request, allowed: frozenset[str] = frozenset()) -> dict[str, str]:
-    picked: dict[str, str] = {}
-    for name, value in request.query_params.multi_items():
-        if name not in allowed:
-            raise ApiError(400, f"{name}: unknown query parameter")
-        if name in picked:
-            raise ApiError(400, f"{name}: give at most one value")
-        picked[name] = value
-    return picked
 
 
 class _Alerts:
@@ -54,12 +43,12 @@ class _Alerts:
 
     async def list_alerts(self, request: Request) -> Response:
         self.state.authorize(request.headers, "read")
-        _no_params(request)
+        single_params(request)
         return json_response({"alerts": await self._call(alerts.list_alerts(self.collector))})
 
     async def get_alert(self, request: Request) -> Response:
         self.state.authorize(request.headers, "read")
-        _no_params(request)
+        single_params(request)
         name = request.path_params["name"]
         for doc in await self._call(alerts.list_alerts(self.collector)):
             if doc["name"] == name:
@@ -68,7 +57,7 @@ class _Alerts:
 
     async def add_alert(self, request: Request) -> Response:
         self.state.authorize(request.headers, "admin")
-        _no_params(request)
+        single_params(request)
         table = await request_json(request, _BODY_BYTES)
         if not isinstance(table, dict):
             raise ApiError(400, "body: expected a JSON object with the keys of a rule")
@@ -78,21 +67,21 @@ class _Alerts:
 
     async def remove_alert(self, request: Request) -> Response:
         self.state.authorize(request.headers, "admin")
-        _no_params(request)
+        single_params(request)
         name = request.path_params["name"]
         await self._call(alerts.remove_alert(self.collector, name))
         return json_response({"deleted": name})
 
     async def test_alert(self, request: Request) -> Response:
         self.state.authorize(request.headers, "read")
-        _no_params(request)
+        single_params(request)
         return json_response(
             await self._call(alerts.test_alert(self.collector, request.path_params["name"]))
         )
 
     async def history(self, request: Request) -> Response:
         self.state.authorize(request.headers, "read")
-        picked = _no_params(request, frozenset({"limit"}))
+        picked = single_params(request, frozenset({"limit"}))
         text = picked.get("limit", "100")
         if not text.isdigit() or len(text) > 6:
             raise ApiError(400, f"limit: expected an integer from 1 to 1000, got {text!r}")

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from eventcollector.issues import IssueQuery
 from eventcollector.model import parse_timestamp
 from eventcollector.server.errors import ApiError, json_response
-from eventcollector.server.limits import request_json
+from eventcollector.server.limits import request_json, single_params
 from eventcollector.server.state import ServerState
 
 __all__ = ["MAX_PAGE", "routes"]
@@ -28,17 +28,6 @@ MAX_PAGE = 1_000
 
 _BODY_BYTES = 4_096
 _LIST_PARAMS = frozenset({"status", "system", "seen_since", "order_by", "limit", "offset"})
-
-
-def _single(request: Request, allowed: frozenset[str]) -> dict[str, str]:
-    picked: dict[str, str] = {}
-    for name, value in request.query_params.multi_items():
-        if name not in allowed:
-            raise ApiError(400, f"{name}: unknown query parameter")
-        if name in picked:
-            raise ApiError(400, f"{name}: give at most one value")
-        picked[name] = value
-    return picked
 
 
 def _int(picked: dict[str, str], name: str, default: int) -> int:
@@ -65,7 +54,7 @@ class _Issues:
 
     async def list_issues(self, request: Request) -> Response:
         self.state.authorize(request.headers, "read")
-        picked = _single(request, _LIST_PARAMS)
+        picked = single_params(request, _LIST_PARAMS)
         try:
             since = picked.get("seen_since")
             query = IssueQuery(
@@ -99,7 +88,7 @@ class _Issues:
 
     async def get_issue(self, request: Request) -> Response:
         self.state.authorize(request.headers, "read")
-        _single(request, frozenset())
+        single_params(request, frozenset())
         issue_id = _issue_id(request)
         issue = await self.collector.get_issue(issue_id)
         if issue is None:
@@ -108,7 +97,7 @@ class _Issues:
 
     async def issue_events(self, request: Request) -> Response:
         self.state.authorize(request.headers, "read")
-        picked = _single(request, frozenset({"limit"}))
+        picked = single_params(request, frozenset({"limit"}))
         issue_id = _issue_id(request)
         limit = _int(picked, "limit", 100)
         if not 1 <= limit <= MAX_PAGE:
@@ -120,7 +109,7 @@ class _Issues:
 
     async def set_status(self, request: Request) -> Response:
         self.state.authorize(request.headers, "triage")
-        _single(request, frozenset())
+        single_params(request, frozenset())
         issue_id = _issue_id(request)
         payload = await self._body(request)
         until = payload.get("until")
