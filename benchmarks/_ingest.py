@@ -6,6 +6,8 @@ trip that bounds it), and the raw engine rate (pre-built rows ``executemany``d i
 the same schema, in the same run) with their ratio. ``--error-share 0.05`` makes
 exactly that share of the events errors, with messages from the labelled corpus
 (``_error_corpus``), and the rest non-errors: the mix issue keeping is measured on.
+``--alerts FILE`` runs an alert engine with the rules of FILE (intervals down to 1 s
+allowed) beside both ingest phases: the A/B of alert evaluation's ingest cost.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any
 from benchmarks._data import generate
 from benchmarks._error_corpus import corpus
 from eventcollector import Event, EventCollector
+from eventcollector.alert_rules import AlertRule, RuleLimits, load_rules
+from eventcollector.alerts import AlertEngine
 from eventcollector.storage.sqlite import SQLiteStorage
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._ingest import DERIVE_SIDE_TABLES
@@ -73,9 +77,20 @@ def error_mix(source: Iterator[dict[str, Any]], share: float | None) -> Iterator
         yield fields
 
 
-async def concurrent_ingest(db: Path, n: int, share: float | None = None) -> dict[str, Any]:
+async def _engine(collector: EventCollector, rules: list[AlertRule] | None) -> AlertEngine | None:
+    if rules is None:
+        return None
+    engine = AlertEngine(collector, file_rules=rules)
+    await engine.start()
+    return engine
+
+
+async def concurrent_ingest(
+    db: Path, n: int, share: float | None = None, rules: list[AlertRule] | None = None
+) -> dict[str, Any]:
     source = error_mix(generate(n), share)
     async with EventCollector(db_path=db) as collector:
+        engine = await _engine(collector, rules)
 
         async def caller() -> None:
             for fields in source:  # shared generator: callers take turns
@@ -83,15 +98,24 @@ async def concurrent_ingest(db: Path, n: int, share: float | None = None) -> dic
 
         clock = _Clock()
         await asyncio.gather(*(caller() for _ in range(CONCURRENCY)))
-    return clock.report(n)
+        report = clock.report(n)
+        if engine is not None:
+            await engine.stop()
+    return report
 
 
-async def sequential_ingest(db: Path, n: int, share: float | None = None) -> dict[str, Any]:
+async def sequential_ingest(
+    db: Path, n: int, share: float | None = None, rules: list[AlertRule] | None = None
+) -> dict[str, Any]:
     async with EventCollector(db_path=db) as collector:
+        engine = await _engine(collector, rules)
         clock = _Clock()
         for fields in error_mix(generate(n, seed=11), share):
             await collector.collect(**fields)
-    return clock.report(n)
+        report = clock.report(n)
+        if engine is not None:
+            await engine.stop()
+    return report
 
 
 async def thread_round_trip(n: int = 5_000) -> dict[str, Any]:
@@ -157,15 +181,21 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=20_000)
     parser.add_argument("--raw-db", type=Path)
     parser.add_argument("--error-share", type=float, help="e.g. 0.05: that share are errors")
+    parser.add_argument("--alerts", type=Path, help="alert rules (TOML) evaluated meanwhile")
     args = parser.parse_args()
     share = args.error_share
-    report: dict[str, Any] = {}
-    report["concurrent_collect"] = asyncio.run(concurrent_ingest(args.db, args.events, share))
+    rules = None if args.alerts is None else load_rules(args.alerts, RuleLimits.lowered(1.0))
+    report: dict[str, Any] = {"alert_rules": 0 if rules is None else len(rules)}
+    report["concurrent_collect"] = asyncio.run(
+        concurrent_ingest(args.db, args.events, share, rules)
+    )
     report["peak_rss_mb_after_concurrent"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )
     seq_db = args.db.with_name("sequential.db")
-    report["sequential_collect"] = asyncio.run(sequential_ingest(seq_db, args.sequential, share))
+    report["sequential_collect"] = asyncio.run(
+        sequential_ingest(seq_db, args.sequential, share, rules)
+    )
     report["thread_round_trip"] = asyncio.run(thread_round_trip())
     if args.raw_db is not None:
         # Pre-built rows live in memory: past 1M events they would dwarf what is measured.

@@ -12,6 +12,7 @@ sys.path through the root conftest).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -210,6 +211,33 @@ def retained_out(events: list[Event], rules: list[Any], now: datetime) -> set[st
             if e.timestamp < now - rule.age and (node is None or matches(node, e)):
                 gone.add(e.id)
     return gone
+
+
+class Receiver:
+    """The real HTTP receiver of alert notices (tests/_receiver.py) in a subprocess."""
+
+    def __init__(self, directory: Path, secret: str | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = directory / f"received-{self.port}.jsonl"
+        self.log.touch()
+        script = Path(__file__).with_name("_receiver.py")
+        args = [sys.executable, str(script), str(self.port), str(self.log)]
+        self.process = subprocess.Popen([*args, *([secret] if secret else [])])
+        wait_until(self._listening, timeout=15)
+
+    def _listening(self) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def received(self, path: str | None = None) -> list[dict[str, Any]]:
+        """The requests so far (to ``path`` only, when given), oldest first."""
+        lines = self.log.read_text(encoding="utf-8").splitlines()
+        found = [json.loads(line) for line in lines if line]
+        return [r for r in found if path is None or r["path"] == path]
+
+    def stop(self) -> None:
+        terminate(self.process, grace=5)
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> None:

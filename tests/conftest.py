@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from _common import Receiver
 from _common import make_event as _make_event
 from eventcollector import Event, EventCollector, set_event_collector
 
@@ -44,3 +45,13 @@ async def process_collector(collector: EventCollector) -> AsyncIterator[EventCol
         yield collector
     finally:
         set_event_collector(None)
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[Receiver]:
+    """A real HTTP receiver of alert notices in a subprocess (``_common.Receiver``)."""
+    server = Receiver(tmp_path, secret="s3cret")  # noqa: S106 (a test secret)
+    try:
+        yield server
+    finally:
+        server.stop()

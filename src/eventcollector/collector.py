@@ -31,6 +31,7 @@ from eventcollector.model import Event, EventType, Severity, System
 from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage import (
     Aggregating,
+    AlertStore,
     EventsCallback,
     FileBacked,
     Flushable,
@@ -479,6 +480,14 @@ class EventCollector:
         if where is not None:
             options["where"] = where
         return await self._storage.cleanup_old_events(retention_days, **options)
+
+    async def alert_store(self) -> AlertStore:
+        """The store's alert rules, states and history (docs/alerts.md); ValueError for a
+        store without them (the remote client: use the server's /v1/alerts)."""
+        await self._ensure_started()
+        if not isinstance(self._storage, AlertStore):
+            raise ValueError("alerts: this store keeps no alerts (a remote client? use --url)")
+        return self._storage
 
     async def indexes(self) -> Indexable:
         """The store's expression indexes (``add_index``, ``remove_index``,

@@ -317,9 +317,12 @@ async def test_tail_on_postgres_follows_insertion_order(
 
 
 async def revert_to_version_2(url: str, schema: str) -> None:
-    """Undo migrations 5 (filters), 4 (issues) and 3 (the coarser rollups and the
-    durations in ``event_counts``)."""
+    """Undo migrations 6 (alerts), 5 (filters), 4 (issues) and 3 (the coarser rollups
+    and the durations in ``event_counts``)."""
     s = f'"{schema}"'
+    await admin(
+        url, f"DROP TABLE {s}.alert_rules, {s}.alert_states, {s}.alert_history, {s}.alert_triggers"
+    )
     await admin(url, f"DROP TABLE {s}.event_indexes")
     await admin(url, f"DROP FUNCTION {s}.event_words(text)")
     await admin(url, f"DROP TABLE {s}.issues, {s}.event_issues")

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "serve",
     "issues",
     "indexes",
+    "alerts",
 )
 
 for _name in COMMAND_MODULES:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +19,8 @@ from eventcollector.cli._common import CliError, DbOpt
 from eventcollector.cli.app import app
 
 if TYPE_CHECKING:
+    from eventcollector.alert_rules import RuleLimits
+    from eventcollector.alerts import NotifySettings
     from eventcollector.server.app import Service
     from eventcollector.server.auth import KeyStore
 
@@ -25,6 +28,7 @@ _LIMITS = "Limits"
 _STREAMS = "Streams"
 _DOORS = "Other doors (docs/ingest.md)"
 _RETENTION = "Retention (docs/guarantees.md)"
+_ALERTS = "Alerts (docs/alerts.md)"
 
 KeysFileOpt = Annotated[
     Path | None,
@@ -144,6 +148,52 @@ def serve(
             rich_help_panel=_RETENTION,
         ),
     ] = None,
+    alerts: Annotated[
+        Path | None,
+        typer.Option(
+            "--alerts",
+            metavar="FILE",
+            help="Alert rules ([[alert]] tables in TOML); refused whole if one is bad.",
+            rich_help_panel=_ALERTS,
+        ),
+    ] = None,
+    alerts_min_interval: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            help="Lower the minimum window (1m) and interval (10s) of rules to these seconds,"
+            " and evaluate as often (for tests and demos).",
+            rich_help_panel=_ALERTS,
+        ),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Base URL in notices' links [default: http://HOST:PORT].", rich_help_panel=_ALERTS
+        ),
+    ] = None,
+    smtp_host: Annotated[
+        str, typer.Option(envvar="EVENTCOLLECTOR_SMTP_HOST", rich_help_panel=_ALERTS)
+    ] = "localhost",
+    smtp_port: Annotated[
+        int,
+        typer.Option(envvar="EVENTCOLLECTOR_SMTP_PORT", min=1, max=65535, rich_help_panel=_ALERTS),
+    ] = 25,
+    smtp_from: Annotated[
+        str, typer.Option(envvar="EVENTCOLLECTOR_SMTP_FROM", rich_help_panel=_ALERTS)
+    ] = "eventcollector@localhost",
+    notify_timeout: Annotated[
+        float, typer.Option(min=0.01, help="Seconds per attempt.", rich_help_panel=_ALERTS)
+    ] = 10.0,
+    notify_retries: Annotated[
+        int, typer.Option(min=0, max=10, help="Attempts after the first.", rich_help_panel=_ALERTS)
+    ] = 3,
+    notify_backoff: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Seconds before the first retry, doubling.", rich_help_panel=_ALERTS
+        ),
+    ] = 1.0,
 ) -> None:
     """Run the collector's HTTP API (see docs/http-api.md); default 127.0.0.1:8765.
 
@@ -154,6 +204,7 @@ def serve(
     """
     import uvicorn
 
+    from eventcollector.alerts import NotifySettings
     from eventcollector.collector import EventCollector
     from eventcollector.server import ServerSettings, create_app, http_protocol
     from eventcollector.server.auth import bind_refusal
@@ -178,6 +229,18 @@ def serve(
         raise CliError("otlp-port: must differ from --port", 2)
     services = _syslog(syslog_tcp, syslog_udp, syslog_max_connections, syslog_idle_timeout)
     services += _retention(retention or [], retention_interval, archive_dir)
+    limits = _rule_limits(alerts_min_interval)
+    settings = replace(settings, alert_limits=limits)
+    notify = NotifySettings(
+        timeout=notify_timeout,
+        retries=notify_retries,
+        backoff=notify_backoff,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        smtp_from=smtp_from,
+        base_url=public_url or f"http://{host if ':' not in host else f'[{host}]'}:{port}",
+    )
+    services.append(_alert_service(alerts, limits, notify, alerts_min_interval))
     if index:
         asyncio.run(_create_indexes(target, index))
     collector = EventCollector(target, max_pending=max_pending)
@@ -249,6 +312,27 @@ def _check_writable(directory: Path) -> None:
             pass
     except OSError as exc:
         raise CliError(f"archive-dir: {directory}: {exc.strerror or exc}", 2) from None
+
+
+def _rule_limits(min_interval: float | None) -> RuleLimits:
+    from eventcollector.alert_rules import RuleLimits
+
+    return RuleLimits() if min_interval is None else RuleLimits.lowered(min_interval)
+
+
+def _alert_service(
+    path: Path | None, limits: RuleLimits, notify: NotifySettings, min_interval: float | None
+) -> Service:
+    """The alert engine; a bad rules file is refused whole, naming the rule and key."""
+    from eventcollector.alert_rules import load_rules
+    from eventcollector.server.alerts import AlertService
+
+    try:
+        rules = None if path is None else load_rules(path, limits)
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
+    tick = 1.0 if min_interval is None else min(1.0, min_interval)
+    return AlertService(rules, notify, tick)
 
 
 def _listen(host: str, port: int) -> socket.socket:

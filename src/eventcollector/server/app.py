@@ -19,7 +19,16 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventcollector.collector import EventCollector
-from eventcollector.server import aggregates, ingest, issues, openapi, queries, streams, ui
+from eventcollector.server import (
+    aggregates,
+    alerts,
+    ingest,
+    issues,
+    openapi,
+    queries,
+    streams,
+    ui,
+)
 from eventcollector.server.auth import KeyStore
 from eventcollector.server.crosssite import CrossSiteGuard
 from eventcollector.server.errors import (
@@ -113,6 +122,7 @@ def create_app(
         *ingest.routes(state),
         *queries.routes(state),
         *issues.routes(state),
+        *alerts.routes(state),
         *aggregates.routes(state),
         *streams.routes(state),
         _health(state),

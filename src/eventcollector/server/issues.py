@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,7 +20,7 @@ from starlette.routing import Route
 from eventcollector.issues import IssueQuery
 from eventcollector.model import parse_timestamp
 from eventcollector.server.errors import ApiError, json_response
-from eventcollector.server.limits import read_body
+from eventcollector.server.limits import request_json, single_params
 from eventcollector.server.state import ServerState
 
 __all__ = ["MAX_PAGE", "routes"]
@@ -32,17 +31,6 @@ MAX_PAGE = 1_000
 _BODY_BYTES = 4_096
 _LIST_PARAMS = frozenset({"status", "system", "seen_since", "order_by", "limit", "offset"})
 _ACTIVITY_PARAMS = frozenset({"id", "since", "until", "interval"})
-
-
-def _single(request: Request, allowed: frozenset[str]) -> dict[str, str]:
-    picked: dict[str, str] = {}
-    for name, value in request.query_params.multi_items():
-        if name not in allowed:
-            raise ApiError(400, f"{name}: unknown query parameter")
-        if name in picked:
-            raise ApiError(400, f"{name}: give at most one value")
-        picked[name] = value
-    return picked
 
 
 def _int(picked: dict[str, str], name: str, default: int) -> int:
@@ -76,7 +64,7 @@ class _Issues:
 
     async def list_issues(self, request: Request) -> Response:
         self.state.authorize(request.headers, "read")
-        picked = _single(request, _LIST_PARAMS)
+        picked = single_params(request, _LIST_PARAMS)
         try:
             since = picked.get("seen_since")
             query = IssueQuery(
@@ -110,7 +98,7 @@ class _Issues:
 
     async def get_issue(self, request: Request) -> Response:
         self.state.authorize(request.headers, "read")
-        _single(request, frozenset())
+        single_params(request, frozenset())
         issue_id = _issue_id(request)
         issue = await self.collector.get_issue(issue_id)
         if issue is None:
@@ -119,7 +107,7 @@ class _Issues:
 
     async def issue_events(self, request: Request) -> Response:
         self.state.authorize(request.headers, "read")
-        picked = _single(request, frozenset({"limit"}))
+        picked = single_params(request, frozenset({"limit"}))
         issue_id = _issue_id(request)
         limit = _int(picked, "limit", 100)
         if not 1 <= limit <= MAX_PAGE:
@@ -131,7 +119,7 @@ class _Issues:
 
     async def activity(self, request: Request) -> Response:
         self.state.authorize(request.headers, "read")
-        picked = _single(request, _ACTIVITY_PARAMS)
+        picked = single_params(request, _ACTIVITY_PARAMS)
         try:
             ids = [_id_param(v) for v in picked.get("id", "").split(",") if v.strip()]
             if "since" not in picked:
@@ -149,7 +137,7 @@ class _Issues:
 
     async def set_status(self, request: Request) -> Response:
         self.state.authorize(request.headers, "triage")
-        _single(request, frozenset())
+        single_params(request, frozenset())
         issue_id = _issue_id(request)
         payload = await self._body(request)
         until = payload.get("until")
@@ -163,16 +151,7 @@ class _Issues:
         return json_response(issue.to_dict())
 
     async def _body(self, request: Request) -> dict[str, Any]:
-        body = await read_body(
-            request.stream(),
-            content_length=request.headers.get("content-length"),
-            encoding=request.headers.get("content-encoding"),
-            max_bytes=_BODY_BYTES,
-        )
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ApiError(400, f"body: invalid JSON ({exc})") from None
+        payload = await request_json(request, _BODY_BYTES)
         if not isinstance(payload, dict) or "status" not in payload:
             raise ApiError(400, 'body: expected {"status": ..., "until": <timestamp, for muted>}')
         unknown = set(payload) - {"status", "until"}

@@ -13,11 +13,19 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from eventcollector.server.errors import ApiError, limit_error
 
-__all__ = ["RateLimiter", "depth_exceeds", "read_body", "request_body"]
+__all__ = [
+    "RateLimiter",
+    "depth_exceeds",
+    "read_body",
+    "request_body",
+    "request_json",
+    "single_params",
+]
 
 
 async def request_body(request: Request, max_bytes: int) -> bytes:
@@ -28,6 +36,26 @@ async def request_body(request: Request, max_bytes: int) -> bytes:
         encoding=request.headers.get("content-encoding"),
         max_bytes=max_bytes,
     )
+
+
+def single_params(request: Request, allowed: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The query parameters, each named in ``allowed`` and given at most once; else 400."""
+    picked: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name not in allowed:
+            raise ApiError(400, f"{name}: unknown query parameter")
+        if name in picked:
+            raise ApiError(400, f"{name}: give at most one value")
+        picked[name] = value
+    return picked
+
+
+async def request_json(request: Request, max_bytes: int) -> Any:
+    """A request's body parsed as JSON; 400 ``body: invalid JSON`` when it is not."""
+    try:
+        return orjson.loads(await request_body(request, max_bytes))
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"body: invalid JSON ({exc})") from None
 
 
 async def read_body(

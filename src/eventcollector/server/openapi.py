@@ -20,6 +20,7 @@ from eventcollector.issue_activity import ACTIVITY_INTERVALS, MAX_ACTIVITY_ISSUE
 from eventcollector.issues import ISSUE_ORDERS, ISSUE_STATUSES
 from eventcollector.model import LIMITS, Severity
 from eventcollector.query import ORDER_FIELDS
+from eventcollector.server import _openapi_alerts
 from eventcollector.server.issues import MAX_PAGE
 from eventcollector.server.settings import ServerSettings
 
@@ -254,6 +255,7 @@ _TYPES: tuple[Any, ...] = (
     Aggregate,
     Facets,
     StreamEvent | StreamMissed,
+    *_openapi_alerts.TYPES,
 )
 
 # Filters as the parser (query_params) takes them; the same promise as above.
@@ -518,6 +520,7 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
             }
         },
         **_issue_paths(),
+        **_openapi_alerts.paths(_ref, _json, _errors, _param),
         "/v1/stream": {
             "get": {
                 "summary": "Server-Sent Events: event frames and missed frames.",

@@ -25,7 +25,7 @@ from eventcollector.model import Event, format_timestamp, parse_timestamp
 from eventcollector.query import GROUP_FIELDS, Query
 from eventcollector.query_params import FILTER_PARAMS, PAGING_PARAMS, query_from_params
 from eventcollector.server.errors import ApiError, json_response
-from eventcollector.server.limits import read_body
+from eventcollector.server.limits import request_json
 from eventcollector.server.state import ServerState
 from eventcollector.storage.base import MAX_RETENTION_DAYS
 
@@ -239,16 +239,7 @@ class _Reads:
 
     async def cleanup(self, request: Request) -> Response:
         self.state.authorize(request.headers, "admin")
-        body = await read_body(
-            request.stream(),
-            content_length=request.headers.get("content-length"),
-            encoding=request.headers.get("content-encoding"),
-            max_bytes=_ADMIN_BODY_BYTES,
-        )
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ApiError(400, f"body: invalid JSON ({exc})") from None
+        payload = await request_json(request, _ADMIN_BODY_BYTES)
         if not isinstance(payload, dict) or not {"retention_days"} <= set(payload) <= {
             "retention_days",
             "q",

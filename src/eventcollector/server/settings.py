@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from eventcollector.alert_rules import RuleLimits
+
 __all__ = ["DEFAULT_HOST", "DEFAULT_KEYED_RATE", "DEFAULT_PORT", "ServerSettings"]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -13,6 +15,7 @@ DEFAULT_PORT = 8765
 #: refused what the server could take; shares per tenant need a lower --rate-limit
 #: (docs/http-api.md, Defaults).
 DEFAULT_KEYED_RATE = 50_000.0
+_RULE_LIMITS = RuleLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,8 @@ class ServerSettings:
     max_limit: int = 1_000
     #: Seconds suggested in Retry-After for 503 (queue full, storage unavailable).
     retry_after: int = 1
+    #: The bounds of alert rules' durations (``serve --alerts-min-interval`` lowers them).
+    alert_limits: RuleLimits = _RULE_LIMITS
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_event_bytes", "max_batch", "max_depth"):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from eventcollector.storage.base import (
     Aggregating,
+    AlertStore,
     EnqueueAppend,
     EventsCallback,
     EventStore,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENV_DB",
     "Aggregating",
+    "AlertStore",
     "EnqueueAppend",
     "EventStore",
     "EventsCallback",

@@ -13,15 +13,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
+from eventcollector.alert_rules import AlertRecord, AlertRule, AlertState
 from eventcollector.filters import Field, Filter
 from eventcollector.issue_activity import ActivityQuery, IssueActivity
-from eventcollector.issues import Issue, IssueQuery, IssuesCallback
+from eventcollector.issues import Issue, IssueChange, IssueQuery, IssuesCallback
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query
 
 __all__ = [
     "MAX_RETENTION_DAYS",
     "Aggregating",
+    "AlertStore",
     "EnqueueAppend",
     "EventStore",
     "EventsCallback",
@@ -228,3 +230,38 @@ class Indexable(Protocol):
 
     async def list_indexes(self) -> list[dict[str, Any]]:
         """The indexed paths: path, index name, created_at."""
+
+
+@runtime_checkable
+class AlertStore(Protocol):
+    """Alert rules, their states and history (docs/alerts.md), and who evaluates them."""
+
+    async def alert_rules(self) -> list[tuple[AlertRule, str]]:
+        """Every stored rule with its source (``"file"`` or ``"api"``), by name."""
+
+    async def put_alert_rule(self, rule: AlertRule, source: str) -> bool:
+        """Store ``rule`` (replacing one of that name, keeping its state); True if new."""
+
+    async def delete_alert_rule(self, name: str) -> bool:
+        """Delete the rule, its states and its history; False if there was none."""
+
+    async def alert_states(self, rule: str | None = None) -> list[AlertState]:
+        """The states of ``rule`` (of every rule when None), by rule and group."""
+
+    async def save_alert(
+        self, states: Sequence[AlertState], records: Sequence[AlertRecord]
+    ) -> None:
+        """Store states and append history records, in one transaction."""
+
+    async def alert_history(self, rule: str, limit: int = 100) -> list[AlertRecord]:
+        """The rule's history, newest first."""
+
+    async def push_alert_triggers(self, changes: Sequence[IssueChange]) -> None:
+        """Queue new/regressed issues for the evaluating instance (any instance calls this)."""
+
+    async def take_alert_triggers(self) -> list[IssueChange]:
+        """The queued issue changes, oldest first, removed from the queue."""
+
+    async def alert_lease(self) -> bool:
+        """Whether this instance evaluates: takes the lease when free, keeps it while
+        held (a lock that its holder's death releases); call it before every round."""

@@ -18,6 +18,8 @@ the connection's ``search_path``:
 - ``issues`` (one row per error fingerprint) and ``event_issues`` (each error event's
   issue), kept by ingest (``_issues``);
 - ``event_words(text)``, ``event_indexes``: for filters (see ``_V5``).
+- ``alert_rules``, ``alert_states``, ``alert_history``, ``alert_triggers``: alerts
+  (``_alerts``, docs/alerts.md);
 - ``schema_migrations``: the applied versions.
 
 Migrations and partition creation run under transaction-scoped advisory locks,
@@ -30,7 +32,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 _PARTITION = re.compile(r"events_(\d{4})(\d{2})(\d{2})")
@@ -168,7 +170,50 @@ _V5 = [
     )""",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _ISSUES, 5: _V5}
+# Alerts (docs/alerts.md): rules as their JSON definition, one state per rule and
+# group, the history, and the queue of new and regressed issues that every server
+# fills and the evaluating one empties (``_alerts``).
+_ALERTS = [
+    """CREATE TABLE alert_rules (
+        name text COLLATE "C" PRIMARY KEY,
+        definition jsonb NOT NULL,
+        source text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    )""",
+    """CREATE TABLE alert_states (
+        rule text COLLATE "C" NOT NULL,
+        grp text COLLATE "C" NOT NULL,
+        state text NOT NULL,
+        since timestamptz NOT NULL,
+        value double precision,
+        evaluated timestamptz,
+        notified timestamptz,
+        PRIMARY KEY (rule, grp)
+    )""",
+    """CREATE TABLE alert_history (
+        id bigserial PRIMARY KEY,
+        rule text COLLATE "C" NOT NULL,
+        grp text COLLATE "C" NOT NULL,
+        at timestamptz NOT NULL,
+        kind text NOT NULL,
+        state text NOT NULL,
+        value double precision,
+        target text,
+        error text,
+        sample_ids jsonb NOT NULL
+    )""",
+    "CREATE INDEX alert_history_rule_idx ON alert_history (rule, id)",
+    """CREATE TABLE alert_triggers (
+        id bigserial PRIMARY KEY,
+        kind text NOT NULL,
+        issue_id bigint NOT NULL,
+        fingerprint text NOT NULL
+    )""",
+]
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: _V1, 2: _V2, 3: _V3, 4: _ISSUES, 5: _V5, 6: _ALERTS
+}  # fmt: skip
 
 
 class NotOurSchema(ValueError):

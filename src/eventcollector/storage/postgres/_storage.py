@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
+from eventcollector.alert_rules import AlertRecord, AlertRule, AlertState
 from eventcollector.filters import Field, Filter
 from eventcollector.issue_activity import ActivityQuery, IssueActivity
 from eventcollector.issues import (
@@ -38,6 +39,7 @@ from eventcollector.storage._indexes import literals
 from eventcollector.storage._where import lift, mark_indexed
 from eventcollector.storage.base import StorageError, retention_cutoff
 from eventcollector.storage.postgres import _aggregate as aggregation
+from eventcollector.storage.postgres import _alerts as alerts
 from eventcollector.storage.postgres import _indexes as indexes
 from eventcollector.storage.postgres import _issues as issues
 from eventcollector.storage.postgres import _reads as reads
@@ -124,6 +126,7 @@ class PostgresStorage:
         self._listener = Listener(
             self._dsn, self._pool_args, self._read, channel=self.channel, instance=instance
         )
+        self._lease = alerts.Lease(self._dsn, self._pool_args["server_settings"], self.schema)
 
     @property
     def notify(self) -> bool:
@@ -167,6 +170,7 @@ class PostgresStorage:
     async def close(self) -> None:
         """Finish queued writes, stop listening and close every connection."""
         await self._listener.close()
+        await self._lease.release()
         await self._writer.drain()
         pool, self._pool = self._pool, None
         if pool is not None:
@@ -411,6 +415,47 @@ class PostgresStorage:
     async def issue_activity(self, query: ActivityQuery) -> IssueActivity:
         """The issues' events per hour or day (the sparklines of the UI)."""
         return await self._read(functools.partial(issues.issue_activity, query=query))
+
+    # -- alerts (docs/alerts.md) ------------------------------------------------
+
+    async def alert_rules(self) -> list[tuple[AlertRule, str]]:
+        """Every stored rule with its source, by name."""
+        return await self._read(alerts.list_rules)
+
+    async def put_alert_rule(self, rule: AlertRule, source: str) -> bool:
+        """Store ``rule`` (replacing one of that name); True if it is new."""
+        return await self._read(functools.partial(alerts.put_rule, rule=rule, source=source))
+
+    async def delete_alert_rule(self, name: str) -> bool:
+        """Delete the rule with its states and history; False if there was none."""
+        return await self._read(functools.partial(alerts.delete_rule, name=name))
+
+    async def alert_states(self, rule: str | None = None) -> list[AlertState]:
+        """The states of ``rule`` (of every rule when None)."""
+        return await self._read(functools.partial(alerts.states, rule=rule))
+
+    async def save_alert(
+        self, states: Sequence[AlertState], records: Sequence[AlertRecord]
+    ) -> None:
+        """States and history records, in one transaction."""
+        await self._read(functools.partial(alerts.save, states=states, records=records))
+
+    async def alert_history(self, rule: str, limit: int = 100) -> list[AlertRecord]:
+        """The rule's history, newest first."""
+        return await self._read(functools.partial(alerts.history, rule=rule, limit=limit))
+
+    async def push_alert_triggers(self, changes: Sequence[IssueChange]) -> None:
+        """Queue new/regressed issues for the evaluating server (any server calls this)."""
+        await self._read(functools.partial(alerts.push_triggers, changes=changes))
+
+    async def take_alert_triggers(self) -> list[IssueChange]:
+        """The queued issue changes, oldest first, now removed."""
+        return await self._read(alerts.take_triggers)
+
+    async def alert_lease(self) -> bool:
+        """Whether this server evaluates (a session advisory lock on its own connection)."""
+        self._require_pool()
+        return await self._lease.hold()
 
     # -- live streams across instances -----------------------------------------
 

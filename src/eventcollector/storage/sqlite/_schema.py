@@ -11,6 +11,8 @@ unchanged in the sqlite3 shell. Beside it:
 - ``issues`` (one row per error fingerprint) and ``event_issues`` (each error event's
   issue), kept by ingest (``_issues``);
 - ``event_indexes``: the data/metadata paths with an expression index;
+- ``alert_rules``, ``alert_states``, ``alert_history`` and ``alert_triggers`` (issue
+  changes queued for the evaluating server): alerts (``_alerts``, docs/alerts.md);
 - ``event_counts`` (per hour, system, type and severity), ``day_counts`` (the same
   per day), ``event_totals`` (all time) and ``hour_totals`` (per hour only): rollups of
   counts and duration sums, maintained in the same transaction as the events, so
@@ -26,7 +28,7 @@ from __future__ import annotations
 import sqlite3
 
 APPLICATION_ID = 0x45564331  # "EVC1"
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: rowid_blocks groups rowids by this many low bits (4,096 rows a block). Deletes leave
 #: its bounds wider than the rows left, which keeps them correct as bounds.
 ROWID_BLOCK_BITS = 12
@@ -211,6 +213,47 @@ _V7 = [
     ) WITHOUT ROWID"""
 ]
 
+# Alerts (docs/alerts.md): rules as their JSON definition, one state per rule and
+# group, the history of transitions and notifications, and the queue of new and
+# regressed issues for the evaluating server (``_alerts``).
+_ALERTS = [
+    """CREATE TABLE IF NOT EXISTS alert_rules (
+        name TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        source TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS alert_states (
+        rule TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        state TEXT NOT NULL,
+        since TEXT NOT NULL,
+        value REAL,
+        evaluated TEXT,
+        notified TEXT,
+        PRIMARY KEY (rule, grp)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS alert_history (
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        value REAL,
+        target TEXT,
+        error TEXT,
+        sample_ids TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS idx_alert_history_rule ON alert_history(rule, id)",
+    """CREATE TABLE IF NOT EXISTS alert_triggers (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        issue_id INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL
+    )""",
+]
+
 _MIGRATIONS: dict[int, list[str]] = {
     1: _V1,
     2: _V2,
@@ -219,6 +262,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     5: _V5,
     6: _ISSUES,
     7: _V7,
+    8: _ALERTS,
 }
 
 

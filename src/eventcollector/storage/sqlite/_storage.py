@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
+from eventcollector.alert_rules import AlertRecord, AlertRule, AlertState
 from eventcollector.filters import Field, Filter
 from eventcollector.issue_activity import ActivityQuery, IssueActivity
 from eventcollector.issues import (
@@ -38,6 +39,7 @@ from eventcollector.storage._indexes import REGISTRY, literals, parse_index_path
 from eventcollector.storage._where import lift, mark_indexed
 from eventcollector.storage.base import StorageError, retention_cutoff
 from eventcollector.storage.sqlite import _aggregate as aggregation
+from eventcollector.storage.sqlite import _alerts as alerts
 from eventcollector.storage.sqlite import _indexes as indexes
 from eventcollector.storage.sqlite import _issues as issues
 from eventcollector.storage.sqlite import _reads as reads
@@ -91,6 +93,7 @@ class SQLiteStorage:
         self._insert_batches = partial(insert_batches, announce=self._announce_issues)
         #: Indexed data paths -> the expression text their index is built on.
         self._literals: dict[Field, str] = {}
+        self._lease = alerts.Lease(self.path)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -153,6 +156,7 @@ class SQLiteStorage:
             readers.shutdown(wait=True)
         if checkpointer is not None:
             checkpointer.close()
+        self._lease.release()
         for conn in self._connections:
             conn.close()
         self._connections.clear()
@@ -368,6 +372,53 @@ class SQLiteStorage:
     async def issue_activity(self, query: ActivityQuery) -> IssueActivity:
         """The issues' events per hour or day (the sparklines of the UI)."""
         return await self._read(partial(issues.issue_activity, query=query))
+
+    # -- alerts (docs/alerts.md) ------------------------------------------------
+
+    async def alert_rules(self) -> list[tuple[AlertRule, str]]:
+        """Every stored rule with its source, by name."""
+        return await self._read(alerts.list_rules)
+
+    async def put_alert_rule(self, rule: AlertRule, source: str) -> bool:
+        """Store ``rule`` (replacing one of that name); True if it is new."""
+        return await self._require_writer().submit(  # type: ignore[no-any-return]
+            partial(alerts.put_rule, rule=rule, source=source)
+        )
+
+    async def delete_alert_rule(self, name: str) -> bool:
+        """Delete the rule with its states and history; False if there was none."""
+        return await self._require_writer().submit(  # type: ignore[no-any-return]
+            partial(alerts.delete_rule, name=name)
+        )
+
+    async def alert_states(self, rule: str | None = None) -> list[AlertState]:
+        """The states of ``rule`` (of every rule when None)."""
+        return await self._read(partial(alerts.states, rule=rule))
+
+    async def save_alert(
+        self, states: Sequence[AlertState], records: Sequence[AlertRecord]
+    ) -> None:
+        """States and history records, in one transaction."""
+        await self._require_writer().submit(partial(alerts.save, states=states, records=records))
+
+    async def alert_history(self, rule: str, limit: int = 100) -> list[AlertRecord]:
+        """The rule's history, newest first."""
+        return await self._read(partial(alerts.history, rule=rule, limit=limit))
+
+    async def push_alert_triggers(self, changes: Sequence[IssueChange]) -> None:
+        """Queue new/regressed issues for the evaluating instance."""
+        await self._require_writer().submit(partial(alerts.push_triggers, changes=changes))
+
+    async def take_alert_triggers(self) -> list[IssueChange]:
+        """The queued issue changes, oldest first, now removed."""
+        return await self._require_writer().submit(  # type: ignore[no-any-return]
+            alerts.take_triggers
+        )
+
+    async def alert_lease(self) -> bool:
+        """Whether this process evaluates (an exclusive lock on ``<db>-alerts.lock``)."""
+        self._require_writer()
+        return await asyncio.to_thread(self._lease.hold)
 
     async def health(self) -> dict[str, Any]:
         """Path, sizes, schema version and queue depth; raises StorageError if unusable."""

@@ -1,0 +1,34 @@
+"""Alerts (docs/alerts.md): the engine that evaluates rules and notifies, and the
+operations on rules that the HTTP API and the CLI share.
+
+Rules, states and history records are ``eventcollector.alert_rules``; they are kept by
+the store (the ``AlertStore`` capability). Webhook and Slack notices need httpx (the
+``server`` extra).
+"""
+
+from eventcollector.alerts._engine import AlertEngine, sync_file_rules
+from eventcollector.alerts._manage import (
+    add_alert,
+    alert_history,
+    find_rule,
+    list_alerts,
+    remove_alert,
+    test_alert,
+)
+from eventcollector.alerts._notify import SIGNATURE_HEADER, Notice, Notifier, NotifySettings, sign
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "AlertEngine",
+    "Notice",
+    "Notifier",
+    "NotifySettings",
+    "add_alert",
+    "alert_history",
+    "find_rule",
+    "list_alerts",
+    "remove_alert",
+    "sign",
+    "sync_file_rules",
+    "test_alert",
+]
