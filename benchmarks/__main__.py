@@ -6,6 +6,7 @@
     python -m benchmarks --only filters  # filter parse time, no data needed
     python -m benchmarks --only otlp     # OTLP protobuf logs vs the JSON batch endpoint
     python -m benchmarks --only ui --events 100000   # the web UI, in Chromium
+    python -m benchmarks --only anchors  # issue 17: beside the spec's literal design, as ratios
 
 Nothing here is a test: figures are printed, never asserted. Record the latest in
 docs/performance.md together with the machine they came from.
@@ -24,7 +25,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PHASES = ("ingest", "queries", "http", "otlp", "postgres", "filters", "issues", "ui")
+PHASES = (
+    "ingest",
+    "queries",
+    "http",
+    "otlp",
+    "postgres",
+    "filters",
+    "issues",
+    "ui",
+    "anchors",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -125,6 +136,16 @@ def main() -> None:
 
         report["ui"] = run_ui(workdir, args.events, repeat=max(3, min(args.repeat, 10)))
         _progress("ui", report["ui"])
+    if "anchors" in phases:
+        # A child process (its own databases under workdir/anchors): 200k events each side.
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks._anchors", "--workdir", str(workdir / "anchors"),
+             "--events", str(min(args.events, 200_000)),
+             "--sequential", str(min(args.events, 200_000))],
+            check=True, stdout=subprocess.PIPE, text=True,
+        ).stdout  # fmt: skip
+        report["anchors"] = json.loads(out)
+        _progress("anchors", report["anchors"])
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

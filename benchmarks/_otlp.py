@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._data import generate
-from benchmarks._http import _free_port, _start_server, _stored
+from benchmarks._http import free_port, start_server, stored
 from benchmarks._http_client import post_bodies
 
 BATCH = 1_000
@@ -37,8 +37,8 @@ def run_otlp(workdir: Path, events: int) -> dict[str, Any]:
         ("json_batch_1000", "benchmarks._http_client", "/v1/events"),
         ("otlp_protobuf_1000", "benchmarks._otlp", "/v1/logs"),
     ):
-        port = _free_port()
-        server = _start_server(workdir / f"{name}.db", port)
+        port = free_port()
+        server = start_server(workdir / f"{name}.db", port)
         try:
             out = subprocess.run(
                 [sys.executable, "-m", module, "--url", f"http://127.0.0.1:{port}{path}",
@@ -46,7 +46,7 @@ def run_otlp(workdir: Path, events: int) -> dict[str, Any]:
                 check=True, stdout=subprocess.PIPE, text=True,
             ).stdout  # fmt: skip
             report[name] = json.loads(out)
-            report[name]["stored_after"] = _stored(port)
+            report[name]["stored_after"] = stored(port)
         finally:
             server.terminate()
             server.wait(timeout=60)
