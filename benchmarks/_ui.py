@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._data import generate
-from benchmarks._http import _free_port, _start_server
+from benchmarks._http import free_port, start_server
 
 CHROMIUM = "/usr/bin/chromium"
 FILTERS = [
@@ -98,8 +98,8 @@ def run_ui(workdir: Path, events: int, repeat: int = 5) -> dict[str, Any]:
     if not Path(CHROMIUM).exists():
         return {"skipped": f"no Chromium at {CHROMIUM} (apt-get install chromium)"}
     db, seeded_s = _database(workdir, events)
-    port = _free_port()
-    server = _start_server(db, port)
+    port = free_port()
+    server = start_server(db, port)
     url = f"http://127.0.0.1:{port}/"
     report: dict[str, Any] = {"events": events, "database": db.name}
     if seeded_s is not None:
