@@ -55,3 +55,10 @@ def test_bad_q_is_a_value_error_naming_it(params: dict[str, list[str]], message:
     with pytest.raises(ValueError, match=r"^q: ") as caught:
         query_from_params(params)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", "31536000001"])
+def test_min_duration_past_the_longest_storable_duration_is_refused(value: str) -> None:
+    # 2**63 and beyond cannot even be bound; a year and a millisecond can match nothing.
+    with pytest.raises(ValueError, match=r"^min_duration_ms: must be between 0 and 31536000000"):
+        query_from_params({"min_duration_ms": [value]})

@@ -203,7 +203,7 @@ def _fill_hours(hourly: dict[str, int], until: datetime | None) -> dict[str, int
 
 def format_hour(ts: datetime) -> str:
     """The hour-bucket key storage uses: "YYYY-MM-DDTHH:00:00+00:00"."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00+00:00")
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
 
 
 # Numbers, hex ids and UUIDs vary between occurrences of the same error.

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from eventcollector.filters import MAX_LIST_VALUES, Filter, Text, matches, search_terms
-from eventcollector.model import Event, EventType, Severity, System, parse_timestamp
+from eventcollector.model import LIMITS, Event, EventType, Severity, System, parse_timestamp
 
 __all__ = [
     "GROUP_FIELDS",
@@ -71,6 +71,10 @@ class Query:
             raise ValueError(f"limit: must be between 0 and {MAX_LIMIT}")
         if self.offset < 0:
             raise ValueError("offset: must not be negative")
+        if self.min_duration_ms is not None and not (
+            0 <= self.min_duration_ms <= LIMITS.max_duration_ms
+        ):  # beyond it nothing can match, and past 2**63 SQLite cannot bind it
+            raise ValueError(f"min_duration_ms: must be between 0 and {LIMITS.max_duration_ms}")
         for name in (
             "systems",
             "event_types",

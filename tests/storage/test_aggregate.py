@@ -172,6 +172,22 @@ async def test_count_by_bucket_and_severity_fills_empty_buckets(storage: Storage
     assert counts[(BASE + timedelta(minutes=45), ("error",))] == 0
 
 
+@pytest.mark.parametrize("interval", ["1m", "5m", "15m", "1h", "1d"])
+async def test_years_before_1000_bucket_and_count(storage: Storage, interval: str) -> None:
+    # strftime's %Y writes 999, not 0999: hour keys and buckets must not depend on it.
+    assert isinstance(storage, Aggregating)
+    start = datetime(999, 1, 1, tzinfo=UTC)
+    await storage.append([ev(timestamp=start + timedelta(minutes=m)) for m in (0, 30, 90)])
+    window = Query(since=start, until=start + timedelta(hours=3))
+    spec = AggregateSpec.parse([], interval=interval, metrics=["count"])
+    result = await storage.aggregate(window, spec)
+    assert sum(r.values[0] for r in result.rows) == 3
+    assert result.rows[0].bucket == start
+    assert await storage.count(window) == 3
+    hours = await storage.group_count(window, "hour")
+    assert sorted(hours.values()) == [1, 2]
+
+
 async def test_values_outside_the_top_are_one_other_group_with_exact_metrics(
     storage: Storage,
 ) -> None:

@@ -17,7 +17,7 @@ import re
 import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import orjson
@@ -113,7 +113,7 @@ CSV_COLUMNS = (
 
 def show_time(ts: datetime) -> str:
     """UTC to the millisecond: sortable, and the same on every host."""
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def _duration(ms: int | None) -> str:

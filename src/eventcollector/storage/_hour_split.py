@@ -53,8 +53,8 @@ def split_by_hours(query: Query) -> HourSplit | None:
     if query.until is not None and end is not None and end < query.until:
         edges.append(query.with_(since=end))
     return HourSplit(
-        None if start is None else _hour_text(start),
-        None if end is None else _hour_text(end),
+        None if start is None else hour_text(start),
+        None if end is None else hour_text(end),
         tuple(edges),
     )
 
@@ -73,5 +73,6 @@ def _ceil_hour(ts: datetime) -> datetime:
     return floor if floor == ts else floor + _HOUR
 
 
-def _hour_text(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H")
+def hour_text(ts: datetime) -> str:
+    """``YYYY-MM-DDTHH``, the rollups' hour key (strftime's %Y drops zeros before 1000)."""
+    return ts.isoformat(timespec="hours")[:13]

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query
-from eventcollector.storage._hour_split import hour_key, split_by_hours
+from eventcollector.storage._hour_split import hour_key, hour_text, split_by_hours
 from eventcollector.storage.postgres._dialect import Params
 from eventcollector.storage.postgres._rollups import rollup_parts
 from eventcollector.storage.postgres._sql import (
@@ -69,7 +69,7 @@ async def group_count(conn: Any, query: Query, field: GroupField) -> Counter[str
         statement = " UNION ALL ".join(parts)
     for key, n in await conn.fetch(statement, *p.values):
         if field == "hour":
-            key = hour_key(key.astimezone(UTC).strftime("%Y-%m-%dT%H"))
+            key = hour_key(hour_text(key.astimezone(UTC)))
         result[key] += int(n)
     return result
 

@@ -19,7 +19,7 @@ import orjson
 
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
-from eventcollector.storage._hour_split import HourSplit, hour_key, split_by_hours
+from eventcollector.storage._hour_split import HourSplit, hour_key, hour_text, split_by_hours
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._rollups import hour_rollup, rollup_parts
 from eventcollector.storage.sqlite._select import expanded_match, select_events
@@ -87,7 +87,7 @@ def _rest_of_hour(edge: Query) -> tuple[str, Query] | None:
         rest = edge.with_(since=until, until=start + 2 * _HALF_HOUR)
     else:
         return None
-    return start.strftime("%Y-%m-%dT%H"), rest
+    return hour_text(start), rest
 
 
 def group_count(conn: sqlite3.Connection, query: Query, field: GroupField) -> dict[str, int]:
