@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -314,6 +316,28 @@ def test_emit_without_any_event_loop(db_path: Path) -> None:
     finally:
         asyncio.run_coroutine_threadsafe(collector.stop(), loop).result(10)
     assert not collector.running
+
+
+_EMIT_THEN_EXIT = """
+import sys
+from eventcollector import EventCollector
+collector = EventCollector(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    collector.emit(system="a", event_type="b", title=f"t{i}")
+"""
+
+
+def test_every_event_emitted_right_before_exit_is_stored(db_path: Path) -> None:
+    # The exit hook once read the pending tasks on the exiting thread, before the loop
+    # had run the last emits' callbacks: those events were dropped without an error.
+    n = 3000
+    done = subprocess.run(
+        [sys.executable, "-c", _EMIT_THEN_EXIT, str(db_path), str(n)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (n,)
 
 
 async def test_concurrent_collects_share_a_batch_and_one_cancelled_caller_spares_the_rest(

@@ -73,15 +73,21 @@ class EmitBridge:
             log.error("could not store an emitted event: %s", task.exception())
 
     def _drain_sync(self, loop: asyncio.AbstractEventLoop) -> None:
-        if not loop.is_closed() and self.tasks:
+        if not loop.is_closed():
             with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(_wait(set(self.tasks)), loop).result(
-                    _EXIT_DRAIN_SECONDS + 1
+                asyncio.run_coroutine_threadsafe(self._wait(), loop).result(_EXIT_DRAIN_SECONDS + 1)
+
+    async def _wait(self) -> None:
+        # Read the tasks on the loop, not on the exiting thread: the last emits' _spawn
+        # callbacks may still be queued, and they run before this coroutine (FIFO).
+        if self.tasks:
+            _, pending = await asyncio.wait(set(self.tasks), timeout=_EXIT_DRAIN_SECONDS)
+            if pending:
+                log.error(
+                    "%d emitted events were not stored within %.0f s of exit",
+                    len(pending),
+                    _EXIT_DRAIN_SECONDS,
                 )
-
-
-async def _wait(tasks: set[asyncio.Future[Any]]) -> None:
-    await asyncio.wait(tasks, timeout=_EXIT_DRAIN_SECONDS)
 
 
 _background: asyncio.AbstractEventLoop | None = None
