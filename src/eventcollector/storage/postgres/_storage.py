@@ -301,15 +301,16 @@ class PostgresStorage:
 
     async def aggregate(self, query: Query, spec: AggregateSpec) -> AggregateResult:
         """Groups and metrics over the matching events (see ``eventcollector.aggregation``)."""
-        now = datetime.now(UTC)
+        now, plan = datetime.now(UTC), self._plan(query.unbounded)
         return await self._read(
-            lambda conn: reads.snapshot(conn, aggregation.aggregate, query.unbounded, spec, now)
+            lambda conn: reads.snapshot(conn, aggregation.aggregate, plan, spec, now)
         )
 
     async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
         """The top values of each field with their counts, in one snapshot."""
+        plan = self._plan(query.unbounded)
         return await self._read(
-            lambda conn: reads.snapshot(conn, aggregation.facets, query.unbounded, fields, top)
+            lambda conn: reads.snapshot(conn, aggregation.facets, plan, fields, top)
         )
 
     async def read_after(

@@ -11,6 +11,7 @@ Percentiles are computed in Python from each group's values (one JSON array per 
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +34,7 @@ from eventcollector.aggregation import (
     finish,
     floor_bucket,
     group_id,
+    identity,
     percentile,
     ranked_counts,
     ranked_encoded,
@@ -281,7 +283,66 @@ def facets(
     conn: sqlite3.Connection, query: Query, fields: Sequence[Field], top: int
 ) -> list[Facet]:
     total = reads.count(conn, query)
-    return [
-        facet(field_text(f), [(v, n) for v, _, n in _top_values(conn, query, f, top)], total, top)
-        for f in fields
-    ]
+    scanned = [f for f in fields if f.path or f.name not in GROUP_FIELDS]
+    tallies = dict(zip(scanned, _tally(conn, query, scanned), strict=True))
+    out = []
+    for f in fields:
+        if f in tallies:
+            counts = tallies[f]
+        else:
+            counts = [(v, n) for v, _, n in _top_values(conn, query, f, top)]
+        out.append(facet(field_text(f), counts, total, top))
+    return out
+
+
+def _tally(
+    conn: sqlite3.Connection, query: Query, fields: Sequence[Field]
+) -> list[list[tuple[Key, int]]]:
+    """Each field's values counted in Python from one JSON array, in one pass over the
+    matching rows: a GROUP BY per field would read every row's JSON once per field and
+    twice per row (type and value), then sort (a day of 1M events: ~500 vs ~100 ms)."""
+    if not fields:
+        return []
+    columns, params = [], []
+    for f in fields:
+        if f.path:
+            columns.append(f"{_ROOTS[f.name]} -> ?")  # JSON text: strings stay strings
+            params.append(_path(f))
+        else:
+            columns.append(AGGREGATE_COLUMNS[f.name])
+    where_sql, where_params = sql.where(query)
+    row = columns[0] if len(columns) == 1 else f"json_array({', '.join(columns)})"
+    (encoded,) = conn.execute(
+        f"SELECT json_group_array({row}) FROM events e{where_sql}", [*params, *where_params]
+    ).fetchone()
+    values = orjson.loads(encoded)
+    per_field = (
+        [values] if len(fields) == 1 else list(zip(*values, strict=True)) or [()] * len(fields)
+    )
+    return [_counted(column) for column in per_field]
+
+
+def _counted(values: Sequence[Any]) -> list[tuple[Key, int]]:
+    """(key, count) of JSON values as ``aggregation_reference.key_value`` keys them:
+    scalars as themselves (an integral number as an int), objects and arrays as null;
+    true and 1 stay apart."""
+    try:
+        counts = Counter(values)
+    except TypeError:  # an object or array (unhashable): the exact count, slower
+        return _counted([v if type(v) in _SCALARS else None for v in values])
+    if any(k == 0 or k == 1 for k in counts if type(k) is not str):
+        # Counter merged true with 1 (or false with 0): count by kind.
+        kinds = Counter(identity(v) for v in values)
+        return [(_integral(v), n) for (_, v), n in kinds.items()]
+    return [(_integral(k), n) for k, n in counts.items()]
+
+
+_SCALARS = (str, int, float, bool, type(None))
+_INT64 = 2**63
+
+
+def _integral(value: Any) -> Key:
+    # As the SQL encoding does (1.0 is the number 1), within SQLite's integers.
+    if type(value) is float and value.is_integer() and -_INT64 <= value < _INT64:
+        return int(value)
+    return value  # type: ignore[no-any-return]

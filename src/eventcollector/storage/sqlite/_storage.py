@@ -305,13 +305,13 @@ class SQLiteStorage:
         """Groups and metrics over the matching events (see ``eventcollector.aggregation``)."""
         now = datetime.now(UTC)
         return await self._read(
-            partial(aggregation.aggregate, query=query.unbounded, spec=spec, now=now)
+            partial(aggregation.aggregate, query=self._plan(query.unbounded), spec=spec, now=now)
         )
 
     async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
         """The top values of each field with their counts, in one read."""
         return await self._read(
-            partial(aggregation.facets, query=query.unbounded, fields=fields, top=top)
+            partial(aggregation.facets, query=self._plan(query.unbounded), fields=fields, top=top)
         )
 
     async def read_after(
