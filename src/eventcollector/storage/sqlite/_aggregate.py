@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -280,19 +280,61 @@ def _value(op: str, raw: Any) -> Any:
 
 
 def facets(
-    conn: sqlite3.Connection, query: Query, fields: Sequence[Field], top: int
+    conn: sqlite3.Connection,
+    query: Query,
+    fields: Sequence[Field],
+    top: int,
+    literals: Mapping[Field, str] | None = None,
 ) -> list[Facet]:
+    """``literals``: the indexed data paths' expression text (see ``_indexes``)."""
     total = reads.count(conn, query)
-    scanned = [f for f in fields if f.path or f.name not in GROUP_FIELDS]
-    tallies = dict(zip(scanned, _tally(conn, query, scanned), strict=True))
+    found: dict[Field, list[tuple[Key, int]]] = {}
+    if literals and reads.walkable(query):
+        for f in fields:
+            if f in literals and (walked := _walk_path(conn, query, literals[f], total)):
+                found[f] = walked
+    scanned = [f for f in fields if f not in found and (f.path or f.name not in GROUP_FIELDS)]
+    found.update(zip(scanned, _tally(conn, query, scanned), strict=True))
     out = []
     for f in fields:
-        if f in tallies:
-            counts = tallies[f]
+        if f in found:
+            counts = found[f]
         else:
             counts = [(v, n) for v, _, n in _top_values(conn, query, f, top)]
         out.append(facet(field_text(f), counts, total, top))
     return out
+
+
+_JSON_KEYS: dict[str, Key] = {"true": True, "false": False, "object": None, "array": None}
+
+
+def _walk_path(
+    conn: sqlite3.Connection, query: Query, literal: str, total: int
+) -> list[tuple[Key, int]] | None:
+    """An indexed data path's values counted in its index (``reads.walk_index``), as the
+    reference keys them. The index holds ``json_extract``'s value, where true is 1 and
+    an object is its JSON text: such values are split by their JSON type over their own
+    index range. Null, missing and objects are the rest of ``total``."""
+    expression = f"json_extract(data, {literal})"  # the index's own text
+    walked = reads.walk_index(conn, query, expression)
+    if walked is None:
+        return None
+    counts: Counter[tuple[int, Any]] = Counter()
+    where_sql, params = sql.where(query)
+    split = (
+        f"SELECT json_type(e.data, {literal}), count(*) FROM events e"
+        f"{where_sql or ' WHERE 1'} AND {expression} = ? GROUP BY 1"
+    )
+    for value, n in walked:
+        ambiguous = value in (0, 1) if type(value) is not str else value[:1] in ("{", "[")
+        if not ambiguous:
+            counts[identity(_integral(value))] += n
+            continue
+        for kind, m in conn.execute(split, [*params, value]):
+            key = _JSON_KEYS.get(kind, value)
+            counts[identity(_integral(key))] += m
+    counts[identity(None)] = total - sum(n for (kind, _), n in counts.items() if kind)
+    return [(key, n) for (_, key), n in counts.items() if n]
 
 
 def _tally(

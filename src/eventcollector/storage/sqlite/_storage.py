@@ -328,7 +328,13 @@ class SQLiteStorage:
     async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
         """The top values of each field with their counts, in one read."""
         return await self._read(
-            partial(aggregation.facets, query=self._plan(query.unbounded), fields=fields, top=top)
+            partial(
+                aggregation.facets,
+                query=self._plan(query.unbounded),
+                fields=fields,
+                top=top,
+                literals=self._literals,
+            )
         )
 
     async def read_after(
