@@ -28,6 +28,7 @@ from eventcollector.aggregation import (
     Groups,
     Key,
     Metric,
+    Ranked,
     decode_key,
     facet,
     field_text,
@@ -43,12 +44,12 @@ from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
 from eventcollector.storage._hour_split import rollup_eligible
 from eventcollector.storage._sql_common import AGGREGATE_COLUMNS, metric_columns
+from eventcollector.storage._where import JSON_COLUMNS
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite import _sql as sql
 
 __all__ = ["aggregate", "facets"]
 
-_ROOTS = {"data": "e.data", "metadata": "e.metadata"}
 # A JSON scalar as key text: s<string>, n<number> (1.0 as 1, so numbers are one kind), b0/b1.
 _ENCODE = (
     "CASE {t} WHEN 'text' THEN 's' || {v} WHEN 'integer' THEN 'n' || {v}"
@@ -87,7 +88,7 @@ class _Select:
         if not field.path:
             self.columns.append(f"{AGGREGATE_COLUMNS[field.name]} AS c{i}")
             return f"coalesce('s' || c{i}, '')"
-        root, path = _ROOTS[field.name], _path(field)
+        root, path = JSON_COLUMNS[field.name], _path(field)
         self.columns.append(f"json_type({root}, ?) AS t{i}, {root} ->> ? AS c{i}")
         self.params += [path, path]
         return _ENCODE.format(t=f"t{i}", v=f"c{i}")
@@ -98,7 +99,7 @@ class _Select:
         if not field.path:
             self.columns.append(f"{AGGREGATE_COLUMNS[field.name]} AS c{i}")
         else:
-            root, path = _ROOTS[field.name], _path(field)
+            root, path = JSON_COLUMNS[field.name], _path(field)
             self.columns.append(
                 f"CASE WHEN json_type({root}, ?) IN ('integer', 'real')"
                 f" THEN {root} ->> ? END AS c{i}"
@@ -112,10 +113,7 @@ class _Select:
         return f"(SELECT {columns} FROM events e{where_sql})", [*self.params, *params]
 
 
-_Ranked = list[tuple[Key, str, int]]
-
-
-def _top_values(conn: sqlite3.Connection, query: Query, field: Field, top: int) -> _Ranked:
+def _top_values(conn: sqlite3.Connection, query: Query, field: Field, top: int) -> Ranked:
     """The top values (value, encoded, count), ranked as ``aggregation.rank`` does."""
     if not field.path and field.name in GROUP_FIELDS:
         counts = reads.group_count(conn, query, field.name)  # type: ignore[arg-type]
@@ -154,7 +152,7 @@ _MAX_RANGE_COUNTS = 2_000
 
 
 def _counts_by_ranges(
-    query: Query, spec: AggregateSpec, seconds: int, until: datetime, tops: list[_Ranked]
+    query: Query, spec: AggregateSpec, seconds: int, until: datetime, tops: list[Ranked]
 ) -> bool:
     """Whether ``spec`` is counts by bucket and at most one indexed key, over a bounded
     range with only system, event type and severity filters, in few enough ranges."""
@@ -178,7 +176,7 @@ def _range_counts(
     spec: AggregateSpec,
     seconds: int,
     until: datetime,
-    tops: list[_Ranked],
+    tops: list[Ranked],
 ) -> Groups:
     """One index range count per (value, bucket): SQLite's GROUP BY would sort every
     row of the range first (a day of 1M events: ~140k rows), a range count reads
@@ -221,7 +219,7 @@ def _grouped(
     query: Query,
     spec: AggregateSpec,
     seconds: int | None,
-    tops: list[_Ranked],
+    tops: list[Ranked],
 ) -> Groups:
     select = _Select()
     outer: list[str] = []
@@ -265,11 +263,6 @@ def _grouped(
 
 def _bucket(text: str) -> datetime:
     return datetime.fromisoformat(text + _BUCKET_SUFFIX[len(text)]).replace(tzinfo=UTC)
-
-
-def _percentile(column: str, q: float) -> str:
-    """A group's values as one JSON array: the percentile is computed in Python."""
-    return f"json_group_array({column}) FILTER (WHERE {column} IS NOT NULL)"
 
 
 def _value(op: str, raw: Any) -> Any:
@@ -348,7 +341,7 @@ def _tally(
     columns, params = [], []
     for f in fields:
         if f.path:
-            columns.append(f"{_ROOTS[f.name]} -> ?")  # JSON text: strings stay strings
+            columns.append(f"{JSON_COLUMNS[f.name]} -> ?")  # JSON text: strings stay strings
             params.append(_path(f))
         else:
             columns.append(AGGREGATE_COLUMNS[f.name])
