@@ -6,6 +6,8 @@ encodes keys as text (see ``aggregation.decode_key``), folds values outside the 
 into "~" and groups. Top values of the system, event type, severity and component come
 from ``group_count`` (rollups where the filters allow); others from a ranked GROUP BY.
 Percentiles are computed in Python from each group's values (one JSON array per group).
+Facets of the other fields are counted in Python from one pass over the rows, or, for an
+indexed data path over a time range alone, in its index (``_walk_path``).
 """
 
 from __future__ import annotations
