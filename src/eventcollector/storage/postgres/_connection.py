@@ -46,18 +46,22 @@ class ReadBudget:
     ``seconds`` (``SET LOCAL statement_timeout``): only reads get the budget, so the
     writer's transactions and upkeep (index builds, retention) are never cancelled by it.
 
-    BEGIN and SET go in one round trip. The isolation stays READ COMMITTED
-    (``read_after`` waits for writers to commit and must then see their rows);
-    ``_reads.snapshot`` raises it to REPEATABLE READ before its first statement.
+    BEGIN and SET go in one round trip. The transaction is one REPEATABLE READ snapshot
+    (``_reads.snapshot`` inside it adds nothing); ``committed`` keeps READ COMMITTED for
+    ``read_after``, which waits for writers to commit and must then see their rows.
     """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         milliseconds = max(1, round(seconds * 1000))  # a number of ours, never user text
-        self._begin = f"BEGIN READ ONLY; SET LOCAL statement_timeout = {milliseconds}"
+        limit = f"SET LOCAL statement_timeout = {milliseconds}"
+        self._begin = f"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {limit}"
+        self._begin_committed = f"BEGIN READ ONLY; {limit}"
 
-    async def run(self, fn: Callable[[Any], Awaitable[T]], conn: Any) -> T:
-        await conn.execute(self._begin)
+    async def run(
+        self, fn: Callable[[Any], Awaitable[T]], conn: Any, *, committed: bool = False
+    ) -> T:
+        await conn.execute(self._begin_committed if committed else self._begin)
         try:
             result = await fn(conn)
         except BaseException:

@@ -31,10 +31,9 @@ _SETTLE_SECONDS = 5.0
 
 
 async def snapshot(conn: Any, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """Run several reads in one consistent snapshot (the read's own, see
-    ``_connection.ReadBudget``, when one is open)."""
-    if conn.is_in_transaction():  # nothing has been read in it yet
-        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    """Run several reads in one consistent snapshot (the read's own when one is open:
+    ``_connection.ReadBudget``)."""
+    if conn.is_in_transaction():
         return await fn(conn, *args)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         return await fn(conn, *args)

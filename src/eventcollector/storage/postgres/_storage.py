@@ -278,10 +278,13 @@ class PostgresStorage:
                 await pool.release(conn)
         raise AssertionError("unreachable")
 
-    async def _read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+    async def _read(self, fn: Callable[[Any], Awaitable[T]], *, committed: bool = False) -> T:
+        """``fn`` within the statement time budget (``ReadBudget``; ``committed``: see there)."""
         budget = None if self.query_timeout is None else ReadBudget(self.query_timeout)
         try:
-            return await self._run(fn if budget is None else functools.partial(budget.run, fn))
+            if budget is not None:
+                fn = functools.partial(budget.run, fn, committed=committed)
+            return await self._run(fn)
         except asyncpg.PostgresError as exc:
             if budget is not None and budget.expired(exc):
                 raise QueryTimeout(budget.seconds) from exc
@@ -348,7 +351,8 @@ class PostgresStorage:
         """
         plan = self._plan(query.unbounded)
         return await self._read(
-            functools.partial(reads.read_after, position=position, query=plan, limit=limit)
+            functools.partial(reads.read_after, position=position, query=plan, limit=limit),
+            committed=True,
         )
 
     async def health(self) -> dict[str, Any]:
