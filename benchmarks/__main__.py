@@ -4,6 +4,8 @@
     python -m benchmarks --quick         # 100k events, fewer repeats: a quick look
     python -m benchmarks --events 10000000 --only ingest,queries
     python -m benchmarks --only filters  # filter parse time, no data needed
+    python -m benchmarks --workdir DIR --only filter_queries  # issue 12's query figures
+                                         # over DIR's events.db (and PostgreSQL at 200k)
     python -m benchmarks --only otlp     # OTLP protobuf logs vs the JSON batch endpoint
     python -m benchmarks --only ui --events 100000   # the web UI, in Chromium
     python -m benchmarks --only anchors  # issue 17: beside the spec's literal design, as ratios
@@ -26,16 +28,9 @@ from pathlib import Path
 from typing import Any
 
 PHASES = (
-    "ingest",
-    "queries",
-    "http",
-    "otlp",
-    "postgres",
-    "filters",
-    "issues",
-    "ui",
-    "anchors",
-)
+    "ingest", "queries", "http", "otlp", "postgres", "filters", "filter_queries", "issues",
+    "ui", "anchors",
+)  # fmt: skip
 
 
 def machine() -> dict[str, Any]:
@@ -125,6 +120,22 @@ def main() -> None:
 
         report["filters"] = run_filters()
         _progress("filters", report["filters"])
+    if "filter_queries" in phases:
+        from benchmarks._queries import run
+        from eventcollector.storage.sqlite import SQLiteStorage
+
+        if not db.exists():
+            parser.error(f"--only filter_queries: no {db} (run the ingest phase first)")
+        report["filter_queries"] = {
+            "sqlite": run(SQLiteStorage(db), args.repeat, only_filters=True)
+        }
+        if args.postgres:
+            from benchmarks._postgres import run_postgres_filter_queries
+
+            report["filter_queries"]["postgres"] = run_postgres_filter_queries(
+                args.postgres, min(args.events, 200_000), args.repeat
+            )
+        _progress("filter_queries", report["filter_queries"])
     if "issues" in phases:
         from benchmarks._error_corpus import quality
 

@@ -281,6 +281,29 @@ async def _run(url: str, n: int) -> dict[str, Any]:
     return report
 
 
+async def _run_filter_queries(url: str, n: int, repeat: int) -> dict[str, Any]:
+    admin = await asyncpg.connect(url)
+    bench = _Bench(url, admin)
+    try:
+        schema = bench.schema("filters")
+        events = [Event.create(**f) for f in generate(n, seed=13)]
+        await _prepare(url, schema, [e.timestamp for e in events])
+        async with EventCollector(storage=bench.storage(schema)) as collector:
+            for start in range(0, n, BATCH * 10):
+                await collector.ingest(events[start : start + BATCH * 10])
+        await admin.execute(f'ANALYZE "{schema}".events')
+        figures = await query_latencies(bench.storage(schema), repeat, only_filters=True)
+        return {"events": n, **figures}
+    finally:
+        await bench.drop(*bench.schemas)
+        await admin.close()
+
+
+def run_postgres_filter_queries(url: str, events: int, repeat: int) -> dict[str, Any]:
+    """Issue 12's query figures on PostgreSQL over ``events`` events in a fresh schema."""
+    return asyncio.run(_run_filter_queries(url, events, repeat))
+
+
 def run_postgres(url: str, events: int) -> dict[str, Any]:
     """Every PostgreSQL figure for ``events`` events; the schemas are dropped afterwards."""
     return asyncio.run(_run(url, events))

@@ -47,7 +47,9 @@ def _last_day() -> Query:
     return Query(since=datetime.now(UTC) - timedelta(hours=24))
 
 
-async def query_latencies(storage: Storage, repeat: int = 30) -> dict[str, Any]:
+async def query_latencies(
+    storage: Storage, repeat: int = 30, *, only_filters: bool = False
+) -> dict[str, Any]:
     async with EventCollector(storage=storage) as c:
         a = EventAnalyzer(c)
         stats = await c.get_statistics()
@@ -94,6 +96,8 @@ async def query_latencies(storage: Storage, repeat: int = 30) -> dict[str, Any]:
             ),
             "filter_repo_24h_100_unindexed": repo_query,
         }
+        if only_filters:
+            cases = {name: fn for name, fn in cases.items() if name in FILTER_CASES}
         figures: dict[str, Any] = {name: await _time(fn, repeat) for name, fn in cases.items()}
         indexes = await c.indexes()
         started = time.perf_counter()
@@ -104,5 +108,16 @@ async def query_latencies(storage: Storage, repeat: int = 30) -> dict[str, Any]:
         return figures
 
 
-def run(storage: Storage, repeat: int = 30) -> dict[str, Any]:
-    return asyncio.run(query_latencies(storage, repeat))
+#: Issue 12's query figures: ``--only filter_queries`` measures these alone.
+FILTER_CASES = frozenset(
+    {
+        "aggregate_15m_x_severity_24h",
+        "facets_top10_5_fields_24h",
+        "filter_mixed_24h_100",
+        "filter_repo_24h_100_unindexed",
+    }
+)
+
+
+def run(storage: Storage, repeat: int = 30, *, only_filters: bool = False) -> dict[str, Any]:
+    return asyncio.run(query_latencies(storage, repeat, only_filters=only_filters))

@@ -23,6 +23,7 @@ from eventcollector import (
     Severity,
     System,
 )
+from eventcollector.storage.sqlite import SQLiteStorage
 
 EventFactory = Callable[..., Event]
 
@@ -372,3 +373,11 @@ async def test_the_longest_durations_sum_in_the_rollups(collector: EventCollecto
     assert stats.count == 3
     assert stats.max == longest
     assert await collector.count(Query()) == 3
+
+
+def test_query_timeout_reaches_the_store_it_opens(db_path: Path) -> None:
+    collector = EventCollector(db_path, query_timeout=2.5)
+    assert isinstance(collector.storage, SQLiteStorage)
+    assert collector.storage.query_timeout == 2.5
+    with pytest.raises(ValueError, match=r"^query_timeout: set it on the server"):
+        EventCollector(url="http://127.0.0.1:1", query_timeout=2.5)

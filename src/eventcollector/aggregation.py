@@ -83,6 +83,8 @@ OTHER = _Other()
 #: A group key's value: a JSON scalar, None, or ``OTHER``.
 Key: TypeAlias = str | int | float | bool | _Other | None
 Number: TypeAlias = int | float
+#: A backend's top values of a key: (value, its encoded key text, count), ranked.
+Ranked: TypeAlias = list[tuple[Key, str, int]]
 
 
 def parse_field(text: str, name: str) -> Field:
@@ -368,13 +370,13 @@ def facet(field: str, counts: Iterable[tuple[Key, int]], total: int, top: int) -
     return Facet(field, tuple(best), total - sum(n for _, n in best))
 
 
-def ranked_counts(counts: Mapping[str, int], top: int) -> list[tuple[Key, str, int]]:
+def ranked_counts(counts: Mapping[str, int], top: int) -> Ranked:
     """``group_count``'s answer (None under "") as ranked (value, encoded key, count)."""
     best = rank(((k or None, n) for k, n in counts.items()), top)
     return [(v, "" if v is None else f"s{v}", n) for v, n in best]
 
 
-def ranked_encoded(rows: Iterable[tuple[str, int]], top: int) -> list[tuple[Key, str, int]]:
+def ranked_encoded(rows: Iterable[tuple[str, int]], top: int) -> Ranked:
     """(encoded key, count) rows of a backend as ranked (value, encoded key, count)."""
     rows = list(rows)
     encoded = {identity(decode_key(k)): k for k, _ in rows}

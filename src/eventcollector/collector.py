@@ -30,6 +30,7 @@ from eventcollector.issues import Issue, IssueQuery, IssuesCallback
 from eventcollector.model import Event, EventType, Severity, System
 from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage import (
+    DEFAULT_QUERY_TIMEOUT,
     Aggregating,
     AlertStore,
     EventsCallback,
@@ -96,6 +97,10 @@ class EventCollector:
     ``db_path="postgresql://..."`` (or ``db_url=``) uses PostgreSQL;
     ``url="http://collector:8765"`` sends to a collector server;
     ``storage=`` injects any ``Storage`` (or ``QueuedStore``).
+
+    ``query_timeout``: seconds one read statement of the store it opens may run before
+    it is cancelled with ``QueryTimeout`` (None: no budget); a server (``url=``) or an
+    injected ``storage=`` keeps its own.
     """
 
     def __init__(
@@ -107,17 +112,21 @@ class EventCollector:
         api_key: str | None = None,
         storage: Storage | QueuedStore | None = None,
         max_pending: int = DEFAULT_MAX_PENDING,
+        query_timeout: float | None = DEFAULT_QUERY_TIMEOUT,
     ) -> None:
         targets = [t for t in (db_path, db_url, url, storage) if t is not None]
         if len(targets) > 1:
             raise ValueError("db_path, db_url, url and storage: give only one")
+        if query_timeout != DEFAULT_QUERY_TIMEOUT and (url is not None or storage is not None):
+            raise ValueError("query_timeout: set it on the server or the storage given")
         if max_pending < 1:
             raise ValueError("max_pending: must be at least 1")
         if storage is None:
             if url is not None:
                 storage = _remote_storage(url, api_key)
             else:
-                storage = open_storage(db_path or db_url or default_db_path())
+                target = db_path or db_url or default_db_path()
+                storage = open_storage(target, query_timeout=query_timeout)
         self._storage: Storage | QueuedStore = storage
         self._can = _Capabilities.of(storage)
         self._hub = SubscriberHub()

@@ -8,7 +8,7 @@ in plain Python; live streams filter with it and the tests compare backends to i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -91,7 +91,11 @@ class Query:
 
     def with_(self, **changes: Any) -> Query:
         """A copy with some fields changed (validated again)."""
-        return replace(self, **changes)
+        # dataclasses.replace, without its per-call walk over the fields' metadata.
+        for name in _QUERY_FIELDS:
+            if name not in changes:
+                changes[name] = getattr(self, name)
+        return Query(**changes)
 
     @property
     def unbounded(self) -> Query:
@@ -127,6 +131,9 @@ class Query:
         if self.search is not None and not matches(Text(tuple(search_terms(self.search))), event):
             return False
         return self.where is None or matches(self.where, event)
+
+
+_QUERY_FIELDS = tuple(f.name for f in fields(Query))
 
 
 def group_field(field: str) -> GroupField:

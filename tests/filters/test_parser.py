@@ -312,3 +312,42 @@ def test_list_limit() -> None:
         p(f"data.n:[{values},1]")
     assert str(caught.value).startswith(f"q: more than {MAX_LIST_VALUES} values in a list at")
     assert caught.value.column == len(f"data.n:[{values},") + 1
+
+
+# -- the cache of parsed texts -------------------------------------------------------
+
+
+def test_a_text_without_a_timestamp_is_parsed_once_and_shared() -> None:
+    first = parse_filter("severity:>=warning data.repo:acme/* -tag:noise")
+    again = parse_filter("severity:>=warning data.repo:acme/* -tag:noise", now=NOW)
+    assert again is first
+
+
+def test_a_text_with_a_timestamp_is_parsed_for_its_now() -> None:
+    text = "timestamp:>-2h system:a"
+    early = parse_filter(text, now=NOW)
+    later = parse_filter(text, now=NOW + timedelta(hours=1))
+    assert isinstance(early, And)
+    assert isinstance(later, And)
+    assert early.operands[0] == Compare(Field("timestamp"), ">", NOW - timedelta(hours=2))
+    assert later.operands[0] == Compare(Field("timestamp"), ">", NOW - timedelta(hours=1))
+
+
+def test_a_cached_text_still_checks_now_and_errors_are_never_kept() -> None:
+    parse_filter("system:a")
+    with pytest.raises(ValueError, match=r"^now: "):
+        parse_filter("system:a", now="not a time")  # type: ignore[arg-type]
+    for _ in range(2):
+        with pytest.raises(FilterError, match="column 8"):
+            parse_filter("system:")
+
+
+def test_the_cache_is_bounded() -> None:
+    from eventcollector.filters import _parser
+
+    _parser.clear_cache()
+    for i in range(_parser.CACHE_SIZE + 10):
+        parse_filter(f"data.n:{i}")
+    assert len(_parser._parsed) == _parser.CACHE_SIZE
+    assert "data.n:0" not in _parser._parsed  # the oldest went first
+    assert f"data.n:{_parser.CACHE_SIZE + 9}" in _parser._parsed

@@ -90,6 +90,14 @@ def serve(
         int,
         typer.Option(min=1, help="Uncommitted events before 503.", rich_help_panel=_LIMITS),
     ] = 100_000,
+    query_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds one read statement may run before it is cancelled (503); 0: none.",
+            rich_help_panel=_LIMITS,
+        ),
+    ] = 10.0,
     stream_queue: Annotated[int, typer.Option(min=1, rich_help_panel=_STREAMS)] = 1_000,
     stream_send_timeout: Annotated[float, typer.Option(min=0.01, rich_help_panel=_STREAMS)] = 10.0,
     otlp_port: Annotated[
@@ -243,7 +251,7 @@ def serve(
     services.append(_alert_service(alerts, limits, notify, alerts_min_interval))
     if index:
         asyncio.run(_create_indexes(target, index))
-    collector = EventCollector(target, max_pending=max_pending)
+    collector = EventCollector(target, max_pending=max_pending, query_timeout=query_timeout or None)
     config = uvicorn.Config(
         create_app(collector, settings, keys=keys, otlp_port=otlp_port, services=services),
         host=host,

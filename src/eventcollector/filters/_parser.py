@@ -8,10 +8,15 @@
 Limits are enforced while parsing, so a hostile filter costs no more than a
 refused one: 4 KiB of text, 64 terms, nesting (parentheses and negations) 8 deep,
 1,000 values in one list (the lexer).
+
+The ASTs of the last ``CACHE_SIZE`` texts that name no timestamp (whose meaning does
+not depend on ``now``) are kept: a UI or a dashboard sends the same filter again and
+again, and the nodes are immutable, so every caller may share one.
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 from eventcollector.filters._fields import field_node, utc_now
@@ -19,11 +24,15 @@ from eventcollector.filters._lexer import FilterError, Lexer, Token
 from eventcollector.filters._search import search_terms
 from eventcollector.filters.nodes import And, Filter, Not, Or, Text
 
-__all__ = ["MAX_DEPTH", "MAX_TERMS", "MAX_TEXT_BYTES", "parse_filter"]
+__all__ = ["CACHE_SIZE", "MAX_DEPTH", "MAX_TERMS", "MAX_TEXT_BYTES", "clear_cache", "parse_filter"]
 
 MAX_TEXT_BYTES = 4_096
 MAX_TERMS = 64
 MAX_DEPTH = 8
+CACHE_SIZE = 1_024
+
+_parsed: dict[str, Filter] = {}  # oldest first
+_parsed_lock = threading.Lock()
 
 _ENDS_AND = frozenset({"OR", ")", "end"})
 
@@ -35,23 +44,43 @@ def parse_filter(text: str, *, now: datetime | None = None) -> Filter:
     """
     if not isinstance(text, str):
         raise FilterError(f"expected a string, got {type(text).__name__}")
+    cached = _parsed.get(text)
+    if cached is not None:
+        if now is not None:
+            utc_now(now)  # still checked
+        return cached
     # Only a text of more than a quarter of the limit in characters can exceed it in bytes.
     too_long = len(text) > MAX_TEXT_BYTES // 4
     if too_long and len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
         raise FilterError(f"longer than {MAX_TEXT_BYTES} bytes")
     if not text.strip():
         raise FilterError("empty filter")
-    return _Parser(text, utc_now(now)).parse()
+    parser = _Parser(text, utc_now(now))
+    node = parser.parse()
+    if not parser.timed:
+        with _parsed_lock:
+            _parsed[text] = node
+            if len(_parsed) > CACHE_SIZE:
+                del _parsed[next(iter(_parsed))]
+    return node
+
+
+def clear_cache() -> None:
+    """Forget the kept ASTs (the benchmark measures a first parse with it)."""
+    with _parsed_lock:
+        _parsed.clear()
 
 
 class _Parser:
-    __slots__ = ("depth", "lexer", "now", "terms", "token")
+    __slots__ = ("depth", "lexer", "now", "terms", "timed", "token")
 
     def __init__(self, text: str, now: datetime) -> None:
         self.lexer = Lexer(text)
         self.now = now
         self.terms = 0
         self.depth = 0
+        #: A timestamp term was read: the AST may depend on ``now`` (relative times).
+        self.timed = False
         self.token = self.lexer.next()
 
     def _advance(self) -> Token:
@@ -92,6 +121,8 @@ class _Parser:
             if self.terms > MAX_TERMS:
                 raise FilterError(f"more than {MAX_TERMS} terms", token.column)
             if kind == "field":
+                if token.path[0] == "timestamp":
+                    self.timed = True
                 return field_node(token, self.now)
             words = tuple(search_terms(token.text))
             if not words:

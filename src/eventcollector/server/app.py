@@ -40,7 +40,7 @@ from eventcollector.server.errors import (
 )
 from eventcollector.server.settings import ServerSettings
 from eventcollector.server.state import ServerState
-from eventcollector.storage import StorageError
+from eventcollector.storage import QueryTimeout, StorageError
 
 __all__ = ["Service", "create_app"]
 
@@ -87,6 +87,9 @@ def _health(state: ServerState) -> Route:
 
 async def _storage_error(request: Request, exc: Exception) -> Response:
     # The store is down or full: retryable, and never a false acknowledgement.
+    if isinstance(exc, QueryTimeout):  # a read past the statement time budget
+        body = {"error": str(exc), "limit": "query_timeout", "max": exc.budget}
+        return json_response(body, 503, {"Retry-After": "1"})
     return json_response({"error": f"storage: {exc}"}, 503, {"Retry-After": "1"})
 
 

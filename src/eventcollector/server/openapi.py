@@ -147,8 +147,11 @@ class Deleted(msgspec.Struct):
     deleted: int
 
 
-class Error(msgspec.Struct):
+class Error(msgspec.Struct, omit_defaults=True):
     error: str
+    #: The limit refused or run past (``max_batch``, ``query_timeout``, ...) and its value.
+    limit: str | None = None
+    max: float | None = None
 
 
 class AggregateRow(msgspec.Struct, omit_defaults=True):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eventcollector.storage.base import (
+    DEFAULT_QUERY_TIMEOUT,
     Aggregating,
     AlertStore,
     EnqueueAppend,
@@ -24,6 +25,7 @@ from eventcollector.storage.base import (
     Indexable,
     IssueFeed,
     IssueStore,
+    QueryTimeout,
     QueuedStore,
     SharedFeed,
     Storage,
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from eventcollector.storage.sqlite import SQLiteStorage
 
 __all__ = [
+    "DEFAULT_QUERY_TIMEOUT",
     "ENV_DB",
     "Aggregating",
     "AlertStore",
@@ -47,6 +50,7 @@ __all__ = [
     "Indexable",
     "IssueFeed",
     "IssueStore",
+    "QueryTimeout",
     "QueuedStore",
     "SharedFeed",
     "Storage",
@@ -68,10 +72,14 @@ def default_db_path() -> Path:
     return Path(data_home) / "eventcollector" / "events.db"
 
 
-def open_storage(target: str | os.PathLike[str]) -> Storage:
+def open_storage(
+    target: str | os.PathLike[str], *, query_timeout: float | None = DEFAULT_QUERY_TIMEOUT
+) -> Storage:
     """A backend for ``sqlite:///path``, a plain file path, or ``postgresql://...``.
 
-    The PostgreSQL backend needs the ``postgres`` extra; its absence is named.
+    ``query_timeout``: seconds one read statement may run before it is cancelled with
+    ``QueryTimeout`` (None: no budget). The PostgreSQL backend needs the ``postgres``
+    extra; its absence is named.
     """
     text = os.fspath(target)
     if text.startswith(("postgresql://", "postgres://")):
@@ -83,14 +91,15 @@ def open_storage(target: str | os.PathLike[str]) -> Storage:
                 "pip install 'eventcollector[postgres]'"
                 f" ({exc})"
             ) from exc
-        storage: Storage = module.PostgresStorage(text)
+        storage: Storage = module.PostgresStorage(text, query_timeout=query_timeout)
         return storage
-    return _sqlite(text.removeprefix("sqlite:///") if text.startswith("sqlite:///") else text)
+    path = text.removeprefix("sqlite:///") if text.startswith("sqlite:///") else text
+    return _sqlite(path, query_timeout)
 
 
-def _sqlite(path: str) -> SQLiteStorage:
+def _sqlite(path: str, query_timeout: float | None) -> SQLiteStorage:
     from eventcollector.storage.sqlite import SQLiteStorage
 
     if path.startswith(("http://", "https://")):
         raise ValueError(f"db_path: {path!r} is a server URL; pass it as url= instead")
-    return SQLiteStorage(path)
+    return SQLiteStorage(path, query_timeout=query_timeout)

@@ -206,52 +206,87 @@ def compile_where(
 
 
 def _node(node: Filter, d: Dialect, p: Params) -> str:
-    if isinstance(node, And):
-        return "(" + " AND ".join(_node(n, d, p) for n in node.operands) + ")"
-    if isinstance(node, Or):
-        return "(" + " OR ".join(_node(n, d, p) for n in node.operands) + ")"
-    if isinstance(node, Not):
-        return f"({_node(node.operand, d, p)}) IS NOT TRUE"
-    if isinstance(node, Text):
-        return d.text(node.words, node.phrase and len(node.words) > 1, p) if node.words else d.true
+    return _COMPILERS[type(node)](node, d, p)  # one lookup, not a chain of isinstance
+
+
+def _and(node: And, d: Dialect, p: Params) -> str:
+    return "(" + " AND ".join([_node(n, d, p) for n in node.operands]) + ")"
+
+
+def _or(node: Or, d: Dialect, p: Params) -> str:
+    return "(" + " OR ".join([_node(n, d, p) for n in node.operands]) + ")"
+
+
+def _not(node: Not, d: Dialect, p: Params) -> str:
+    return f"({_node(node.operand, d, p)}) IS NOT TRUE"
+
+
+def _text(node: Text, d: Dialect, p: Params) -> str:
+    return d.text(node.words, node.phrase and len(node.words) > 1, p) if node.words else d.true
+
+
+def _compare(node: Compare, d: Dialect, p: Params) -> str:
+    if node.field.name in DATA_ROOTS:
+        if node.op == "=":
+            return d.json_in(node.field, (node.value,), p)
+        return d.json_compare(node.field, node.op, node.value, p)  # type: ignore[arg-type]
+    return _fixed_compare(node, d, p)
+
+
+def _any_of(node: AnyOf, d: Dialect, p: Params) -> str:
+    if node.field.name in DATA_ROOTS:
+        return d.json_in(node.field, node.values, p)
+    return _fixed_any_of(node, d, p)
+
+
+def _prefix(node: Prefix, d: Dialect, p: Params) -> str:
     field = node.field
     if field.name in DATA_ROOTS:
-        return _json_term(node, d, p)
-    if isinstance(node, Compare):
-        return _fixed_compare(node, d, p)
-    if isinstance(node, AnyOf):
-        return _fixed_any_of(node, d, p)
-    if isinstance(node, Prefix):
-        low, high = prefix_bounds(node.prefix)
-        if field.name == "tag":
-            return d.tag_range(low, high, p)
-        column = COLUMNS[field.name]
-        if not low:
-            return f"{column} IS NOT NULL"
-        condition = f"{column} >= {p.add(low)}"  # placeholders in text order
-        if high is not None:
-            condition += f" AND {column} < {p.add(high)}"
-        return f"({condition})"
-    if field.name == "tag":  # Exists
+        return d.json_range(field, *prefix_bounds(node.prefix), p)
+    low, high = prefix_bounds(node.prefix)
+    if field.name == "tag":
+        return d.tag_range(low, high, p)
+    column = COLUMNS[field.name]
+    if not low:
+        return f"{column} IS NOT NULL"
+    condition = f"{column} >= {p.add(low)}"  # placeholders in text order
+    if high is not None:
+        condition += f" AND {column} < {p.add(high)}"
+    return f"({condition})"
+
+
+def _exists(node: Exists, d: Dialect, p: Params) -> str:
+    field = node.field
+    if field.name in DATA_ROOTS:
+        return d.json_exists(field, p)
+    if field.name == "tag":
         return d.has_tag()
     column = COLUMNS[field.name]
     return f"{column} IS NOT NULL" if field.name in _NOT_TEXT else f"{column} <> ''"
 
 
-def _json_term(node: Compare | AnyOf | Prefix | Exists, d: Dialect, p: Params) -> str:
-    if isinstance(node, Compare):
-        if node.op == "=":
-            return d.json_in(node.field, (node.value,), p)
-        return d.json_compare(node.field, node.op, node.value, p)  # type: ignore[arg-type]
-    if isinstance(node, AnyOf):
-        return d.json_in(node.field, node.values, p)
-    if isinstance(node, Prefix):
-        return d.json_range(node.field, *prefix_bounds(node.prefix), p)
-    return d.json_exists(node.field, p)
+_COMPILERS: dict[type, Callable[[Any, Dialect, Params], str]] = {
+    And: _and,
+    Or: _or,
+    Not: _not,
+    Text: _text,
+    Compare: _compare,
+    AnyOf: _any_of,
+    Prefix: _prefix,
+    Exists: _exists,
+}
 
 
 def _severity_names(op: str, rank: int) -> list[str]:
-    return [s.value for s in Severity if _OPS[op](s.rank, rank)]
+    return list(_SEVERITY_NAMES[op, rank])
+
+
+#: (operator, rank) -> the severities that compare so: built once, not per filter.
+_SEVERITY_NAMES = {
+    (op, rank): tuple(s.value for s in Severity if test(s.rank, rank))
+    for op, test in _OPS.items()
+    for rank in range(len(Severity))
+}
 
 
 def _fixed_compare(node: Compare, d: Dialect, p: Params) -> str:
@@ -329,7 +364,7 @@ def lift(query: Query) -> Query:
 
 
 def _lift_term(term: Filter, query: Query, changes: dict[str, Any]) -> bool:
-    if not isinstance(term, Compare | AnyOf) or term.field.path:
+    if not isinstance(term, (Compare, AnyOf)) or term.field.path:
         return False
     name = term.field.name
     if name == "timestamp" and isinstance(term, Compare):

@@ -21,6 +21,7 @@ from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query
 
 __all__ = [
+    "DEFAULT_QUERY_TIMEOUT",
     "MAX_RETENTION_DAYS",
     "Aggregating",
     "AlertStore",
@@ -33,11 +34,13 @@ __all__ = [
     "Indexable",
     "IssueFeed",
     "IssueStore",
+    "QueryTimeout",
     "QueuedStore",
     "SharedFeed",
     "Storage",
     "StorageError",
     "StorageUnavailable",
+    "query_timeout",
     "retention_cutoff",
 ]
 
@@ -62,6 +65,32 @@ class StorageError(RuntimeError):
 
 class StorageUnavailable(StorageError):
     """The store is unreachable or out of space; retrying later may succeed."""
+
+
+#: Seconds one read statement may run before it is cancelled (docs/storage.md).
+DEFAULT_QUERY_TIMEOUT = 10.0
+
+
+class QueryTimeout(StorageUnavailable):
+    """A read statement ran past the statement time budget and was cancelled; the
+    writer and other readers were not affected, and a lighter query may succeed."""
+
+    def __init__(self, budget: float) -> None:
+        super().__init__(
+            f"query_timeout: the query ran past its {budget:g} s budget and was cancelled"
+        )
+        self.budget = budget
+
+
+def query_timeout(seconds: float | None) -> float | None:
+    """``seconds`` checked as a statement time budget (None: no budget)."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise ValueError("query_timeout: must be a positive number of seconds, or None")
+    if seconds == float("inf"):
+        return None
+    return float(seconds)
 
 
 class EventStore(Protocol):

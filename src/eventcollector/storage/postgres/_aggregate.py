@@ -20,7 +20,7 @@ from eventcollector.aggregation import (
     AggregateSpec,
     Facet,
     Groups,
-    Key,
+    Ranked,
     decode_key,
     facet,
     field_text,
@@ -32,13 +32,13 @@ from eventcollector.aggregation import (
 from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
 from eventcollector.storage._sql_common import AGGREGATE_COLUMNS, metric_columns
+from eventcollector.storage._where import JSON_COLUMNS
 from eventcollector.storage.postgres import _reads as reads
 from eventcollector.storage.postgres._dialect import Params
 from eventcollector.storage.postgres._sql import where
 
 __all__ = ["aggregate", "facets"]
 
-_ROOTS = {"data": "e.data", "metadata": "e.metadata"}
 # A JSON scalar as key text: s<string>, n<number> (trailing zeros trimmed: 1.0 is 1), b0/b1.
 _ENCODE = (
     "CASE jsonb_typeof({v}) WHEN 'string' THEN 's' || ({v} #>> '{{}}')"
@@ -62,7 +62,7 @@ class _Select:
             self.columns.append(f"{AGGREGATE_COLUMNS[field.name]} AS c{i}")
             return f"coalesce('s' || c{i}, '')"
         path = self.p.add(list(field.path))
-        self.columns.append(f"{_ROOTS[field.name]} #> {path}::text[] AS c{i}")
+        self.columns.append(f"{JSON_COLUMNS[field.name]} #> {path}::text[] AS c{i}")
         return _ENCODE.format(v=f"c{i}")
 
     def number(self, field: Field) -> str:
@@ -71,7 +71,7 @@ class _Select:
         if not field.path:
             self.columns.append(f"{AGGREGATE_COLUMNS[field.name]}::float8 AS c{i}")
         else:
-            value = f"({_ROOTS[field.name]} #> {self.p.add(list(field.path))}::text[])"
+            value = f"({JSON_COLUMNS[field.name]} #> {self.p.add(list(field.path))}::text[])"
             self.columns.append(
                 f"CASE WHEN jsonb_typeof({value}) = 'number' THEN {value}::float8 END AS c{i}"
             )
@@ -82,10 +82,7 @@ class _Select:
         return f"(SELECT {columns} FROM events e{where(query, self.p)}) AS s"
 
 
-_Ranked = list[tuple[Key, str, int]]
-
-
-async def _top_values(conn: Any, query: Query, field: Field, top: int) -> _Ranked:
+async def _top_values(conn: Any, query: Query, field: Field, top: int) -> Ranked:
     """The top values (value, encoded, count), ranked as ``aggregation.rank`` does."""
     if not field.path and field.name in GROUP_FIELDS:
         counts = await reads.group_count(conn, query, field.name)  # type: ignore[arg-type]
@@ -144,10 +141,6 @@ async def aggregate(conn: Any, query: Query, spec: AggregateSpec, now: datetime)
         )
     orders = [[v for v, _, _ in ranked] + [OTHER] for ranked in tops]
     return finish(spec, seconds, query.since, query.until or now, groups, orders)
-
-
-def _percentile(column: str, q: float) -> str:
-    return f"percentile_cont({q}::float8) WITHIN GROUP (ORDER BY {column})"
 
 
 def _value(op: str, field: Field | None, raw: Any) -> Any:

@@ -31,7 +31,10 @@ _SETTLE_SECONDS = 5.0
 
 
 async def snapshot(conn: Any, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """Run several reads in one consistent snapshot."""
+    """Run several reads in one consistent snapshot (the read's own when one is open:
+    ``_connection.ReadBudget``)."""
+    if conn.is_in_transaction():
+        return await fn(conn, *args)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         return await fn(conn, *args)
 

@@ -37,14 +37,25 @@ from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage._indexes import literals
 from eventcollector.storage._where import lift, mark_indexed
-from eventcollector.storage.base import StorageError, retention_cutoff
+from eventcollector.storage.base import (
+    DEFAULT_QUERY_TIMEOUT,
+    QueryTimeout,
+    StorageError,
+    retention_cutoff,
+)
+from eventcollector.storage.base import query_timeout as query_timeout_seconds
 from eventcollector.storage.postgres import _aggregate as aggregation
 from eventcollector.storage.postgres import _alerts as alerts
 from eventcollector.storage.postgres import _indexes as indexes
 from eventcollector.storage.postgres import _issues as issues
 from eventcollector.storage.postgres import _reads as reads
 from eventcollector.storage.postgres import _sql as sql
-from eventcollector.storage.postgres._connection import POOL_RESET, redact, split_schema
+from eventcollector.storage.postgres._connection import (
+    POOL_RESET,
+    ReadBudget,
+    redact,
+    split_schema,
+)
 from eventcollector.storage.postgres._dialect import DIALECT
 from eventcollector.storage.postgres._errors import connection_lost, translate
 from eventcollector.storage.postgres._listen import EventsCallback, Listener
@@ -86,6 +97,7 @@ class PostgresStorage:
         command_timeout: float | None = 300.0,
         notify: bool = True,
         application_name: str = "eventcollector",
+        query_timeout: float | None = DEFAULT_QUERY_TIMEOUT,
     ) -> None:
         if not 1 <= max_writers < max_connections:
             raise ValueError("max_writers: must be at least 1 and below max_connections")
@@ -96,6 +108,8 @@ class PostgresStorage:
         self.schema = validate_schema(url_schema if url_schema is not None else schema)
         self.channel = f"eventcollector_{self.schema}"
         self.partitions_ahead = partitions_ahead
+        #: Seconds one read statement may run (None: no limit); see ``ReadBudget``.
+        self.query_timeout = query_timeout_seconds(query_timeout)
         self._pool_args: dict[str, Any] = {
             "min_size": min_connections,
             "max_size": max_connections,
@@ -282,10 +296,16 @@ class PostgresStorage:
                 await pool.release(conn)
         raise AssertionError("unreachable")
 
-    async def _read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+    async def _read(self, fn: Callable[[Any], Awaitable[T]], *, committed: bool = False) -> T:
+        """``fn`` within the statement time budget (``ReadBudget``; ``committed``: see there)."""
+        budget = None if self.query_timeout is None else ReadBudget(self.query_timeout)
         try:
+            if budget is not None:
+                fn = functools.partial(budget.run, fn, committed=committed)
             return await self._run(fn)
         except asyncpg.PostgresError as exc:
+            if budget is not None and budget.expired(exc):
+                raise QueryTimeout(budget.seconds) from exc
             raise translate(exc, "query failed") from exc
 
     async def query(self, query: Query) -> list[Event]:
@@ -319,15 +339,16 @@ class PostgresStorage:
 
     async def aggregate(self, query: Query, spec: AggregateSpec) -> AggregateResult:
         """Groups and metrics over the matching events (see ``eventcollector.aggregation``)."""
-        now = datetime.now(UTC)
+        now, plan = datetime.now(UTC), self._plan(query.unbounded)
         return await self._read(
-            lambda conn: reads.snapshot(conn, aggregation.aggregate, query.unbounded, spec, now)
+            lambda conn: reads.snapshot(conn, aggregation.aggregate, plan, spec, now)
         )
 
     async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
         """The top values of each field with their counts, in one snapshot."""
+        plan = self._plan(query.unbounded)
         return await self._read(
-            lambda conn: reads.snapshot(conn, aggregation.facets, query.unbounded, fields, top)
+            lambda conn: reads.snapshot(conn, aggregation.facets, plan, fields, top)
         )
 
     async def read_after(
@@ -348,7 +369,8 @@ class PostgresStorage:
         """
         plan = self._plan(query.unbounded)
         return await self._read(
-            functools.partial(reads.read_after, position=position, query=plan, limit=limit)
+            functools.partial(reads.read_after, position=position, query=plan, limit=limit),
+            committed=True,
         )
 
     async def health(self) -> dict[str, Any]:
@@ -404,7 +426,12 @@ class PostgresStorage:
     ) -> Issue | None:
         """Change an issue's status (``until``: the end of a mute); None if there is none."""
         muted_until = check_status_change(status, until)
-        return await self._read(lambda conn: issues.set_status(conn, issue_id, status, muted_until))
+        try:  # a write: not in a read's read-only snapshot
+            return await self._run(
+                lambda conn: issues.set_status(conn, issue_id, status, muted_until)
+            )
+        except asyncpg.PostgresError as exc:
+            raise translate(exc, "status change failed") from exc
 
     async def issue_events(self, issue_id: int, limit: int = 100) -> list[Event]:
         """The issue's events, newest first."""

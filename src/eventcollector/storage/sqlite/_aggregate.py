@@ -6,12 +6,15 @@ encodes keys as text (see ``aggregation.decode_key``), folds values outside the 
 into "~" and groups. Top values of the system, event type, severity and component come
 from ``group_count`` (rollups where the filters allow); others from a ranked GROUP BY.
 Percentiles are computed in Python from each group's values (one JSON array per group).
+Facets of the other fields are counted in Python from one pass over the rows, or, for an
+indexed data path over a time range alone, in its index (``_walk_path``).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,12 +30,14 @@ from eventcollector.aggregation import (
     Groups,
     Key,
     Metric,
+    Ranked,
     decode_key,
     facet,
     field_text,
     finish,
     floor_bucket,
     group_id,
+    identity,
     percentile,
     ranked_counts,
     ranked_encoded,
@@ -41,12 +46,12 @@ from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
 from eventcollector.storage._hour_split import rollup_eligible
 from eventcollector.storage._sql_common import AGGREGATE_COLUMNS, metric_columns
+from eventcollector.storage._where import JSON_COLUMNS
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite import _sql as sql
 
 __all__ = ["aggregate", "facets"]
 
-_ROOTS = {"data": "e.data", "metadata": "e.metadata"}
 # A JSON scalar as key text: s<string>, n<number> (1.0 as 1, so numbers are one kind), b0/b1.
 _ENCODE = (
     "CASE {t} WHEN 'text' THEN 's' || {v} WHEN 'integer' THEN 'n' || {v}"
@@ -85,7 +90,7 @@ class _Select:
         if not field.path:
             self.columns.append(f"{AGGREGATE_COLUMNS[field.name]} AS c{i}")
             return f"coalesce('s' || c{i}, '')"
-        root, path = _ROOTS[field.name], _path(field)
+        root, path = JSON_COLUMNS[field.name], _path(field)
         self.columns.append(f"json_type({root}, ?) AS t{i}, {root} ->> ? AS c{i}")
         self.params += [path, path]
         return _ENCODE.format(t=f"t{i}", v=f"c{i}")
@@ -96,7 +101,7 @@ class _Select:
         if not field.path:
             self.columns.append(f"{AGGREGATE_COLUMNS[field.name]} AS c{i}")
         else:
-            root, path = _ROOTS[field.name], _path(field)
+            root, path = JSON_COLUMNS[field.name], _path(field)
             self.columns.append(
                 f"CASE WHEN json_type({root}, ?) IN ('integer', 'real')"
                 f" THEN {root} ->> ? END AS c{i}"
@@ -110,10 +115,7 @@ class _Select:
         return f"(SELECT {columns} FROM events e{where_sql})", [*self.params, *params]
 
 
-_Ranked = list[tuple[Key, str, int]]
-
-
-def _top_values(conn: sqlite3.Connection, query: Query, field: Field, top: int) -> _Ranked:
+def _top_values(conn: sqlite3.Connection, query: Query, field: Field, top: int) -> Ranked:
     """The top values (value, encoded, count), ranked as ``aggregation.rank`` does."""
     if not field.path and field.name in GROUP_FIELDS:
         counts = reads.group_count(conn, query, field.name)  # type: ignore[arg-type]
@@ -152,7 +154,7 @@ _MAX_RANGE_COUNTS = 2_000
 
 
 def _counts_by_ranges(
-    query: Query, spec: AggregateSpec, seconds: int, until: datetime, tops: list[_Ranked]
+    query: Query, spec: AggregateSpec, seconds: int, until: datetime, tops: list[Ranked]
 ) -> bool:
     """Whether ``spec`` is counts by bucket and at most one indexed key, over a bounded
     range with only system, event type and severity filters, in few enough ranges."""
@@ -176,7 +178,7 @@ def _range_counts(
     spec: AggregateSpec,
     seconds: int,
     until: datetime,
-    tops: list[_Ranked],
+    tops: list[Ranked],
 ) -> Groups:
     """One index range count per (value, bucket): SQLite's GROUP BY would sort every
     row of the range first (a day of 1M events: ~140k rows), a range count reads
@@ -219,7 +221,7 @@ def _grouped(
     query: Query,
     spec: AggregateSpec,
     seconds: int | None,
-    tops: list[_Ranked],
+    tops: list[Ranked],
 ) -> Groups:
     select = _Select()
     outer: list[str] = []
@@ -265,11 +267,6 @@ def _bucket(text: str) -> datetime:
     return datetime.fromisoformat(text + _BUCKET_SUFFIX[len(text)]).replace(tzinfo=UTC)
 
 
-def _percentile(column: str, q: float) -> str:
-    """A group's values as one JSON array: the percentile is computed in Python."""
-    return f"json_group_array({column}) FILTER (WHERE {column} IS NOT NULL)"
-
-
 def _value(op: str, raw: Any) -> Any:
     if op not in PERCENTILES:
         return raw
@@ -278,10 +275,111 @@ def _value(op: str, raw: Any) -> Any:
 
 
 def facets(
-    conn: sqlite3.Connection, query: Query, fields: Sequence[Field], top: int
+    conn: sqlite3.Connection,
+    query: Query,
+    fields: Sequence[Field],
+    top: int,
+    literals: Mapping[Field, str] | None = None,
 ) -> list[Facet]:
+    """``literals``: the indexed data paths' expression text (see ``_indexes``)."""
     total = reads.count(conn, query)
-    return [
-        facet(field_text(f), [(v, n) for v, _, n in _top_values(conn, query, f, top)], total, top)
-        for f in fields
-    ]
+    found: dict[Field, list[tuple[Key, int]]] = {}
+    if literals and reads.walkable(query):
+        for f in fields:
+            if f in literals and (walked := _walk_path(conn, query, literals[f], total)):
+                found[f] = walked
+    scanned = [f for f in fields if f not in found and (f.path or f.name not in GROUP_FIELDS)]
+    found.update(zip(scanned, _tally(conn, query, scanned), strict=True))
+    out = []
+    for f in fields:
+        if f in found:
+            counts = found[f]
+        else:
+            counts = [(v, n) for v, _, n in _top_values(conn, query, f, top)]
+        out.append(facet(field_text(f), counts, total, top))
+    return out
+
+
+_JSON_KEYS: dict[str, Key] = {"true": True, "false": False, "object": None, "array": None}
+
+
+def _walk_path(
+    conn: sqlite3.Connection, query: Query, literal: str, total: int
+) -> list[tuple[Key, int]] | None:
+    """An indexed data path's values counted in its index (``reads.walk_index``), as the
+    reference keys them. The index holds ``json_extract``'s value, where true is 1 and
+    an object is its JSON text: such values are split by their JSON type over their own
+    index range. Null, missing and objects are the rest of ``total``."""
+    expression = f"json_extract(data, {literal})"  # the index's own text
+    walked = reads.walk_index(conn, query, expression)
+    if walked is None:
+        return None
+    counts: Counter[tuple[int, Any]] = Counter()
+    where_sql, params = sql.where(query)
+    split = (
+        f"SELECT json_type(e.data, {literal}), count(*) FROM events e"
+        f"{where_sql or ' WHERE 1'} AND {expression} = ? GROUP BY 1"
+    )
+    for value, n in walked:
+        ambiguous = value in (0, 1) if type(value) is not str else value[:1] in ("{", "[")
+        if not ambiguous:
+            counts[identity(_integral(value))] += n
+            continue
+        for kind, m in conn.execute(split, [*params, value]):
+            key = _JSON_KEYS.get(kind, value)
+            counts[identity(_integral(key))] += m
+    counts[identity(None)] = total - sum(n for (kind, _), n in counts.items() if kind)
+    return [(key, n) for (_, key), n in counts.items() if n]
+
+
+def _tally(
+    conn: sqlite3.Connection, query: Query, fields: Sequence[Field]
+) -> list[list[tuple[Key, int]]]:
+    """Each field's values counted in Python from one JSON array, in one pass over the
+    matching rows: a GROUP BY per field would read every row's JSON once per field and
+    twice per row (type and value), then sort (a day of 1M events: ~500 vs ~100 ms)."""
+    if not fields:
+        return []
+    columns, params = [], []
+    for f in fields:
+        if f.path:
+            columns.append(f"{JSON_COLUMNS[f.name]} -> ?")  # JSON text: strings stay strings
+            params.append(_path(f))
+        else:
+            columns.append(AGGREGATE_COLUMNS[f.name])
+    where_sql, where_params = sql.where(query)
+    row = columns[0] if len(columns) == 1 else f"json_array({', '.join(columns)})"
+    (encoded,) = conn.execute(
+        f"SELECT json_group_array({row}) FROM events e{where_sql}", [*params, *where_params]
+    ).fetchone()
+    values = orjson.loads(encoded)
+    per_field = (
+        [values] if len(fields) == 1 else list(zip(*values, strict=True)) or [()] * len(fields)
+    )
+    return [_counted(column) for column in per_field]
+
+
+def _counted(values: Sequence[Any]) -> list[tuple[Key, int]]:
+    """(key, count) of JSON values as ``aggregation_reference.key_value`` keys them:
+    scalars as themselves (an integral number as an int), objects and arrays as null;
+    true and 1 stay apart."""
+    try:
+        counts = Counter(values)
+    except TypeError:  # an object or array (unhashable): the exact count, slower
+        return _counted([v if type(v) in _SCALARS else None for v in values])
+    if any(k == 0 or k == 1 for k in counts if type(k) is not str):
+        # Counter merged true with 1 (or false with 0): count by kind.
+        kinds = Counter(identity(v) for v in values)
+        return [(_integral(v), n) for (_, v), n in kinds.items()]
+    return [(_integral(k), n) for k, n in counts.items()]
+
+
+_SCALARS = (str, int, float, bool, type(None))
+_INT64 = 2**63
+
+
+def _integral(value: Any) -> Key:
+    # As the SQL encoding does (1.0 is the number 1), within SQLite's integers.
+    if type(value) is float and value.is_integer() and -_INT64 <= value < _INT64:
+        return int(value)
+    return value  # type: ignore[no-any-return]

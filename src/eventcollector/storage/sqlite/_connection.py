@@ -1,20 +1,56 @@
-"""Opening SQLite connections: the settings every connection of ours gets, and the
-refusal of network filesystems."""
+"""Opening SQLite connections: the settings every connection of ours gets, the
+readers' statement time budget, and the refusal of network filesystems."""
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
+import time
+from typing import Any
 
 _NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs"}
 )
 
 
-def connect(path: str, *, busy_ms: int, synchronous: str) -> sqlite3.Connection:
+#: SQLite calls the budget check every this many virtual machine steps (a few ms of
+#: work): a statement shorter than that never calls back into Python (and never waits
+#: for the GIL there), and a cancelled one stops within milliseconds of its deadline.
+_BUDGET_CHECK_STEPS = 100_000
+
+
+class ReaderConnection(sqlite3.Connection):
+    """A reader's connection: each statement that ``execute`` starts may run for
+    ``budget`` seconds (None: no limit), then SQLite interrupts it (SQLITE_INTERRUPT)."""
+
+    budget: float | None = None
+    _deadline = math.inf
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if self.budget is not None:
+            self._deadline = time.monotonic() + self.budget
+        return super().execute(sql, parameters)
+
+    def limit_statements(self, budget: float | None) -> None:
+        self.budget = budget
+        handler = None if budget is None else self._past_deadline
+        self.set_progress_handler(handler, _BUDGET_CHECK_STEPS)
+
+    def _past_deadline(self) -> bool:
+        return time.monotonic() > self._deadline
+
+
+def connect(
+    path: str, *, busy_ms: int, synchronous: str, factory: type[sqlite3.Connection] | None = None
+) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), usable from any thread."""
     conn = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=busy_ms / 1000
+        path,
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=busy_ms / 1000,
+        factory=factory or sqlite3.Connection,
     )
     try:
         conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
@@ -24,6 +60,15 @@ def connect(path: str, *, busy_ms: int, synchronous: str) -> sqlite3.Connection:
     except BaseException:
         conn.close()  # e.g. "file is not a database"
         raise
+    return conn
+
+
+def connect_reader(path: str, *, busy_ms: int, synchronous: str) -> ReaderConnection:
+    """A reader's connection: read-only, memory-mapped, statements within a budget."""
+    conn = connect(path, busy_ms=busy_ms, synchronous=synchronous, factory=ReaderConnection)
+    assert isinstance(conn, ReaderConnection)
+    conn.execute("PRAGMA query_only = 1")
+    conn.execute("PRAGMA mmap_size = 268435456")
     return conn
 
 

@@ -19,12 +19,26 @@ import orjson
 
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
-from eventcollector.storage._hour_split import HourSplit, hour_key, hour_text, split_by_hours
+from eventcollector.storage._hour_split import (
+    HourSplit,
+    hour_key,
+    hour_text,
+    rollup_eligible,
+    split_by_hours,
+)
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._rollups import hour_rollup, rollup_parts
 from eventcollector.storage.sqlite._select import expanded_match, select_events
 
-__all__ = ["count", "duration_stats", "group_count", "read_after", "select_events"]
+__all__ = [
+    "count",
+    "duration_stats",
+    "group_count",
+    "read_after",
+    "select_events",
+    "walk_index",
+    "walkable",
+]
 
 _PERCENTILES = (0.5, 0.95, 0.99)
 #: Components of up to this many events (as rollups count them) are tallied in Python.
@@ -98,7 +112,10 @@ def group_count(conn: sqlite3.Connection, query: Query, field: GroupField) -> di
     if split is None or field == "source_component":
         where_sql, params = sql.where(query)
         expr = sql.GROUP_EXPRESSIONS[field]
-        if split is not None and count(conn, query) <= _TALLY_UP_TO:
+        components = field == "source_component" and walkable(query)
+        if components and (walked := _walk_components(conn, query)) is not None:
+            rows = walked
+        elif split is not None and count(conn, query) <= _TALLY_UP_TO:
             rows = _tally_components(conn, where_sql, params)
         else:
             statement = f"SELECT {expr}, count(*) FROM events e{where_sql} GROUP BY 1"
@@ -127,6 +144,48 @@ def _tally_components(
         f"SELECT json_group_array(e.source_component) FROM events e{where_sql}", params
     ).fetchone()
     return [("" if key is None else key, n) for key, n in Counter(orjson.loads(encoded)).items()]
+
+
+#: At most this many distinct values are walked in their index (else tallied).
+_WALK_UP_TO = 256
+# The distinct values of an indexed expression, one index seek each (a skip scan), each
+# counted in its (expression, timestamp) range of that index: no row is read.
+_WALK = (
+    "WITH RECURSIVE c(v) AS ("
+    "SELECT (SELECT min({x}) FROM events WHERE {x} IS NOT NULL)"
+    " UNION ALL SELECT (SELECT min({x}) FROM events WHERE {x} > c.v)"
+    " FROM c WHERE c.v IS NOT NULL LIMIT {limit})"
+    " SELECT v, (SELECT count(*) FROM events e{where} AND {x} = c.v) FROM c WHERE v IS NOT NULL"
+)
+
+
+def walk_index(
+    conn: sqlite3.Connection, query: Query, expression: str
+) -> list[tuple[Any, int]] | None:
+    """(value, count) of ``expression`` over a query of a time range alone, for an
+    expression that an index ``(expression, timestamp)`` is built on (``expression``:
+    ours, never user text); None past ``_WALK_UP_TO`` values. NULLs are not counted."""
+    where_sql, params = sql.where(query)
+    statement = _WALK.format(x=expression, limit=_WALK_UP_TO + 2, where=where_sql or " WHERE 1")
+    rows = conn.execute(statement, params).fetchall()
+    if len(rows) > _WALK_UP_TO:
+        return None
+    return [(v, n) for v, n in rows if n]
+
+
+def walkable(query: Query) -> bool:
+    """Whether ``query`` is a time range alone (what ``walk_index`` answers)."""
+    return rollup_eligible(query) and not (query.systems or query.event_types or query.severities)
+
+
+def _walk_components(conn: sqlite3.Connection, query: Query) -> list[tuple[str, int]] | None:
+    """Components counted in idx_events_component (a day of 1M events: ~15 ms against
+    ~55 ms tallied); events without one are the rest of the (rollup) count."""
+    rows = walk_index(conn, query, "source_component")
+    if rows is None:
+        return None
+    rest = count(conn, query) - sum(n for _, n in rows)
+    return [*rows, ("", rest)] if rest else rows
 
 
 def _edge_group_count(conn: sqlite3.Connection, edge: Query, field: GroupField) -> dict[str, int]:

@@ -37,14 +37,25 @@ from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage._indexes import REGISTRY, literals, parse_index_path
 from eventcollector.storage._where import lift, mark_indexed
-from eventcollector.storage.base import StorageError, retention_cutoff
+from eventcollector.storage.base import (
+    DEFAULT_QUERY_TIMEOUT,
+    QueryTimeout,
+    StorageError,
+    retention_cutoff,
+)
+from eventcollector.storage.base import query_timeout as query_timeout_seconds
 from eventcollector.storage.sqlite import _aggregate as aggregation
 from eventcollector.storage.sqlite import _alerts as alerts
 from eventcollector.storage.sqlite import _indexes as indexes
 from eventcollector.storage.sqlite import _issues as issues
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite._checkpointer import Checkpointer
-from eventcollector.storage.sqlite._connection import connect, refuse_network_filesystem
+from eventcollector.storage.sqlite._connection import (
+    ReaderConnection,
+    connect,
+    connect_reader,
+    refuse_network_filesystem,
+)
 from eventcollector.storage.sqlite._dialect import DIALECT
 from eventcollector.storage.sqlite._ingest import insert_batches, settle_journal
 from eventcollector.storage.sqlite._retention import CLEANUP_CHUNK, delete_chunk
@@ -74,9 +85,12 @@ class SQLiteStorage:
         synchronous: str = "NORMAL",
         read_threads: int = 4,
         busy_timeout: float = 30.0,
+        query_timeout: float | None = DEFAULT_QUERY_TIMEOUT,
     ) -> None:
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError("synchronous: one of NORMAL, FULL, EXTRA")
+        #: Seconds one read statement may run (None: no limit); see ``ReaderConnection``.
+        self.query_timeout = query_timeout_seconds(query_timeout)
         self.path = os.path.abspath(os.fspath(path))
         self.url = f"sqlite:///{self.path}"
         self.synchronous = synchronous.upper()
@@ -264,14 +278,13 @@ class SQLiteStorage:
         return result  # type: ignore[return-value]
 
     def _run_read(self, fn: Callable[[sqlite3.Connection], T], check_journal: bool) -> T | object:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        conn: ReaderConnection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._connect()
-            conn.execute("PRAGMA query_only = 1")
-            conn.execute("PRAGMA mmap_size = 268435456")
+            conn = connect_reader(self.path, busy_ms=self._busy_ms, synchronous=self.synchronous)
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
+        conn.limit_statements(self.query_timeout)  # as the attribute says now
         # One read transaction per call: a consistent snapshot that is never held open.
         conn.execute("BEGIN")
         try:
@@ -279,9 +292,13 @@ class SQLiteStorage:
                 return _JOURNALED
             return fn(conn)
         except sqlite3.Error as exc:
+            interrupted = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT
+            if interrupted and self.query_timeout is not None:
+                raise QueryTimeout(self.query_timeout) from exc
             raise StorageError(f"query failed: {exc}") from exc
         finally:
-            conn.execute("COMMIT")
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     async def query(self, query: Query) -> list[Event]:
         """The matching events, ordered and paged as the query says."""
@@ -310,13 +327,19 @@ class SQLiteStorage:
         """Groups and metrics over the matching events (see ``eventcollector.aggregation``)."""
         now = datetime.now(UTC)
         return await self._read(
-            partial(aggregation.aggregate, query=query.unbounded, spec=spec, now=now)
+            partial(aggregation.aggregate, query=self._plan(query.unbounded), spec=spec, now=now)
         )
 
     async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
         """The top values of each field with their counts, in one read."""
         return await self._read(
-            partial(aggregation.facets, query=query.unbounded, fields=fields, top=top)
+            partial(
+                aggregation.facets,
+                query=self._plan(query.unbounded),
+                fields=fields,
+                top=top,
+                literals=self._literals,
+            )
         )
 
     async def read_after(
