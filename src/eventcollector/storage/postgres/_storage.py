@@ -308,6 +308,13 @@ class PostgresStorage:
                 raise QueryTimeout(budget.seconds) from exc
             raise translate(exc, "query failed") from exc
 
+    async def _write(self, fn: Callable[[Any], Awaitable[T]], what: str) -> T:
+        """``fn`` outside the reads' read-only snapshot and budget (issues, alerts)."""
+        try:
+            return await self._run(fn)
+        except asyncpg.PostgresError as exc:
+            raise translate(exc, f"{what} failed") from exc
+
     async def query(self, query: Query) -> list[Event]:
         """The matching events, ordered and paged as the query says."""
         statement, params = sql.select(self._plan(query))
@@ -426,12 +433,9 @@ class PostgresStorage:
     ) -> Issue | None:
         """Change an issue's status (``until``: the end of a mute); None if there is none."""
         muted_until = check_status_change(status, until)
-        try:  # a write: not in a read's read-only snapshot
-            return await self._run(
-                lambda conn: issues.set_status(conn, issue_id, status, muted_until)
-            )
-        except asyncpg.PostgresError as exc:
-            raise translate(exc, "status change failed") from exc
+        return await self._write(
+            lambda conn: issues.set_status(conn, issue_id, status, muted_until), "status change"
+        )
 
     async def issue_events(self, issue_id: int, limit: int = 100) -> list[Event]:
         """The issue's events, newest first."""
@@ -451,11 +455,13 @@ class PostgresStorage:
 
     async def put_alert_rule(self, rule: AlertRule, source: str) -> bool:
         """Store ``rule`` (replacing one of that name); True if it is new."""
-        return await self._read(functools.partial(alerts.put_rule, rule=rule, source=source))
+        return await self._write(
+            functools.partial(alerts.put_rule, rule=rule, source=source), "alert rule"
+        )
 
     async def delete_alert_rule(self, name: str) -> bool:
         """Delete the rule with its states and history; False if there was none."""
-        return await self._read(functools.partial(alerts.delete_rule, name=name))
+        return await self._write(functools.partial(alerts.delete_rule, name=name), "alert rule")
 
     async def alert_states(self, rule: str | None = None) -> list[AlertState]:
         """The states of ``rule`` (of every rule when None)."""
@@ -465,7 +471,9 @@ class PostgresStorage:
         self, states: Sequence[AlertState], records: Sequence[AlertRecord]
     ) -> None:
         """States and history records, in one transaction."""
-        await self._read(functools.partial(alerts.save, states=states, records=records))
+        await self._write(
+            functools.partial(alerts.save, states=states, records=records), "alert state"
+        )
 
     async def alert_history(self, rule: str, limit: int = 100) -> list[AlertRecord]:
         """The rule's history, newest first."""
@@ -473,11 +481,11 @@ class PostgresStorage:
 
     async def push_alert_triggers(self, changes: Sequence[IssueChange]) -> None:
         """Queue new/regressed issues for the evaluating server (any server calls this)."""
-        await self._read(functools.partial(alerts.push_triggers, changes=changes))
+        await self._write(functools.partial(alerts.push_triggers, changes=changes), "alert trigger")
 
     async def take_alert_triggers(self) -> list[IssueChange]:
         """The queued issue changes, oldest first, now removed."""
-        return await self._read(alerts.take_triggers)
+        return await self._write(alerts.take_triggers, "alert trigger")
 
     async def alert_lease(self) -> bool:
         """Whether this server evaluates (a session advisory lock on its own connection)."""
