@@ -53,7 +53,9 @@ function hourChart(container, [x, y], anomalies, onPick) {
       legend: {show: false},
       cursor: {points: {show: false}, drag: {x: true, y: false, setScale: false}},
       select: {show: true},
-      scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(1, max * 1.15)]}},
+      // The last hour's bar starts at its hour and is drawn to its right: room for it.
+      scales: {x: {time: true, range: (u, min, max) => [min, max + 3600]},
+        y: {range: (u, min, max) => [0, Math.max(1, max * 1.15)]}},
       axes: [{...axis}, {...axis, size: 46}],
       series: [{}, {label: "events", fill: bar, stroke: bar, width: 0, points: {show: false},
         paths: window.uPlot.paths.bars({size: [0.9, 40], gap: 1, align: 1})}],
