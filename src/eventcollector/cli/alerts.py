@@ -18,17 +18,8 @@ import typer
 
 from eventcollector import alerts as library
 from eventcollector.alert_rules import load_rules
-from eventcollector.cli._common import (
-    ApiKeyOpt,
-    CliError,
-    DbOpt,
-    Format,
-    FormatOpt,
-    UrlOpt,
-    resolve_format,
-    resolve_target,
-    run,
-)
+from eventcollector.cli._common import CliError, Format, output_format, resolve_target, run
+from eventcollector.cli._options import CONNECTION, FORMAT, with_options
 from eventcollector.cli._output import write_document
 from eventcollector.cli.app import app
 from eventcollector.collector import EventCollector
@@ -101,15 +92,12 @@ def _path(name: str, tail: str = "") -> str:
 
 
 @alerts_app.command("list")
+@with_options(FORMAT, CONNECTION)
 def alerts_list(
     ctx: typer.Context,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Every rule with its state (per group with group_by)."""
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def local(c: EventCollector) -> dict[str, Any]:
         return {"alerts": await library.list_alerts(c)}
@@ -149,16 +137,13 @@ def _row(rule: dict[str, Any]) -> dict[str, Any]:
 
 
 @alerts_app.command("add")
+@with_options(FORMAT, CONNECTION)
 def alerts_add(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="A TOML file of [[alert]] tables.")],
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Add (or replace) the rules of a TOML file; nothing is added if one is bad."""
-    out = resolve_format(fmt)
+    out = output_format(ctx)
     try:
         rules = load_rules(file)
     except ValueError as exc:
@@ -177,12 +162,10 @@ def alerts_add(
 
 
 @alerts_app.command("remove")
+@with_options(CONNECTION)
 def alerts_remove(
     ctx: typer.Context,
     name: NameArg,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Remove a rule, its states and its history."""
 
@@ -194,16 +177,13 @@ def alerts_remove(
 
 
 @alerts_app.command("test")
+@with_options(FORMAT, CONNECTION)
 def alerts_test(
     ctx: typer.Context,
     name: NameArg,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """Evaluate a rule now and print its value per group; notifies nobody."""
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def local(c: EventCollector) -> dict[str, Any]:
         return await library.test_alert(c, name)
@@ -215,19 +195,16 @@ def alerts_test(
 
 
 @alerts_app.command("history")
+@with_options(FORMAT, CONNECTION)
 def alerts_history(
     ctx: typer.Context,
     name: NameArg,
     limit: Annotated[
         int, typer.Option(help="At most this many, newest first.", min=1, max=1000)
     ] = 50,
-    fmt: FormatOpt = None,
-    db: DbOpt = None,
-    url: UrlOpt = None,
-    api_key: ApiKeyOpt = None,
 ) -> None:
     """A rule's transitions and notifications (failures included), newest first."""
-    out = resolve_format(fmt)
+    out = output_format(ctx)
 
     async def local(c: EventCollector) -> dict[str, Any]:
         return {"rule": name, "history": await library.alert_history(c, name, limit)}
