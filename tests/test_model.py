@@ -182,6 +182,8 @@ BAD_FIELDS = [
     pytest.param({"tags": ["a,b"]}, "tags", id="tag-comma"),
     pytest.param({"tags": [""]}, "tags", id="tag-empty"),
     pytest.param({"tags": [1]}, "tags", id="tag-int"),
+    pytest.param({"tags": ["a", ["b"]]}, "tags", id="tag-list"),
+    pytest.param({"tags": [{"a": 1}, "b"]}, "tags", id="tag-object"),
     pytest.param({"tags": ["x" * (LIMITS.tag_length + 1)]}, "tags", id="tag-long"),
     pytest.param({"tags": [f"t{i}" for i in range(LIMITS.tag_count + 1)]}, "tags", id="tags-many"),
     pytest.param({"correlation_id": "has space"}, "correlation_id"),

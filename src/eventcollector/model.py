@@ -252,11 +252,14 @@ def _tags(value: object) -> list[str]:
     ):
         raise ValueError("tags: expected a list of strings")
     # Drop repeats, keep order (one tag cannot repeat: the common case skips the dict).
-    tags = (
-        list(value)
-        if isinstance(value, list | tuple) and len(value) < 2
-        else list(dict.fromkeys(value))
-    )
+    try:
+        tags = (
+            list(value)
+            if isinstance(value, list | tuple) and len(value) < 2
+            else list(dict.fromkeys(value))
+        )
+    except TypeError:  # an unhashable item (a list or an object) cannot be a tag
+        raise ValueError("tags: expected a list of strings") from None
     if len(tags) > LIMITS.tag_count:
         raise ValueError(f"tags: more than {LIMITS.tag_count} tags")
     for tag in tags:
