@@ -6,6 +6,9 @@ encodes keys as text (see ``aggregation.decode_key``), folds values outside the 
 into "~" and groups. Top values of the system, event type, severity and component come
 from ``group_count`` (rollups where the filters allow); others from a ranked GROUP BY.
 Percentiles are computed in Python from each group's values (one JSON array per group).
+A tag facet counts the matching events' tags with ``json_each`` over their own
+``tags`` column: ``event_tags`` is keyed (tag, event) and has no way from an event to
+its tags but a scan of every pair in the store (``_tag_facet``).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from eventcollector.storage.sqlite import _sql as sql
 __all__ = ["aggregate", "facets"]
 
 _ROOTS = {"data": "e.data", "metadata": "e.metadata"}
+_TAG = Field("tag")
 # A JSON scalar as key text: s<string>, n<number> (1.0 as 1, so numbers are one kind), b0/b1.
 _ENCODE = (
     "CASE {t} WHEN 'text' THEN 's' || {v} WHEN 'integer' THEN 'n' || {v}"
@@ -277,11 +281,33 @@ def _value(op: str, raw: Any) -> Any:
     return percentile(ordered, PERCENTILES[op]) if ordered else None
 
 
+# The top tags of the matching events (an untagged one under ''; the LEFT JOIN keeps it)
+# and, on each row, the number of (event, tag) pairs. ``j.type`` skips what a database
+# made by the spec's implementation may hold besides strings.
+_TAG_COUNTS = (
+    "SELECT k, n, total FROM (SELECT coalesce('s' || j.value, '') AS k, count(*) AS n,"
+    " rank() OVER (ORDER BY count(*) DESC) AS r, sum(count(*)) OVER () AS total"
+    " FROM events e LEFT JOIN json_each(e.tags) j ON j.type = 'text'{where} GROUP BY 1)"
+    " WHERE r <= ?"
+)
+
+
+def _tag_facet(conn: sqlite3.Connection, query: Query, top: int) -> Facet:
+    where_sql, params = sql.where(query)
+    rows = conn.execute(_TAG_COUNTS.format(where=where_sql), [*params, top]).fetchall()
+    ranked = ranked_encoded(((k, n) for k, n, _ in rows), top)
+    return facet("tag", [(v, n) for v, _, n in ranked], rows[0][2] if rows else 0, top)
+
+
 def facets(
     conn: sqlite3.Connection, query: Query, fields: Sequence[Field], top: int
 ) -> list[Facet]:
     total = reads.count(conn, query)
     return [
-        facet(field_text(f), [(v, n) for v, _, n in _top_values(conn, query, f, top)], total, top)
+        _tag_facet(conn, query, top)
+        if f == _TAG
+        else facet(
+            field_text(f), [(v, n) for v, _, n in _top_values(conn, query, f, top)], total, top
+        )
         for f in fields
     ]
