@@ -40,6 +40,7 @@ __all__ = [
     "MAX_METRICS",
     "MAX_TOP",
     "OTHER",
+    "TAG",
     "AggregateResult",
     "AggregateRow",
     "AggregateSpec",
@@ -58,6 +59,8 @@ INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "1d": 86_400}
 KEY_FIELDS = frozenset({"system", "event_type", "severity", "source_component", "correlation_id"})
 #: Fixed fields a facet may count: the key fields and ``tag`` (one event, many values).
 FACET_FIELDS = KEY_FIELDS | {"tag"}
+#: The tag field (``tag``/``tags`` parsed), which facets count per tag, not per event.
+TAG = Field("tag")
 NUMERIC_OPS = ("min", "max", "avg", "sum", "p50", "p95", "p99")
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 MAX_KEYS = 3
@@ -374,6 +377,14 @@ def rank(counts: Iterable[tuple[Key, int]], top: int) -> list[tuple[Key, int]]:
 def facet(field: str, counts: Iterable[tuple[Key, int]], total: int, top: int) -> Facet:
     best = rank(counts, top)
     return Facet(field, tuple(best), total - sum(n for _, n in best))
+
+
+def tag_facet(rows: Sequence[tuple[str, int, int]], top: int) -> Facet:
+    """A tag facet from a backend's (encoded tag, events, pairs in all) rows."""
+    ranked = ranked_encoded(((k, n) for k, n, _ in rows), top)
+    return facet(
+        field_text(TAG), [(v, n) for v, _, n in ranked], int(rows[0][2]) if rows else 0, top
+    )
 
 
 def ranked_counts(counts: Mapping[str, int], top: int) -> list[tuple[Key, str, int]]:

@@ -13,6 +13,7 @@ from typing import Any
 from eventcollector.aggregation import (
     OTHER,
     PERCENTILES,
+    TAG,
     AggregateResult,
     AggregateSpec,
     Facet,
@@ -37,7 +38,6 @@ from eventcollector.query import Query
 __all__ = ["aggregate_events", "facet_events", "facet_values", "key_value"]
 
 _MISSING = object()
-TAG = Field("tag")
 
 
 def key_value(event: Event, field: Field) -> Key:

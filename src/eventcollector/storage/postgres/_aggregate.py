@@ -18,6 +18,7 @@ from typing import Any
 
 from eventcollector.aggregation import (
     OTHER,
+    TAG,
     AggregateResult,
     AggregateSpec,
     Facet,
@@ -30,6 +31,7 @@ from eventcollector.aggregation import (
     group_id,
     ranked_counts,
     ranked_encoded,
+    tag_facet,
 )
 from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
@@ -48,7 +50,6 @@ _ENCODE = (
     " WHEN 'boolean' THEN CASE WHEN {v} = 'true'::jsonb THEN 'b1' ELSE 'b0' END ELSE '' END"
 )
 _EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
-_TAG = Field("tag")
 # The top tags of the matching events (an untagged one under ''; the LEFT JOIN keeps it)
 # and, on each row, the number of (event, tag) pairs.
 _TAG_COUNTS = (
@@ -178,16 +179,14 @@ def _value(op: str, field: Field | None, raw: Any) -> Any:
 async def _tag_facet(conn: Any, query: Query, top: int) -> Facet:
     p = Params()
     statement = _TAG_COUNTS.format(where=where(query, p), top=p.add(top))
-    rows = await conn.fetch(statement, *p.values)
-    ranked = ranked_encoded(((k, n) for k, n, _ in rows), top)
-    return facet("tag", [(v, n) for v, _, n in ranked], int(rows[0][2]) if rows else 0, top)
+    return tag_facet(await conn.fetch(statement, *p.values), top)
 
 
 async def facets(conn: Any, query: Query, fields: Sequence[Field], top: int) -> list[Facet]:
     total = await reads.count(conn, query)
     return [
         await _tag_facet(conn, query, top)
-        if f == _TAG
+        if f == TAG
         else facet(
             field_text(f),
             [(v, n) for v, _, n in await _top_values(conn, query, f, top)],

@@ -24,6 +24,7 @@ from eventcollector.aggregation import (
     INTERVALS,
     OTHER,
     PERCENTILES,
+    TAG,
     AggregateResult,
     AggregateSpec,
     Facet,
@@ -39,6 +40,7 @@ from eventcollector.aggregation import (
     percentile,
     ranked_counts,
     ranked_encoded,
+    tag_facet,
 )
 from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
@@ -50,7 +52,6 @@ from eventcollector.storage.sqlite import _sql as sql
 __all__ = ["aggregate", "facets"]
 
 _ROOTS = {"data": "e.data", "metadata": "e.metadata"}
-_TAG = Field("tag")
 # A JSON scalar as key text: s<string>, n<number> (1.0 as 1, so numbers are one kind), b0/b1.
 _ENCODE = (
     "CASE {t} WHEN 'text' THEN 's' || {v} WHEN 'integer' THEN 'n' || {v}"
@@ -295,8 +296,7 @@ _TAG_COUNTS = (
 def _tag_facet(conn: sqlite3.Connection, query: Query, top: int) -> Facet:
     where_sql, params = sql.where(query)
     rows = conn.execute(_TAG_COUNTS.format(where=where_sql), [*params, top]).fetchall()
-    ranked = ranked_encoded(((k, n) for k, n, _ in rows), top)
-    return facet("tag", [(v, n) for v, _, n in ranked], rows[0][2] if rows else 0, top)
+    return tag_facet(rows, top)
 
 
 def facets(
@@ -305,7 +305,7 @@ def facets(
     total = reads.count(conn, query)
     return [
         _tag_facet(conn, query, top)
-        if f == _TAG
+        if f == TAG
         else facet(
             field_text(f), [(v, n) for v, _, n in _top_values(conn, query, f, top)], total, top
         )
