@@ -222,6 +222,25 @@ async def test_values_outside_the_top_are_one_other_group_with_exact_metrics(
     }
 
 
+@pytest.mark.parametrize("minutes", [3, 30])
+async def test_tag_facets_of_a_small_and_a_large_share_match_the_reference(
+    storage: Storage, minutes: int
+) -> None:
+    # SQLite reads a small share through json_each, most of the store from event_tags.
+    assert isinstance(storage, Aggregating)
+    tags = [["a", "b"], [], ["b"], ["c", "a", "b"], [], ["a"], ["b", "d"], ["d"], [], ["a"]]
+    events = [ev(timestamp=BASE + timedelta(minutes=i), tags=t) for i, t in enumerate(tags)]
+    await storage.append(events)
+    for query in (Query(since=BASE + timedelta(minutes=10 - minutes)), Query(tags_any=("b",))):
+        for top in (1, 2, 5):
+            got = await storage.facets(query, facet_fields(["tags"], top), top)
+            want = facet_events(events, query, facet_fields(["tags"], top), top)
+            assert [(identity(v), n) for v, n in got[0].values] == [
+                (identity(v), n) for v, n in want[0].values
+            ]
+            assert got[0].other == want[0].other
+
+
 @pytest.mark.parametrize(
     ("build", "word"),
     [
