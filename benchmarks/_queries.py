@@ -41,10 +41,16 @@ async def _time(fn: Callable[[], Awaitable[Any]], repeat: int) -> dict[str, Any]
 
 _BY_15M_SEVERITY = AggregateSpec.parse(["severity"], interval="15m")
 _FACETS = ["system", "event_type", "severity", "source_component", "data.stage"]
+#: The Explore sidebar's call (top 8) before and since it counts tags on the server.
+_SIDEBAR = ["system", "severity", "event_type", "source_component"]
 
 
 def _last_day() -> Query:
     return Query(since=datetime.now(UTC) - timedelta(hours=24))
+
+
+def _last_hour() -> Query:
+    return Query(since=datetime.now(UTC) - timedelta(hours=1))
 
 
 async def query_latencies(
@@ -90,6 +96,12 @@ async def query_latencies(
             # Issue #12: 96 buckets x 5 severities, and a UI sidebar's facets.
             "aggregate_15m_x_severity_24h": lambda: c.aggregate(_last_day(), _BY_15M_SEVERITY),
             "facets_top10_5_fields_24h": lambda: c.facets(_last_day(), _FACETS, 10),
+            # The tag facet: each matching event's tags counted (json_each / unnest).
+            "facets_top10_tag_1h": lambda: c.facets(_last_hour(), ["tag"], 10),
+            "facets_top10_tag_24h": lambda: c.facets(_last_day(), ["tag"], 10),
+            "facets_top10_tag_all": lambda: c.facets(Query(), ["tag"], 10),
+            "facets_sidebar_4_fields_24h": lambda: c.facets(_last_day(), _SIDEBAR, 8),
+            "facets_sidebar_with_tag_24h": lambda: c.facets(_last_day(), [*_SIDEBAR, "tag"], 8),
             # Issue 12: filters (targets 15 ms, and 50 / 5 ms unindexed / indexed).
             "filter_mixed_24h_100": lambda: (
                 b().where(MIXED_FILTER).time_range(hours=24).limit(100).execute()

@@ -9,6 +9,10 @@ reference semantics in plain Python, as ``Query.matches`` is for queries.
 
 Key values: a fixed field's value (None when unset); for a data path the JSON value
 if it is a string, number or boolean, else None (missing, null, object, array).
+Facets also count ``tag``, a field of many values: each tag counts every matching
+event that carries it (an event with two tags counts once under each), an event
+without tags counts under None, and a tag facet's ``other`` is the number of
+(event, tag) pairs whose tag is outside the top N, not a number of events.
 Numbers are one kind (1 and 1.0 are one key), distinct from strings and booleans.
 Numeric metrics take numbers only: booleans, strings and missing values are ignored.
 Percentiles interpolate linearly between the two nearest ranks (numpy's default,
@@ -27,6 +31,7 @@ from eventcollector.filters import DATA_ROOTS, Exists, Field, parse_filter, to_t
 from eventcollector.model import format_timestamp, parse_timestamp
 
 __all__ = [
+    "FACET_FIELDS",
     "INTERVALS",
     "KEY_FIELDS",
     "MAX_BUCKETS",
@@ -35,6 +40,7 @@ __all__ = [
     "MAX_METRICS",
     "MAX_TOP",
     "OTHER",
+    "TAG",
     "AggregateResult",
     "AggregateRow",
     "AggregateSpec",
@@ -51,6 +57,10 @@ __all__ = [
 INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "1d": 86_400}
 #: Fixed fields a group key or count_distinct may name (any data./metadata. path too).
 KEY_FIELDS = frozenset({"system", "event_type", "severity", "source_component", "correlation_id"})
+#: Fixed fields a facet may count: the key fields and ``tag`` (one event, many values).
+FACET_FIELDS = KEY_FIELDS | {"tag"}
+#: The tag field (``tag``/``tags`` parsed), which facets count per tag, not per event.
+TAG = Field("tag")
 NUMERIC_OPS = ("min", "max", "avg", "sum", "p50", "p95", "p99")
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 MAX_KEYS = 3
@@ -103,12 +113,13 @@ def field_text(field: Field) -> str:
     return to_text(Exists(field))[:-2]
 
 
-def _key_field(text: str, name: str) -> Field:
+def _key_field(text: str, name: str, fixed: frozenset[str] = KEY_FIELDS) -> Field:
     field = parse_field(text, name)
-    if field.name not in DATA_ROOTS and field.name not in KEY_FIELDS:
-        allowed = ", ".join(sorted(KEY_FIELDS))
+    if field.name not in DATA_ROOTS and field.name not in fixed:
+        allowed = ", ".join(sorted(fixed))
+        verb = "count values of" if fixed is FACET_FIELDS else "group by"
         raise ValueError(
-            f"{name}: cannot group by {text!r} (one of {allowed}, data.KEY, metadata.KEY)"
+            f"{name}: cannot {verb} {text!r} (one of {allowed}, data.KEY, metadata.KEY)"
         )
     return field
 
@@ -119,7 +130,7 @@ def facet_fields(fields: Sequence[str], top: int) -> tuple[Field, ...]:
         raise ValueError(f"field: give 1 to {MAX_FACETS} field names")
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
         raise ValueError(f"top: must be from 1 to {MAX_TOP}")
-    return tuple(dict.fromkeys(_key_field(f, "field") for f in fields))
+    return tuple(dict.fromkeys(_key_field(f, "field", FACET_FIELDS) for f in fields))
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +379,14 @@ def rank(counts: Iterable[tuple[Key, int]], top: int) -> list[tuple[Key, int]]:
 def facet(field: str, counts: Iterable[tuple[Key, int]], total: int, top: int) -> Facet:
     best = rank(counts, top)
     return Facet(field, tuple(best), total - sum(n for _, n in best))
+
+
+def tag_facet(rows: Sequence[tuple[str, int, int]], top: int) -> Facet:
+    """A tag facet from a backend's (encoded tag, events, pairs in all) rows."""
+    ranked = ranked_encoded(((k, n) for k, n, _ in rows), top)
+    return facet(
+        field_text(TAG), [(v, n) for v, _, n in ranked], int(rows[0][2]) if rows else 0, top
+    )
 
 
 def ranked_counts(counts: Mapping[str, int], top: int) -> Ranked:

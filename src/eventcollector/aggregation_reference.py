@@ -13,6 +13,7 @@ from typing import Any
 from eventcollector.aggregation import (
     OTHER,
     PERCENTILES,
+    TAG,
     AggregateResult,
     AggregateSpec,
     Facet,
@@ -34,7 +35,7 @@ from eventcollector.filters import Field
 from eventcollector.model import Event
 from eventcollector.query import Query
 
-__all__ = ["aggregate_events", "facet_events", "key_value"]
+__all__ = ["aggregate_events", "facet_events", "facet_values", "key_value"]
 
 _MISSING = object()
 
@@ -114,6 +115,14 @@ def aggregate_events(
     return finish(spec, seconds, query.since, query.until or now, groups, orders)
 
 
+def facet_values(event: Event, field: Field) -> list[Key]:
+    """The values ``event`` counts under in a facet of ``field``: one, or for ``tag``
+    each of its tags (None for an event without any)."""
+    if field == TAG:
+        return list(event.tags) or [None]
+    return [key_value(event, field)]
+
+
 def facet_events(
     events: Iterable[Event], query: Query, fields: Sequence[Field], top: int
 ) -> list[Facet]:
@@ -121,8 +130,9 @@ def facet_events(
     chosen = [e for e in events if query.matches(e)]
     out = []
     for field in fields:
-        counts: Counter[tuple[int, Any]] = Counter(identity(key_value(e, field)) for e in chosen)
-        out.append(
-            facet(field_text(field), ((v, n) for (_, v), n in counts.items()), len(chosen), top)
+        counts: Counter[tuple[int, Any]] = Counter(
+            identity(v) for e in chosen for v in facet_values(e, field)
         )
+        total = sum(counts.values())
+        out.append(facet(field_text(field), ((v, n) for (_, v), n in counts.items()), total, top))
     return out

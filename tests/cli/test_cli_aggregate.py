@@ -23,8 +23,9 @@ def seeded(db: Path) -> Path:
         db,
         [
             make_event(system="mahavishnu", severity="error", duration_ms=10,
-                       timestamp=NOW - timedelta(minutes=5)),
-            make_event(system="mahavishnu", duration_ms=30, timestamp=NOW - timedelta(minutes=6)),
+                       tags=["ci", "prod"], timestamp=NOW - timedelta(minutes=5)),
+            make_event(system="mahavishnu", duration_ms=30, tags=["prod"],
+                       timestamp=NOW - timedelta(minutes=6)),
             make_event(system="crackerjack", duration_ms=50, timestamp=NOW - timedelta(hours=2)),
             make_event(system="akosha", timestamp=NOW - timedelta(days=3)),
         ],
@@ -67,6 +68,13 @@ def test_facets_as_jsonl(ec: Runner, seeded: Path) -> None:
     assert {"field": "system", "value": "mahavishnu", "count": 2} in lines
     assert {"field": "system", "value": None, "count": 2} in lines  # the other values
     assert {"field": "severity", "value": "info", "count": 3} in lines
+
+
+def test_facets_over_tags_as_csv(ec: Runner, seeded: Path) -> None:
+    r = ec("facets", "system:mahavishnu", "--field", "tags", "--format", "csv")
+    assert r.code == 0, r.err
+    rows = list(csv.reader(io.StringIO(r.out)))
+    assert rows == [["field", "value", "count"], ["tag", "prod", "2"], ["tag", "ci", "1"]]
 
 
 @pytest.mark.parametrize(

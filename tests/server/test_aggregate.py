@@ -19,13 +19,13 @@ from .test_streams import post
 NOW = datetime.now(UTC).replace(microsecond=0)
 EVENTS = [
     event(id=f"a-{i}", system=system, severity=severity, duration_ms=ms, data={"repo": repo},
-          timestamp=(NOW - timedelta(minutes=minutes)).isoformat())
-    for i, (system, severity, ms, repo, minutes) in enumerate(
+          tags=tags, timestamp=(NOW - timedelta(minutes=minutes)).isoformat())
+    for i, (system, severity, ms, repo, minutes, tags) in enumerate(
         [
-            ("alpha", "error", 10, "acme/web", 5),
-            ("alpha", "info", 20, "acme/web", 70),
-            ("beta", "error", 30, "acme/api", 10),
-            ("gamma", "warning", None, "other", 20),
+            ("alpha", "error", 10, "acme/web", 5, ["deploy", "prod"]),
+            ("alpha", "info", 20, "acme/web", 70, ["prod"]),
+            ("beta", "error", 30, "acme/api", 10, ["prod", "db"]),
+            ("gamma", "warning", None, "other", 20, []),
         ]
     )
 ]  # fmt: skip
@@ -83,6 +83,36 @@ def test_facets_in_one_call(server: Server) -> None:
     assert repo["values"][0] == {"value": "acme/web", "count": 2}
 
 
+def test_a_tag_facet_counts_each_tag_of_every_matching_event(server: Server) -> None:
+    with server.client() as c:
+        every = c.get("/v1/facets", params={"field": "tags", "top": "2"})
+        filtered = c.get("/v1/facets", params={"field": "tag,system", "q": "-tag:deploy"})
+    assert every.status_code == 200, every.text
+    # Five (event, tag) pairs, the untagged event's null included: prod 3, db 1, deploy 1.
+    assert every.json()["facets"] == [
+        {
+            "field": "tag",
+            "values": [{"value": "prod", "count": 3}, {"value": None, "count": 1}],
+            "other": 2,
+        }
+    ]
+    tags, systems = filtered.json()["facets"]
+    assert tags == {
+        "field": "tag",
+        "values": [
+            {"value": "prod", "count": 2},
+            {"value": None, "count": 1},
+            {"value": "db", "count": 1},
+        ],
+        "other": 0,
+    }
+    assert systems["values"] == [
+        {"value": "alpha", "count": 1},
+        {"value": "beta", "count": 1},
+        {"value": "gamma", "count": 1},
+    ]
+
+
 @pytest.mark.parametrize(
     ("path", "params", "name"),
     [
@@ -95,6 +125,8 @@ def test_facets_in_one_call(server: Server) -> None:
         ("/v1/aggregate", {"nope": "1"}, "nope"),
         ("/v1/aggregate", {"q": "severity:"}, "q"),
         ("/v1/facets", {}, "field"),
+        ("/v1/facets", {"field": "title"}, "field"),
+        ("/v1/aggregate", {"by": "tag"}, "by"),
         ("/v1/facets", {"field": "system", "top": "5000"}, "top"),
     ],
 )

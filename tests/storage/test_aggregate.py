@@ -19,6 +19,7 @@ from eventcollector.aggregation import (
     identity,
 )
 from eventcollector.aggregation_reference import aggregate_events, facet_events
+from eventcollector.filters import parse_filter
 from eventcollector.model import Event, Severity
 from eventcollector.query import Query
 from eventcollector.storage import Aggregating, Indexable, Storage
@@ -37,14 +38,16 @@ def ev(**fields: Any) -> Event:
     return Event.create(**values)
 
 
+_TAGS = ["a", "b", "c", "prod", "ünï:cødé"]
 _events = st.builds(
-    lambda system, severity, component, duration, minute, data: ev(
+    lambda system, severity, component, duration, minute, data, tags: ev(
         system=system,
         severity=severity,
         source_component=component,
         duration_ms=duration,
         timestamp=BASE + timedelta(minutes=minute),
         data=data,
+        tags=tags,
     ),
     st.sampled_from(["alpha", "beta", "gamma", "delta"]),
     st.sampled_from(list(Severity)),
@@ -52,6 +55,7 @@ _events = st.builds(
     st.one_of(st.none(), st.integers(0, 1000)),
     st.integers(0, 6 * 60),
     st.dictionaries(st.sampled_from(["n", "s"]), _DATA_VALUES, max_size=2),
+    st.lists(st.sampled_from(_TAGS), max_size=3, unique=True),
 )
 _keys = st.sampled_from(["system", "severity", "source_component", "data.n", "data.s"])
 _metrics = st.sampled_from(
@@ -86,6 +90,13 @@ _queries = st.builds(
     st.integers(-30, 200),
     st.integers(0, 5),
     st.lists(st.sampled_from([s.value for s in Severity]), max_size=2, unique=True).map(tuple),
+)
+# Facets also over tags, under filters that name tags (the same bound WHERE compiler).
+_facet_keys = st.sampled_from(["system", "severity", "source_component", "data.n", "tags", "tag"])
+_facet_queries = st.builds(
+    lambda query, where: query.with_(where=parse_filter(where, now=NOW) if where else None),
+    _queries,
+    st.sampled_from(["", "tag:prod", "-tag:a", "tag:[b, c] OR system:beta", "tag:*", "-tag:*"]),
 )
 
 
@@ -141,8 +152,8 @@ def _facet_rows(facets: list[Facet]) -> list[Any]:
 )
 @given(
     batch=st.lists(_events, max_size=25),
-    query=_queries,
-    fields=st.lists(_keys, min_size=1, max_size=4, unique=True),
+    query=_facet_queries,
+    fields=st.lists(_facet_keys, min_size=1, max_size=4, unique=True),
     top=st.integers(1, 4),
 )
 async def test_facets_match_the_reference(
@@ -223,6 +234,25 @@ async def test_values_outside_the_top_are_one_other_group_with_exact_metrics(
         "other": ["system"],
         "values": {"count": 2, "p50:duration_ms": 20.0},
     }
+
+
+@pytest.mark.parametrize("minutes", [3, 30])
+async def test_tag_facets_of_a_small_and_a_large_share_match_the_reference(
+    storage: Storage, minutes: int
+) -> None:
+    # SQLite reads a small share through json_each, most of the store from event_tags.
+    assert isinstance(storage, Aggregating)
+    tags = [["a", "b"], [], ["b"], ["c", "a", "b"], [], ["a"], ["b", "d"], ["d"], [], ["a"]]
+    events = [ev(timestamp=BASE + timedelta(minutes=i), tags=t) for i, t in enumerate(tags)]
+    await storage.append(events)
+    for query in (Query(since=BASE + timedelta(minutes=10 - minutes)), Query(tags_any=("b",))):
+        for top in (1, 2, 5):
+            got = await storage.facets(query, facet_fields(["tags"], top), top)
+            want = facet_events(events, query, facet_fields(["tags"], top), top)
+            assert [(identity(v), n) for v, n in got[0].values] == [
+                (identity(v), n) for v, n in want[0].values
+            ]
+            assert got[0].other == want[0].other
 
 
 @pytest.mark.parametrize(

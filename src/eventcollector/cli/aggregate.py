@@ -136,7 +136,9 @@ def facets(
     field: Annotated[
         list[str] | None,
         # No -f: that is --format on every command.
-        typer.Option("--field", metavar="FIELD", help="A field or data./metadata. path."),
+        typer.Option(
+            "--field", metavar="FIELD", help="A field (tag too), or a data./metadata. path."
+        ),
     ] = None,
     top: TopOpt = DEFAULT_TOP,
 ) -> None:

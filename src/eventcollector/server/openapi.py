@@ -388,14 +388,14 @@ def _issue_paths() -> dict[str, Any]:
 
 
 _LIST = {"type": "array", "items": {"type": "string"}}
-# Facets: 1 to 10 names of the groupable fields (aggregation.KEY_FIELDS and aliases) or
+# Facets: 1 to 10 names of the countable fields (aggregation.FACET_FIELDS and aliases) or
 # data/metadata paths; a comma inside one value would split it into more.
 _FIELD_NAMES = {
     "type": "array",
     "items": {
         "type": "string",
         "pattern": "^(system|event_type|type|severity|level|source_component|component"
-        "|correlation_id|(data|metadata)(\\.[A-Za-z0-9_]+)+)$",
+        "|correlation_id|tag|tags|(data|metadata)(\\.[A-Za-z0-9_]+)+)$",
     },
     "minItems": 1,
     "maxItems": 10,
@@ -492,7 +492,10 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
             [
                 {
                     **_param(
-                        "field", "Field names (repeat or commas).", _FIELD_NAMES, required=True
+                        "field",
+                        "Field names (repeat or commas); tag counts each tag of an event.",
+                        _FIELD_NAMES,
+                        required=True,
                     ),
                     "explode": True,
                 },

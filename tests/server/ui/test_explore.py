@@ -83,6 +83,39 @@ def test_clicking_a_facet_value_filters_and_the_second_action_excludes(
     assert "billing" not in page.locator("tr.event-row td.sys").all_inner_texts()
 
 
+def test_the_tags_facet_counts_every_matching_event_and_filters(
+    seeded: Server, page: Page, shot
+) -> None:
+    page.goto(f"{seeded.url}/")
+    gen = wait_ready(page)
+    tags = page.locator(".facet[data-field=tag]")
+    # Over all 240 events of the range, not the 100 rows shown; one event, two tags.
+    assert tags.locator("li[data-value]").evaluate_all(
+        "items => items.map(i => [i.dataset.value, i.querySelector('.facet-count').innerText])"
+    ) == [["eu-west", "160"], ["prod", "160"], ["staging", "80"]]
+    assert "shown rows" not in tags.inner_text()
+    shot(page, "explore-tags-facet")
+    tags.locator("li[data-value=staging] .facet-value").click()
+    gen = wait_ready(page, gen)
+    assert page.input_value("#filter") == "tag:staging"
+    assert page.locator("#summary strong").inner_text() == "80"
+    assert tags.locator("li[data-value]").all_inner_texts()[0].startswith("staging")
+    page.fill("#filter", "")
+    page.press("#filter", "Enter")
+    gen = wait_ready(page, gen)
+    page.hover(".facet[data-field=tag] li[data-value=staging]")
+    tags.locator("li[data-value=staging] .facet-exclude").click()
+    wait_ready(page, gen)
+    assert page.input_value("#filter") == "-tag:staging"
+    assert page.locator("#summary strong").inner_text() == "160"
+    assert tags.locator("li[data-value=staging]").count() == 0
+    # Typing tag: suggests the tags from the same facet.
+    page.fill("#filter", "")
+    page.click("#filter")
+    page.keyboard.type("tag:st")
+    page.wait_for_selector("#filter-suggestions li:has-text('staging')")
+
+
 def test_an_expanded_event_filters_by_any_value(seeded: Server, page: Page) -> None:
     page.goto(f"{seeded.url}/")
     gen = wait_ready(page)

@@ -5,6 +5,8 @@ The same shape as SQLite's: one statement over a derived table of the matching e
 values outside the top N folded into "~"; buckets by ``date_bin``, percentiles by
 ``percentile_cont`` (the same linear interpolation as the reference). Top values of
 system, event type, severity and component come from ``group_count`` (rollups).
+A tag facet unnests the matching events' ``tags`` arrays (PostgreSQL keeps no tag side
+table: the array with its GIN index serves the tag filters).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from eventcollector.aggregation import (
     OTHER,
+    TAG,
     AggregateResult,
     AggregateSpec,
     Facet,
@@ -28,6 +31,7 @@ from eventcollector.aggregation import (
     group_id,
     ranked_counts,
     ranked_encoded,
+    tag_facet,
 )
 from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
@@ -46,6 +50,14 @@ _ENCODE = (
     " WHEN 'boolean' THEN CASE WHEN {v} = 'true'::jsonb THEN 'b1' ELSE 'b0' END ELSE '' END"
 )
 _EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
+# The top tags of the matching events (an untagged one under ''; the LEFT JOIN keeps it)
+# and, on each row, the number of (event, tag) pairs.
+_TAG_COUNTS = (
+    "SELECT k, n, total FROM (SELECT coalesce('s' || tg.tag, '') AS k, count(*) AS n,"
+    " rank() OVER (ORDER BY count(*) DESC) AS r, sum(count(*)) OVER () AS total"
+    " FROM events e LEFT JOIN LATERAL unnest(e.tags) AS tg(tag) ON true{where}"
+    " GROUP BY 1) AS t WHERE r <= {top}"
+)
 
 
 class _Select:
@@ -157,10 +169,18 @@ def _value(op: str, field: Field | None, raw: Any) -> Any:
     return raw
 
 
+async def _tag_facet(conn: Any, query: Query, top: int) -> Facet:
+    p = Params()
+    statement = _TAG_COUNTS.format(where=where(query, p), top=p.add(top))
+    return tag_facet(await conn.fetch(statement, *p.values), top)
+
+
 async def facets(conn: Any, query: Query, fields: Sequence[Field], top: int) -> list[Facet]:
     total = await reads.count(conn, query)
     return [
-        facet(
+        await _tag_facet(conn, query, top)
+        if f == TAG
+        else facet(
             field_text(f),
             [(v, n) for v, _, n in await _top_values(conn, query, f, top)],
             total,

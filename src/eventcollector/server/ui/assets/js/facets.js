@@ -6,7 +6,7 @@ import {term} from "./filter.js";
 
 export const FIXED_FACETS = [
   ["system", "System"], ["severity", "Severity"], ["event_type", "Event type"],
-  ["source_component", "Component"],
+  ["source_component", "Component"], ["tag", "Tags"],
 ];
 
 function facetPanel(field, label, values, other, onFilter, extra) {
@@ -42,15 +42,13 @@ export function facetSidebar({onFilter, onAddPath, onRemovePath}) {
   const el = h("aside", {class: "facets", "aria-label": "Facets"});
   return {
     el,
-    // facets: the /v1/facets answer; tags: [{value, count}] counted over the loaded rows.
-    update(facets, tags, paths) {
+    // facets: the /v1/facets answer (tags counted over every matching event too).
+    update(facets, paths) {
       const byField = new Map(facets.map((f) => [f.field, f]));
       const panels = FIXED_FACETS.map(([field, label]) => {
         const f = byField.get(field) || {values: [], other: 0};
         return facetPanel(field, label, f.values, f.other, onFilter);
       });
-      panels.push(facetPanel("tag", "Tags", tags, 0, onFilter,
-        h("span", {class: "muted", title: "counted over the rows shown"}, "(shown rows)")));
       for (const path of paths) {
         const f = byField.get(path) || {values: [], other: 0};
         panels.push(facetPanel(path, path, f.values, f.other, onFilter,
@@ -69,11 +67,4 @@ export function facetSidebar({onFilter, onAddPath, onRemovePath}) {
       replace(el, panels, form);
     },
   };
-}
-
-export function countTags(events) {
-  const counts = new Map();
-  for (const ev of events) for (const t of ev.tags) counts.set(t, (counts.get(t) || 0) + 1);
-  return [...counts].map(([value, count]) => ({value, count}))
-    .sort((a, b) => b.count - a.count || a.value.localeCompare(b.value)).slice(0, 10);
 }

@@ -15,7 +15,7 @@ export const SEVERITIES = ["debug", "info", "warning", "error", "critical"];
 const FACET_FIELDS = {
   system: "system", severity: "severity", event_type: "event_type", type: "event_type",
   source_component: "source_component", component: "source_component",
-  correlation_id: "correlation_id",
+  correlation_id: "correlation_id", tag: "tag", tags: "tag",
 };
 
 // A bare value ends at whitespace, a parenthesis, a quote or a bracket (the lexer).

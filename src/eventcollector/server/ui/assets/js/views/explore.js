@@ -3,7 +3,7 @@
 // (added data paths) and event (a permalink). docs/ui.md.
 
 import {collapse, eventDetail, eventRow, eventTable, loadContext} from "../events.js";
-import {countTags, facetSidebar, FIXED_FACETS} from "../facets.js";
+import {facetSidebar, FIXED_FACETS} from "../facets.js";
 import {addTerm} from "../filter.js";
 import {filterBox} from "../filterbox.js";
 import {histogram, histogramBox} from "../histogram.js";
@@ -201,8 +201,7 @@ export async function mount(root, ctx) {
         replace(more);
       }
     }
-    facets.update(outcome[2].status === "fulfilled" ? outcome[2].value.facets : [],
-      countTags(loaded), state.paths);
+    facets.update(outcome[2].status === "fulfilled" ? outcome[2].value.facets : [], state.paths);
     root.dataset.generation = String(gen);
     root.dataset.state = errors.length ? "error" : "ready";
     // The benchmark (benchmarks/_ui.py) reads when each run had its rows, its histogram
