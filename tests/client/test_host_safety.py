@@ -37,19 +37,25 @@ def balanced(stats: dict[str, Any]) -> bool:
     return bool(stats["emitted"] + stats["recovered"] == sum(stats[k] for k in parts))
 
 
-async def flood(url: str, n: int, budget: float) -> dict[str, Any]:
+async def flood(url: str, n: int, budget: float | None) -> dict[str, Any]:
     storage = HTTPStorage(url, timeout=1.0, exit_timeout=1.0)
     collector = EventCollector(storage=storage)
     start = time.perf_counter()
+    slowest = 0.0
     try:
         for i in range(n):
+            before = time.perf_counter()
             await collector.collect(system="akosha", event_type="test.run", title=f"event {i}")
+            slowest = max(slowest, time.perf_counter() - before)
         elapsed = time.perf_counter() - start
     finally:
         # Stopped even when a check fails: a sender left retrying would draw random jitter
         # during later tests (Hypothesis reports that as random use in its strategies).
         await collector.stop()
-    assert elapsed < budget, f"{n} collect() calls took {elapsed:.1f}s"
+    # No call waited on the network: that would take the client's 1 s timeout.
+    assert slowest < 1.0, f"one collect() took {slowest:.2f}s"
+    if budget is not None:
+        assert elapsed < budget, f"{n} collect() calls took {elapsed:.1f}s"
     # A request stuck at stop() times out and its batch is spooled too.
     wait_until(lambda: storage.client_stats()["in_flight"] == 0, timeout=5)
     stats = storage.client_stats()
@@ -67,9 +73,11 @@ async def test_50k_collects_against_an_unresponsive_server(
 
 
 @pytest.mark.slow
-@pytest.mark.no_cover  # a budget of seconds for 1M calls: line tracing would double it
+@pytest.mark.no_cover  # 1M calls: line tracing would double the test's time
 async def test_1m_collects_against_an_unresponsive_server(black_hole: str, spool_dir: Path) -> None:
-    stats = await flood(black_hole, 1_000_000, budget=90.0)
+    # No budget for the whole: 25 s alone, four times that beside another test worker on
+    # two cores. What is asserted is the property: no call blocks, nothing is unaccounted.
+    stats = await flood(black_hole, 1_000_000, budget=None)
     assert stats["spooled"] > 0
 
 

@@ -34,8 +34,7 @@ export function queryString(params) {
   return text ? `?${text}` : "";
 }
 
-function headers() {
-  const key = getKey();
+function headers(key) {
   return key ? {Authorization: `Bearer ${key}`} : {};
 }
 
@@ -44,7 +43,9 @@ function authFailed(status, message) {
   window.dispatchEvent(new CustomEvent("ec:auth", {detail: {status, message}}));
 }
 
-async function failure(response) {
+// ``key``: the one the request was sent with. A late answer to a request made with an
+// older key (the user has given another since) must not reopen the prompt over the new one.
+async function failure(response, key) {
   let message = `${response.status} ${response.statusText}`;
   try {
     const body = await response.json();
@@ -52,25 +53,29 @@ async function failure(response) {
   } catch {
     // not JSON: keep the status line
   }
-  if (response.status === 401 || response.status === 403) authFailed(response.status, message);
+  if ((response.status === 401 || response.status === 403) && key === getKey()) {
+    authFailed(response.status, message);
+  }
   return new ApiError(response.status, message);
 }
 
 export async function get(path, params, {signal} = {}) {
-  const response = await fetch(path + queryString(params), {headers: headers(), signal});
-  if (!response.ok) throw await failure(response);
+  const key = getKey();
+  const response = await fetch(path + queryString(params), {headers: headers(key), signal});
+  if (!response.ok) throw await failure(response, key);
   return response.json();
 }
 
 // Server-Sent Events over fetch: calls onFrame(kind, data) per frame until the server
 // ends the stream (resolves) or the connection fails (rejects). abort() via signal.
 export async function stream(path, params, onFrame, {signal, onOpen} = {}) {
+  const key = getKey();
   const response = await fetch(path + queryString(params), {
-    headers: {...headers(), Accept: "text/event-stream"},
+    headers: {...headers(key), Accept: "text/event-stream"},
     signal,
     cache: "no-store",
   });
-  if (!response.ok) throw await failure(response);
+  if (!response.ok) throw await failure(response, key);
   if (onOpen) onOpen();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
@@ -96,11 +101,12 @@ export async function stream(path, params, onFrame, {signal, onOpen} = {}) {
 // A state change with a JSON body (the Errors view's triage); the server's cross-site
 // guard lets only this page's own origin through.
 export async function post(path, body, {signal} = {}) {
+  const key = getKey();
   const response = await fetch(path, {
     method: "POST", body: JSON.stringify(body), signal,
-    headers: {...headers(), "Content-Type": "application/json"},
+    headers: {...headers(key), "Content-Type": "application/json"},
   });
-  if (!response.ok) throw await failure(response);
+  if (!response.ok) throw await failure(response, key);
   return response.json();
 }
 
