@@ -122,6 +122,11 @@ async def test_threshold_fires_once_per_episode_and_resolves(
     await until(lambda: len(receiver.received("/hook/errors")) == 2)
     assert receiver.received("/hook/errors")[1]["body"]["state"] == "resolved"
     store = await collector.alert_store()
+
+    async def recorded() -> bool:  # the notice is recorded after the receiver answered it
+        return len(await store.alert_history("errors")) >= 4
+
+    await until(recorded)
     history = await store.alert_history("errors")
     kinds = [(r.kind, r.state) for r in reversed(history)]
     assert kinds == [
