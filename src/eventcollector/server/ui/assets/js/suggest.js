@@ -34,6 +34,7 @@ export function attachSuggestions(input, {values, paths, onAccept}) {
     ticket++; // an answer still on its way is not shown
     items = [];
     active = -1;
+    list.replaceChildren(); // a hidden list keeps no stale options for the next look
     list.classList.add("hidden");
     input.setAttribute("aria-expanded", "false");
   }
