@@ -207,3 +207,32 @@ def test_cleanup_where_deletes_exactly_the_matching_old_events(
     by_rollup = ec("count", "--db", target, "--days", "90", "--severity", "info,error")
     left = [e for e in events if e.id in kept and e.severity.value in ("info", "error")]
     assert by_rollup.out == f"{len(left)}\n"
+
+
+#: No event matches, so SQLite checks every term on every row (seconds unbudgeted).
+_HEAVY = " OR ".join(f"data.k{i % 8}.x:>{10**9 + i}" for i in range(64))
+
+
+def test_query_timeout_cancels_a_heavy_local_read(ec: Runner, db: Path) -> None:
+    start = NOW - timedelta(hours=1)
+    seed(
+        db,
+        [
+            make_event(
+                timestamp=start + timedelta(milliseconds=i),
+                data={f"k{j}": {"x": i + j, "pad": "y" * 40} for j in range(8)},
+            )
+            for i in range(20_000)
+        ],
+    )
+    for command in (["count"], ["query", "-f", "jsonl"], ["aggregate", "--by", "system"]):
+        assert_error(ec(*command, _HEAVY, "--query-timeout", "0.05"), 1, "query_timeout", "0.05 s")
+    unlimited = ec("count", _HEAVY, "--query-timeout", "0")
+    assert (unlimited.code, unlimited.out) == (0, "0\n"), unlimited.err
+    over_env = ec("count", _HEAVY, extra_env={"EVENTCOLLECTOR_QUERY_TIMEOUT": "0.05"})
+    assert_error(over_env, 1, "query_timeout")
+
+
+def test_query_timeout_is_refused_with_url(ec: Runner) -> None:
+    result = ec("count", "--url", "http://127.0.0.1:9", "--query-timeout", "3")
+    assert_error(result, 2, "--query-timeout", "serve --query-timeout")

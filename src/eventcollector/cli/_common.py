@@ -44,6 +44,7 @@ class Format(StrEnum):
 
 
 _CONNECTION = "Connection"
+ENV_QUERY_TIMEOUT = "EVENTCOLLECTOR_QUERY_TIMEOUT"
 _OUTPUT = "Output"
 
 DbOpt = Annotated[
@@ -78,6 +79,19 @@ ApiKeyOpt = Annotated[
         help="API key for --url.",
         show_default=False,
         show_envvar=True,
+        rich_help_panel=_CONNECTION,
+    ),
+]
+QueryTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--query-timeout",
+        envvar=ENV_QUERY_TIMEOUT,
+        min=0,
+        metavar="SECONDS",
+        help="Seconds one read of --db may run before it is cancelled; 0: no limit "
+        "[default: 10]. A server has its own (serve --query-timeout).",
+        show_default=False,
         rich_help_panel=_CONNECTION,
     ),
 ]
@@ -202,7 +216,12 @@ def collector_for(ctx: typer.Context, *, must_exist: bool = True) -> EventCollec
     empty store, so a mistyped --db does not look like "no events".
     """
     url, target = resolve_target(ctx)
+    budget: float | None = ctx.params.get("query_timeout")
     if url:
+        if budget is not None and _from_command_line(ctx, "query_timeout"):
+            raise CliError(
+                "--query-timeout: a server's budget is its own (serve --query-timeout)", code=2
+            )
         return EventCollector(url=url, api_key=ctx.params.get("api_key"))
     if _is_file_path(target):
         path = Path(target.removeprefix("sqlite:///"))
@@ -213,7 +232,9 @@ def collector_for(ctx: typer.Context, *, must_exist: bool = True) -> EventCollec
             )
         if path.is_dir():
             raise CliError(f"database: {path} is a directory, not a database file", code=2)
-    return EventCollector(target)
+    if budget is None:
+        return EventCollector(target)
+    return EventCollector(target, query_timeout=budget or None)
 
 
 def _from_command_line(ctx: typer.Context, name: str) -> bool:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from eventcollector.cli._common import ApiKeyOpt, DbOpt, FormatOpt, UrlOpt
+from eventcollector.cli._common import ApiKeyOpt, DbOpt, FormatOpt, QueryTimeoutOpt, UrlOpt
 
 __all__ = [
     "CONNECTION",
@@ -129,7 +129,7 @@ FIELDS = _group(
 SELECTION = FILTER + WINDOW + FIELDS
 
 FORMAT = _group(fmt=FormatOpt)
-CONNECTION = _group(db=DbOpt, url=UrlOpt, api_key=ApiKeyOpt)
+CONNECTION = _group(db=DbOpt, url=UrlOpt, api_key=ApiKeyOpt, query_timeout=QueryTimeoutOpt)
 
 
 class _Own:
