@@ -74,9 +74,10 @@ async def test_50k_collects_against_an_unresponsive_server(
 
 @pytest.mark.slow
 @pytest.mark.no_cover  # 1M calls: line tracing would double the test's time
+@pytest.mark.timeout(480)  # 25 s alone; over 120 s beside a busy worker (CI, 2 cores)
 async def test_1m_collects_against_an_unresponsive_server(black_hole: str, spool_dir: Path) -> None:
-    # No budget for the whole: 25 s alone, four times that beside another test worker on
-    # two cores. What is asserted is the property: no call blocks, nothing is unaccounted.
+    # No budget for the whole: 25 s alone, four or five times that beside another test
+    # worker on two cores. Asserted is the property: no call blocks, nothing is unaccounted.
     stats = await flood(black_hole, 1_000_000, budget=None)
     assert stats["spooled"] > 0
 
