@@ -31,7 +31,7 @@ from eventcollector.alert_rules import AlertRule, RuleLimits, load_rules
 from eventcollector.alerts import AlertEngine
 from eventcollector.storage.sqlite import SQLiteStorage
 from eventcollector.storage.sqlite import _sql as sql
-from eventcollector.storage.sqlite._ingest import DERIVE_SIDE_TABLES
+from eventcollector.storage.sqlite._ingest import derive_side_tables
 
 CONCURRENCY = 1_000
 RAW_TRANSACTION_ROWS = 5_000
@@ -167,8 +167,7 @@ def raw_engine_rate(db: Path, n: int) -> dict[str, Any]:
     for rows in chunks:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(sql.INSERT_EVENT, rows)
-        for statement in DERIVE_SIDE_TABLES:
-            conn.execute(statement, (rows[0][0], rows[-1][0]))
+        derive_side_tables(conn, rows[0][0], rows[-1][0])
         conn.execute("COMMIT")
     conn.close()
     return clock.report(n)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from eventcollector.model import Event
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._issues import Announce, record
-from eventcollector.storage.sqlite._rollups import add_to_rollups
+from eventcollector.storage.sqlite._rollups import rollup_update, update_rollups
 from eventcollector.storage.sqlite._schema import ROWID_BLOCK_BITS
 from eventcollector.storage.sqlite._writer import Transaction
 
@@ -81,7 +81,7 @@ def _insert(tx: Transaction, events: Sequence[Event]) -> tuple[int, list[bool]]:
     first, stored = _insert_rows(tx, events, sql.INSERT_EVENT_UNLESS_STORED, _ROWIDS_BETWEEN)
     if lo is not None or any(stored):
         # Once for the moved and the new rows: the journal's rowids lie just below first.
-        _derive_side_tables(conn, first if lo is None else lo, first + len(events) - 1)
+        derive_side_tables(conn, first if lo is None else lo, first + len(events) - 1)
     return first, stored
 
 
@@ -111,7 +111,7 @@ def settle_journal(tx: Transaction) -> None:
 
 def _settle(tx: Transaction, lo: int, hi: int) -> None:
     _move_journal(tx.conn)
-    _derive_side_tables(tx.conn, lo, hi)
+    derive_side_tables(tx.conn, lo, hi)
 
 
 def _move_journal(conn: sqlite3.Connection) -> None:
@@ -119,17 +119,20 @@ def _move_journal(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM event_journal")
 
 
-def _derive_side_tables(conn: sqlite3.Connection, first: int, last: int) -> None:
+def derive_side_tables(conn: sqlite3.Connection, first: int, last: int) -> None:
+    """Full text, tags, time bounds and rollups of the rows with rowids first..last."""
     # In SQL, from the rows just stored: SQLite does that work without holding the
     # GIL, while Python would hold it for every row. Rowids are reserved above both
     # events and the journal, so [first, last] holds only those rows.
-    for statement in DERIVE_SIDE_TABLES:
+    for statement in _DERIVE_SIDE_TABLES:
         conn.execute(statement, (first, last))
+    update_rollups(conn, _ADD_TO_ROLLUPS, (first, last))
 
 
 _NEW_ROWS = "WHERE e.rowid BETWEEN ? AND ?"
-#: Side tables derived from the rows of one insert (parameters: first and last rowid).
-DERIVE_SIDE_TABLES = (
+#: Side tables but the rollups derived from the rows of one insert (parameters: first
+#: and last rowid).
+_DERIVE_SIDE_TABLES = (
     "INSERT INTO events_fts(rowid, title, description)"
     f" SELECT e.rowid, e.title, e.description FROM events e {_NEW_ROWS}",
     "INSERT INTO event_tags(tag, event_rowid)"
@@ -138,5 +141,5 @@ DERIVE_SIDE_TABLES = (
     f" SELECT e.rowid >> {ROWID_BLOCK_BITS}, min(e.timestamp), max(e.timestamp) FROM events e"
     f" {_NEW_ROWS} GROUP BY 1 ON CONFLICT DO UPDATE"
     " SET min_ts = min(min_ts, excluded.min_ts), max_ts = max(max_ts, excluded.max_ts)",
-    *add_to_rollups(_NEW_ROWS),
 )
+_ADD_TO_ROLLUPS = rollup_update(_NEW_ROWS)

@@ -12,7 +12,11 @@ import orjson
 from eventcollector.query import Query
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._ingest import settle_journal
-from eventcollector.storage.sqlite._rollups import add_to_rollups, drop_empty_rollups
+from eventcollector.storage.sqlite._rollups import (
+    drop_empty_rollups,
+    rollup_update,
+    update_rollups,
+)
 from eventcollector.storage.sqlite._writer import Transaction
 
 CLEANUP_CHUNK = 5_000
@@ -22,7 +26,7 @@ _KEEP_HIGH_WATER = (
     " FROM events WHERE true ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)"
 )
 #: Rollups less the rows about to be deleted (parameter: a JSON array of their rowids).
-_SUBTRACT_FROM_ROLLUPS = add_to_rollups("WHERE e.rowid IN (SELECT value FROM json_each(?))", "-")
+_SUBTRACT_FROM_ROLLUPS = rollup_update("WHERE e.rowid IN (SELECT value FROM json_each(?))", "-")
 
 
 def delete_chunk(tx: Transaction, query: Query) -> int:
@@ -40,8 +44,7 @@ def delete_chunk(tx: Transaction, query: Query) -> int:
     if not victims:
         return 0
     rowids = orjson.dumps([v[0] for v in victims])
-    for statement in _SUBTRACT_FROM_ROLLUPS:  # while the rows are still there to count
-        conn.execute(statement, (rowids,))
+    update_rollups(conn, _SUBTRACT_FROM_ROLLUPS, (rowids,))  # while the rows are there to count
     drop_empty_rollups(conn)
     conn.executemany(
         "INSERT INTO events_fts(events_fts, rowid, title, description) VALUES ('delete', ?, ?, ?)",

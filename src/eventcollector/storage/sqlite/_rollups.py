@@ -6,37 +6,67 @@ read (``rollup_parts``; the split into whole hours and edges is ``_hour_split``'
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
 from eventcollector.query import Query
 from eventcollector.storage._hour_split import HourSplit
 
-_HOUR = "substr(e.timestamp, 1, 13)"
-_DAY = "substr(e.timestamp, 1, 10)"
-_KEYS = {"system": "e.system", "event_type": "e.event_type", "severity": "e.severity"}
-#: Each rollup table: key column -> the expression computing it from an ``events e`` row.
+_KEYS = ("system", "event_type", "severity")
+#: Each rollup table: its key columns, as the delta names them (``day`` is cut from ``hour``).
 _ROLLUPS = {
-    "event_counts": {"hour": _HOUR, **_KEYS},
-    "day_counts": {"day": _DAY, **_KEYS},
+    "event_counts": ("hour", *_KEYS),
+    "day_counts": ("day", *_KEYS),
     "event_totals": _KEYS,
-    "hour_totals": {"hour": _HOUR},
+    "hour_totals": ("hour",),
 }
 _ROLLUP_TABLES = tuple(_ROLLUPS)
+_FROM_DELTA = {"hour": "hour", "day": "substr(hour, 1, 10)", **{k: k for k in _KEYS}}
+# The rows are grouped once, by the finest rollup's keys, into this table; each rollup is
+# then an upsert of those few groups. Four GROUP BYs over every row cost ~5 us a row.
+_DELTA_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS rollup_delta(hour TEXT, system TEXT, event_type TEXT,"
+    " severity TEXT, n INTEGER, d_n INTEGER, d_sum INTEGER)"
+)
 
 
-def add_to_rollups(rows: str, sign: str = "") -> tuple[str, ...]:
-    """Upserts adding (sign "") or subtracting (sign "-") the ``rows`` of ``events e``
-    (``rows``: a constant WHERE clause, its values bound) to every rollup."""
-    values = f"{sign}count(*), {sign}count(e.duration_ms), {sign}coalesce(sum(e.duration_ms), 0)"
-    return tuple(
+def _upsert_from_delta(table: str, keys: tuple[str, ...]) -> str:
+    grouped = ", ".join(_FROM_DELTA[k] for k in keys)
+    return (
         f"INSERT INTO {table}({', '.join(keys)}, n, d_n, d_sum)"
-        f" SELECT {', '.join(keys.values())}, {values} FROM events e {rows}"
+        f" SELECT {grouped}, sum(n), sum(d_n), sum(d_sum) FROM temp.rollup_delta"
         f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}"
         " ON CONFLICT DO UPDATE SET n = n + excluded.n, d_n = d_n + excluded.d_n,"
         " d_sum = d_sum + excluded.d_sum"
-        for table, keys in _ROLLUPS.items()
     )
+
+
+_APPLY_DELTA = (
+    *(_upsert_from_delta(table, keys) for table, keys in _ROLLUPS.items()),
+    "DELETE FROM temp.rollup_delta",
+)
+
+
+def rollup_update(rows: str, sign: str = "") -> str:
+    """The statement grouping the ``rows`` of ``events e`` (``rows``: a constant WHERE
+    clause, its values bound) to be added (sign "") or subtracted (sign "-") from every
+    rollup by ``update_rollups``."""
+    values = f"{sign}count(*), {sign}count(e.duration_ms), {sign}coalesce(sum(e.duration_ms), 0)"
+    return (
+        "INSERT INTO temp.rollup_delta"
+        f" SELECT substr(e.timestamp, 1, 13), e.system, e.event_type, e.severity, {values}"
+        f" FROM events e {rows} GROUP BY 1, 2, 3, 4"
+    )
+
+
+def update_rollups(conn: sqlite3.Connection, group: str, params: Sequence[Any]) -> None:
+    """Group the rows that ``params`` select with ``group`` (a ``rollup_update``), then
+    apply the groups to every rollup."""
+    conn.execute(_DELTA_TABLE)
+    conn.execute(group, params)
+    for statement in _APPLY_DELTA:
+        conn.execute(statement)
 
 
 def drop_empty_rollups(conn: sqlite3.Connection) -> None:
