@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,56 @@ async def test_stop_closes_streams(db_path: Path) -> None:
     event = await collector.collect(system="a", event_type="b", title="t")
     await collector.stop()
     assert [item async for item in stream] == [event]
+
+
+async def test_json_streams_share_one_encoding_and_bound_bytes(collector: EventCollector) -> None:
+    size = len(Event.create(system="a", event_type="b", title="t" * 500).to_json())
+    roomy = collector.open_json_stream(None, maxsize=100, max_bytes=10 * size)
+    tight = collector.open_json_stream(None, maxsize=100, max_bytes=int(2.5 * size))
+    picky = collector.open_json_stream(Query(systems=("akosha",)), maxsize=100, max_bytes=10**6)
+    events = [
+        await collector.collect(system="a", event_type="b", title="t" * 500, id=f"j-{i}")
+        for i in range(4)
+    ]
+    assert (roomy.missed, tight.missed, picky.missed) == (0, 2, 0)
+    assert tight.queued_bytes == 2 * len(events[0].to_json())
+    wide, narrow = roomy.__aiter__(), tight.__aiter__()
+    got = [await anext(wide) for _ in range(4)]
+    assert got == [e.to_json() for e in events]
+    assert await anext(narrow) == Missed(2)  # told first, as for event streams
+    first = await anext(narrow)
+    assert first is got[0]  # encoded once for both streams
+    assert tight.queued_bytes == len(events[1].to_json())
+    await anext(narrow)  # taken items make room again
+    assert tight.queued_bytes == 0
+    later = await collector.collect(system="akosha", event_type="b", title="later")
+    assert await anext(narrow) == later.to_json()
+    assert await anext(picky.__aiter__()) == later.to_json()
+    assert (await collector.health_check())["subscriber_dropped"] == 2
+    for stream in (roomy, tight, picky):
+        collector.close_stream(stream)
+    assert collector.subscriber_count == 0
+
+
+def test_json_stream_refuses_a_byte_bound_below_one(db_path: Path) -> None:
+    with pytest.raises(ValueError, match="max_bytes"):
+        EventCollector(db_path).open_json_stream(None, maxsize=1, max_bytes=0)
+
+
+async def test_json_streams_hold_no_more_memory_than_their_bytes(
+    collector: EventCollector,
+) -> None:
+    stream = collector.open_json_stream(None, maxsize=1_000, max_bytes=10**8)
+    events = [
+        Event.create(system="a", event_type="b", title="t", description=f"{i}" + "d" * 4_000)
+        for i in range(200)
+    ]
+    tracemalloc.start()
+    try:
+        await collector.ingest(events)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert stream.queued_bytes > 200 * 4_000
+    assert held < 1.5 * stream.queued_bytes  # orjson's own bytes held 32 KiB each here
+    collector.close_stream(stream)

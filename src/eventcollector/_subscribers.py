@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from eventcollector.model import Event
 from eventcollector.query import Query
@@ -29,6 +29,7 @@ log = logging.getLogger("eventcollector.subscribers")
 Subscriber = Callable[[Event], Awaitable[Any] | Any]
 
 DEFAULT_QUEUE_SIZE = 100_000
+T = TypeVar("T", Event, bytes)
 _DROP_LOG_INTERVAL = 10.0
 
 
@@ -126,35 +127,42 @@ class Missed:
     count: int
 
 
-class EventStream:
-    """A bounded live feed of events for one consumer (WebSocket, SSE, ``tail``).
-
-    When the consumer falls more than ``maxsize`` events behind, newer events are
-    dropped and the next item it reads is ``Missed(count)``.
-    """
+class _Stream(Generic[T]):
+    """A bounded live feed for one consumer: when the consumer falls more than
+    ``maxsize`` items behind, newer ones are dropped and the next item it reads is
+    ``Missed(count)``."""
 
     def __init__(self, query: Query | None, maxsize: int) -> None:
         self.query = query
         self.missed = 0
         self.closed = False
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[T | None] = asyncio.Queue(maxsize)
         self._missed_unreported = 0
 
-    def offer(self, event: Event) -> None:
-        if self.closed or (self.query is not None and not self.query.matches(event)):
-            return
+    def wants(self, event: Event) -> bool:
+        return not self.closed and (self.query is None or self.query.matches(event))
+
+    def _put(self, item: T) -> bool:
         try:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait(item)
         except asyncio.QueueFull:
-            self.missed += 1
-            self._missed_unreported += 1
+            self.miss()
+            return False
+        return True
+
+    def miss(self) -> None:
+        self.missed += 1
+        self._missed_unreported += 1
+
+    def _taken(self, item: T) -> None:
+        """Called as the consumer takes ``item``."""
 
     def close(self) -> None:
         self.closed = True
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
 
-    async def __aiter__(self) -> AsyncIterator[Event | Missed]:
+    async def __aiter__(self) -> AsyncIterator[T | Missed]:
         while not self.closed or not self._queue.empty():
             if self._missed_unreported:
                 yield Missed(self._missed_unreported)
@@ -162,7 +170,44 @@ class EventStream:
             item = await self._queue.get()
             if item is None:
                 return
+            self._taken(item)
             yield item
+
+
+class EventStream(_Stream[Event]):
+    """A bounded live feed of events (``tail``, an embedding application)."""
+
+    def offer(self, event: Event) -> None:
+        if self.wants(event):
+            self._put(event)
+
+
+class JsonStream(_Stream[bytes]):
+    """A live feed of events as their JSON (the server's SSE and WebSocket streams),
+    bounded in events and in bytes: a stalled consumer holds at most ``max_bytes``
+    whatever the events' size, so the event bound can be high enough for a consumer
+    that keeps up to get a whole large batch. Each event is encoded once for every
+    stream that wants it (``SubscriberHub``)."""
+
+    def __init__(self, query: Query | None, maxsize: int, max_bytes: int) -> None:
+        if max_bytes < 1:
+            raise ValueError("max_bytes: must be at least 1")
+        super().__init__(query, maxsize)
+        self.max_bytes = max_bytes
+        self.queued_bytes = 0
+
+    def full(self) -> bool:
+        """No room for one more event: a stalled consumer's events are not even encoded."""
+        return self.queued_bytes >= self.max_bytes or self._queue.full()
+
+    def offer_encoded(self, encoded: bytes) -> None:
+        if self.queued_bytes + len(encoded) > self.max_bytes:
+            self.miss()
+        elif self._put(encoded):
+            self.queued_bytes += len(encoded)
+
+    def _taken(self, item: bytes) -> None:
+        self.queued_bytes -= len(item)
 
 
 class SubscriberHub:
@@ -171,6 +216,7 @@ class SubscriberHub:
     def __init__(self) -> None:
         self._callbacks: dict[Subscriber, _CallbackSubscriber] = {}
         self._streams: set[EventStream] = set()
+        self._json_streams: set[JsonStream] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -181,13 +227,12 @@ class SubscriberHub:
 
     @property
     def count(self) -> int:
-        return len(self._callbacks) + len(self._streams)
+        return len(self._callbacks) + len(self._streams) + len(self._json_streams)
 
     @property
     def dropped(self) -> int:
-        return sum(s.dropped for s in self._callbacks.values()) + sum(
-            s.missed for s in self._streams
-        )
+        streams: list[_Stream[Any]] = [*self._streams, *self._json_streams]
+        return sum(s.dropped for s in self._callbacks.values()) + sum(s.missed for s in streams)
 
     def subscribe(
         self, callback: Subscriber, query: Query | None = None, maxsize: int = DEFAULT_QUEUE_SIZE
@@ -222,13 +267,21 @@ class SubscriberHub:
         self._streams.add(stream)
         return stream
 
-    def close_stream(self, stream: EventStream) -> None:
+    def open_json_stream(self, query: Query | None, maxsize: int, max_bytes: int) -> JsonStream:
+        stream = JsonStream(query, maxsize, max_bytes)
+        self._json_streams.add(stream)
+        return stream
+
+    def close_stream(self, stream: EventStream | JsonStream) -> None:
         stream.close()
-        self._streams.discard(stream)
+        if isinstance(stream, JsonStream):
+            self._json_streams.discard(stream)
+        else:
+            self._streams.discard(stream)
 
     def publish(self, events: Iterable[Event]) -> None:
         """Offer committed events to every subscriber, from any thread."""
-        if not self._callbacks and not self._streams:
+        if not self._callbacks and not self._streams and not self._json_streams:
             return
         if self._loop is not None and not _on_loop(self._loop):
             try:
@@ -244,11 +297,23 @@ class SubscriberHub:
                 sub.offer(event)
             for stream in tuple(self._streams):
                 stream.offer(event)
+            encoded = None
+            for json_stream in tuple(self._json_streams):
+                if not json_stream.wants(event):
+                    continue
+                if json_stream.full():
+                    json_stream.miss()
+                else:
+                    # A copy of exactly its size: orjson's own bytes keep its whole
+                    # output buffer (32 KiB for a 4 KiB event), and a stream holds them.
+                    encoded = encoded or bytes(memoryview(event.to_json()))
+                    json_stream.offer_encoded(encoded)
 
     async def close(self, timeout: float = 5.0) -> None:
         subs = list(self._callbacks.values())
         self._callbacks.clear()
-        for stream in tuple(self._streams):
+        streams: list[EventStream | JsonStream] = [*self._streams, *self._json_streams]
+        for stream in streams:
             self.close_stream(stream)
         await asyncio.gather(*(s.close(timeout) for s in subs))
 

@@ -22,7 +22,7 @@ from typing import Any, Self
 
 from eventcollector._emit import EmitBridge
 from eventcollector._pipeline import IngestPipeline, QueueFull, batch_writer, running_loop
-from eventcollector._subscribers import EventStream, Subscriber, SubscriberHub
+from eventcollector._subscribers import EventStream, JsonStream, Subscriber, SubscriberHub
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet, facet_fields
 from eventcollector.filters import Filter
 from eventcollector.issue_activity import ActivityQuery, IssueActivity
@@ -310,7 +310,12 @@ class EventCollector:
         """A bounded async iterator of new events matching ``query`` (for live streams)."""
         return self._hub.open_stream(query, maxsize)
 
-    def close_stream(self, stream: EventStream) -> None:
+    def open_json_stream(self, query: Query | None, maxsize: int, max_bytes: int) -> JsonStream:
+        """As ``open_stream``, each event as its JSON, bounded in bytes too (the server's
+        streams: an event is encoded once for all of them)."""
+        return self._hub.open_json_stream(query, maxsize, max_bytes)
+
+    def close_stream(self, stream: EventStream | JsonStream) -> None:
         self._hub.close_stream(stream)
 
     @property

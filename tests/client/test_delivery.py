@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from _common import free_port, wait_until
 from eventcollector.client import HTTPStorage
+from eventcollector.client._delivery import event_line
 from eventcollector.model import Event, EventType, Severity, System
 
 from ._support import Peer, make_storage
@@ -248,3 +250,16 @@ def test_closed_client_drops_and_counts(peer: Peer, spool_dir: Path) -> None:
     assert (stats["delivered"], stats["dropped"]) == (2, 3)
     assert stats["dropped_by_reason"] == {"closed": 3}
     wait_until(lambda: len(peer.ids()) == 2)
+
+
+def test_event_lines_hold_no_more_memory_than_their_bytes() -> None:
+    # orjson's bytes keep its output buffer (4 KiB for a 300-byte event); lines wait in
+    # memory while the server is away, so each is a copy of its own size.
+    events = [Event.create(system="akosha", event_type="t", title="x" * 300) for _ in range(500)]
+    tracemalloc.start()
+    try:
+        lines = [event_line(e) for e in events]
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1.5 * sum(len(line) for line in lines) + 64 * len(lines)

@@ -207,3 +207,48 @@ async def test_consumer_that_stops_reading_is_cut_off_and_ingest_goes_on(server:
     finally:
         sse.close()
         ws.close()
+
+
+@pytest.fixture(scope="module")
+def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose streams hold 20,000 bytes at most and of which two may be open."""
+    yield from start(
+        tmp_path_factory, "tight-streams", "--rate-limit", "0", "--stream-max-bytes", "20000",
+        "--max-streams", "2",
+    )  # fmt: skip
+
+
+async def test_the_byte_bound_holds_a_batch_of_big_events(tight: Server) -> None:
+    # 50 events of ~2 KB in one batch reach the stream at once: ~9 fit in 20,000 bytes.
+    batch = [event(system="bytes", description="b" * 2_000, id=f"big-{i}") for i in range(50)]
+    url = f"ws://127.0.0.1:{tight.port}/v1/ws?system=bytes"
+    async with connect(url) as ws:
+        await asyncio.to_thread(post, tight, batch)
+        events, missed = await _drain(ws, 50)
+    assert events + missed == 50
+    assert 5 <= events <= 10, events  # what 20,000 bytes of their JSON hold
+    assert missed == 50 - events
+
+
+async def test_max_streams_refuses_one_more_with_503_and_frees_on_close(tight: Server) -> None:
+    url = f"ws://127.0.0.1:{tight.port}/v1/ws"
+    async with tight.async_client() as c, c.stream("GET", "/v1/stream") as first:
+        assert first.status_code == 200
+        async with connect(url):
+            third = await c.get("/v1/stream")
+            assert third.status_code == 503
+            body = third.json()
+            assert (body["limit"], body["max"]) == ("max_streams", 2)
+            assert body["error"].startswith("max_streams: 2 live streams are open")
+            assert third.headers["retry-after"] == "1"
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(url):
+                    pass
+            assert refused.value.response.status_code == 503
+        # The WebSocket's end frees its place.
+        deadline = time.monotonic() + 5
+        while (await c.get("/health")).json()["subscriber_count"] > 1:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        async with connect(url) as again:
+            assert again.protocol.state.name == "OPEN"

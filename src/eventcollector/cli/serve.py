@@ -98,7 +98,21 @@ def serve(
             rich_help_panel=_LIMITS,
         ),
     ] = 10.0,
-    stream_queue: Annotated[int, typer.Option(min=1, rich_help_panel=_STREAMS)] = 1_000,
+    stream_queue: Annotated[
+        int, typer.Option(min=1, help="Undelivered events per stream.", rich_help_panel=_STREAMS)
+    ] = 10_000,
+    stream_max_bytes: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Undelivered bytes (as JSON) per stream.", rich_help_panel=_STREAMS
+        ),
+    ] = 8 * 1024 * 1024,
+    max_streams: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Live streams open at once; more get 503.", rich_help_panel=_STREAMS
+        ),
+    ] = 256,
     stream_send_timeout: Annotated[float, typer.Option(min=0.01, rich_help_panel=_STREAMS)] = 10.0,
     otlp_port: Annotated[
         int | None,
@@ -231,6 +245,8 @@ def serve(
         rate_burst=rate_burst,
         allow_origins=tuple(allow_origin or ()),
         stream_queue=stream_queue,
+        stream_max_bytes=stream_max_bytes,
+        max_streams=max_streams,
         stream_send_timeout=stream_send_timeout,
     )
     if otlp_port is not None and otlp_port == port:

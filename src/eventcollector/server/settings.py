@@ -33,7 +33,11 @@ class ServerSettings:
     #: Token bucket size in events; None means one second's worth.
     rate_burst: float | None = None
     allow_origins: tuple[str, ...] = ()
-    stream_queue: int = 1_000
+    #: Per stream: undelivered events, and their bytes as JSON (what bounds memory).
+    stream_queue: int = 10_000
+    stream_max_bytes: int = 8 * 1024 * 1024
+    #: Live streams (SSE and WebSocket) open at once; more are refused with 503.
+    max_streams: int = 256
     stream_send_timeout: float = 10.0
     stream_ping: float = 15.0
     #: How often a stream re-checks that its key is still valid.
@@ -53,7 +57,8 @@ class ServerSettings:
             raise ValueError("rate_limit: must not be negative")
         if self.rate_burst is not None and self.rate_burst < 1:
             raise ValueError("rate_burst: must be at least 1")
-        if self.stream_queue < 1:
-            raise ValueError("stream_queue: must be at least 1")
+        for name in ("stream_queue", "stream_max_bytes", "max_streams"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be at least 1")
         if not 1 <= self.default_limit <= self.max_limit:
             raise ValueError("default_limit: must be between 1 and max_limit")

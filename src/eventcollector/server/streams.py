@@ -1,10 +1,11 @@
 """Live streams: Server-Sent Events (``/v1/stream``) and WebSocket (``/v1/ws``).
 
-Each connection reads its own bounded ``EventStream`` from the collector, so the
-ingest path only ever enqueues: a consumer that falls behind loses events (and is
-told how many with a ``missed`` message), and one that accepts nothing for
-``stream_send_timeout`` seconds is disconnected. A watcher task closes the stream
-when the caller's key is revoked.
+Each connection reads its own ``JsonStream`` from the collector, bounded in events
+(``stream_queue``) and bytes (``stream_max_bytes``), so the ingest path only ever
+enqueues: a consumer that falls behind loses events (and is told how many with a
+``missed`` message), and one that accepts nothing for ``stream_send_timeout``
+seconds is disconnected. At most ``max_streams`` are open at once (503 beyond). A
+watcher task closes the stream when the caller's key is revoked.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from eventcollector._subscribers import EventStream, Missed
-from eventcollector.model import Event
+from eventcollector._subscribers import JsonStream, Missed
 from eventcollector.query import Query
 from eventcollector.query_params import FILTER_PARAMS, query_from_params
 from eventcollector.server.auth import Principal
@@ -60,6 +60,7 @@ class _CutOffTolerantResponse(EventSourceResponse):
 class _Streams:
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        self.live: set[JsonStream] = set()
 
     def _admit(self, conn: HTTPConnection) -> tuple[Principal, Query]:
         """Auth, Origin and filters of a stream request, or ``ApiError``."""
@@ -80,7 +81,7 @@ class _Streams:
             raise ApiError(400, str(exc)) from None
         return principal, query
 
-    async def _watch(self, stream: EventStream, principal: Principal) -> bool:
+    async def _watch(self, stream: JsonStream, principal: Principal) -> bool:
         """Close ``stream`` once the caller's key is revoked; True if it was."""
         interval = self.state.settings.stream_key_check
         while not stream.closed:
@@ -90,15 +91,35 @@ class _Streams:
                 return True
         return False
 
-    def _open(self, principal: Principal, query: Query) -> tuple[EventStream, asyncio.Task[bool]]:
-        stream = self.state.collector.open_stream(query, self.state.settings.stream_queue)
+    def _check_room(self) -> None:
+        limit = self.state.settings.max_streams
+        if len(self.live) >= limit:
+            self.state.metrics.http_rejections.labels("max_streams").inc()
+            raise ApiError(
+                503,
+                f"max_streams: {limit} live streams are open, the most this server keeps",
+                headers={"Retry-After": str(self.state.settings.retry_after)},
+                limit="max_streams",
+                max=limit,
+            )
+
+    def _open(self, principal: Principal, query: Query) -> tuple[JsonStream, asyncio.Task[bool]]:
+        s = self.state.settings
+        stream = self.state.collector.open_json_stream(query, s.stream_queue, s.stream_max_bytes)
+        self.live.add(stream)
         watcher = asyncio.get_running_loop().create_task(self._watch(stream, principal))
         return stream, watcher
 
+    def _close(self, stream: JsonStream, watcher: asyncio.Task[bool]) -> None:
+        """The connection's end, however it came (its finally)."""
+        watcher.cancel()
+        self.live.discard(stream)
+        self.state.collector.close_stream(stream)
+
     async def sse(self, request: Request) -> Response:
         principal, query = self._admit(request)
+        self._check_room()
         stream, watcher = self._open(principal, query)
-        collector = self.state.collector
 
         async def frames() -> object:
             try:
@@ -108,10 +129,9 @@ class _Streams:
                             data=_missed_json(item.count).decode(), event="missed"
                         )
                     else:
-                        yield ServerSentEvent(data=item.to_json().decode(), event="event")
+                        yield ServerSentEvent(data=item.decode(), event="event")
             finally:
-                watcher.cancel()
-                collector.close_stream(stream)
+                self._close(stream, watcher)
 
         settings = self.state.settings
         return _CutOffTolerantResponse(
@@ -133,6 +153,7 @@ class _Streams:
     async def websocket(self, websocket: WebSocket) -> None:
         try:
             principal, query = self._admit(websocket)
+            self._check_room()
         except ApiError as exc:
             await _deny(websocket, exc)
             return
@@ -165,10 +186,9 @@ class _Streams:
             if watcher.done() and not watcher.cancelled() and watcher.result():
                 close_code, reason = _POLICY_VIOLATION, "API key revoked"
         finally:
-            watcher.cancel()
+            self._close(stream, watcher)
             if receiver is not None:
                 receiver.cancel()
-            self.state.collector.close_stream(stream)
         if (
             websocket.application_state is WebSocketState.CONNECTED
             and receiver is not None
@@ -177,7 +197,7 @@ class _Streams:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(websocket.close(close_code, reason), 1.0)
 
-    async def _until_disconnect(self, websocket: WebSocket, stream: EventStream) -> None:
+    async def _until_disconnect(self, websocket: WebSocket, stream: JsonStream) -> None:
         # The client need not send anything; we read only to notice that it left.
         try:
             while True:
@@ -188,8 +208,8 @@ class _Streams:
             self.state.collector.close_stream(stream)
 
 
-def _event_message(event: Event) -> bytes:
-    return b'{"type":"event","event":' + event.to_json() + b"}"
+def _event_message(encoded: bytes) -> bytes:
+    return b'{"type":"event","event":' + encoded + b"}"
 
 
 async def _deny(websocket: WebSocket, exc: ApiError) -> None:
