@@ -537,7 +537,7 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
                         "description": "event: event / event: missed",
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
                     },
-                    **_errors(400, 401, 403),
+                    **_errors(400, 401, 403, 503),  # 503: --max-streams are open
                 },
             }
         },
@@ -548,8 +548,8 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
                 "parameters": filters,
                 "responses": {
                     "101": {"description": "Switching protocols"},
-                    # 426: a plain GET without the WebSocket upgrade headers.
-                    **_errors(400, 401, 403, 426),
+                    # 426: a plain GET without the WebSocket upgrade headers; 503: max_streams.
+                    **_errors(400, 401, 403, 426, 503),
                 },
             }
         },
