@@ -201,3 +201,21 @@ async def test_activity_counts_each_issues_events_per_hour_and_day(storage: Stor
     daily = await store.issue_activity(ActivityQuery((timeout, full), since, until, "1d"))
     assert daily.buckets == (datetime(2026, 11, 30, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
     assert daily.counts == {timeout: (5, 1), full: (0, 1)}
+
+
+async def test_the_events_of_an_issue_come_newest_first_by_timestamp(storage: Storage) -> None:
+    # Stored out of time order (a late import, a backfill): the newest happened first.
+    store = _store(storage)
+    now = datetime.now(UTC)
+    late = [_error("Lost connection to db-1", timestamp=now - timedelta(hours=h)) for h in (1, 3)]
+    backfill = [
+        _error("Lost connection to db-1", timestamp=now - timedelta(hours=h)) for h in (5, 2)
+    ]
+    for batch in (late, backfill):
+        await storage.append(batch)
+    (issue,) = await store.issues(IssueQuery())
+    events = await store.issue_events(issue.id, 10)
+    assert [e.timestamp for e in events] == sorted(
+        (e.timestamp for e in late + backfill), reverse=True
+    )
+    assert [e.id for e in await store.issue_events(issue.id, 2)] == [late[0].id, backfill[1].id]

@@ -154,10 +154,11 @@ def set_status(
 
 
 def issue_events(conn: sqlite3.Connection, issue_id: int, limit: int) -> list[Event]:
-    """The issue's events, the latest stored first."""
+    """The issue's events, newest first (by timestamp, as on PostgreSQL: events stored
+    late, a backfill, sort where they happened)."""
     rows = conn.execute(
         f"SELECT {sql.COLUMNS} FROM event_issues l JOIN events e ON e.rowid = l.event_rowid"
-        " WHERE l.issue_id = ? ORDER BY l.event_rowid DESC LIMIT ?",
+        " WHERE l.issue_id = ? ORDER BY e.timestamp DESC, e.rowid DESC LIMIT ?",
         (issue_id, limit),
     ).fetchall()
     return [sql.from_row(r) for r in rows]
