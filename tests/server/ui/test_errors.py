@@ -194,8 +194,9 @@ def test_triage_needs_a_key_with_the_triage_scope(
     page.locator(".issue-detail button.triage-resolved").click()
     page.wait_for_selector(".triage-message [role=alert]")
     assert "triage scope" in page.locator(".triage-message").inner_text()
-    # The shell asks for another key; one with the triage scope does it.
+    # The shell asks for another key, naming the scope; one with the triage scope does it.
     page.wait_for_selector("#key-dialog[open]")
+    assert "Give a key with the triage scope" in page.locator("#key-dialog").inner_text()
     page.fill("#key-input", keys["triage"])
     page.press("#key-input", "Enter")
     ready(page)

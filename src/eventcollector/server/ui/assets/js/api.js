@@ -38,14 +38,14 @@ function headers(key) {
   return key ? {Authorization: `Bearer ${key}`} : {};
 }
 
-// A 401/403 tells the shell to ask for a key (app.js listens).
-function authFailed(status, message) {
-  window.dispatchEvent(new CustomEvent("ec:auth", {detail: {status, message}}));
+// A 401/403 tells the shell to ask for a key with ``scope`` (app.js listens).
+function authFailed(status, message, scope) {
+  window.dispatchEvent(new CustomEvent("ec:auth", {detail: {status, message, scope}}));
 }
 
 // ``key``: the one the request was sent with. A late answer to a request made with an
 // older key (the user has given another since) must not reopen the prompt over the new one.
-async function failure(response, key) {
+async function failure(response, key, scope = "read") {
   let message = `${response.status} ${response.statusText}`;
   try {
     const body = await response.json();
@@ -54,7 +54,7 @@ async function failure(response, key) {
     // not JSON: keep the status line
   }
   if ((response.status === 401 || response.status === 403) && key === getKey()) {
-    authFailed(response.status, message);
+    authFailed(response.status, message, scope);
   }
   return new ApiError(response.status, message);
 }
@@ -98,15 +98,15 @@ export async function stream(path, params, onFrame, {signal, onOpen} = {}) {
   }
 }
 
-// A state change with a JSON body (the Errors view's triage); the server's cross-site
-// guard lets only this page's own origin through.
-export async function post(path, body, {signal} = {}) {
+// A state change with a JSON body (the Errors view's triage, ``scope`` what it needs);
+// the server's cross-site guard lets only this page's own origin through.
+export async function post(path, body, {signal, scope} = {}) {
   const key = getKey();
   const response = await fetch(path, {
     method: "POST", body: JSON.stringify(body), signal,
     headers: {...headers(key), "Content-Type": "application/json"},
   });
-  if (!response.ok) throw await failure(response, key);
+  if (!response.ok) throw await failure(response, key, scope);
   return response.json();
 }
 

@@ -223,9 +223,9 @@ function start() {
   document.addEventListener("keydown", hotkeys);
   window.addEventListener("popstate", () => mount());
   window.addEventListener("ec:auth", (e) => {
-    const {status, message} = e.detail;
+    const {status, message, scope} = e.detail;
     if (status === 401) keyPrompt(getKey() ? `${message}. Give another key.` : undefined);
-    else keyPrompt(`${message}. Give a key with the read scope.`);
+    else keyPrompt(`${message}. Give a key with the ${scope} scope.`);
   });
   mount();
 }

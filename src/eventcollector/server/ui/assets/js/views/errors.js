@@ -220,7 +220,8 @@ export async function mount(root, ctx) {
 
   async function setStatus(issue, status, box) {
     try {
-      const changed = await ctx.api.post(`/v1/issues/${issue.id}`, {status}, {signal: ctx.signal});
+      const changed = await ctx.api.post(`/v1/issues/${issue.id}`, {status},
+        {signal: ctx.signal, scope: "triage"});
       open(changed, {keepUrl: true});
       load();
     } catch (err) {
