@@ -13,7 +13,7 @@ from datetime import UTC
 from typing import Any, TypeVar
 
 from eventcollector.model import Event
-from eventcollector.query import DurationStats, GroupField, Query
+from eventcollector.query import GROUP_FIELDS, DurationStats, GroupField, Query
 from eventcollector.storage._hour_split import hour_key, hour_text, split_by_hours
 from eventcollector.storage.postgres._dialect import Params
 from eventcollector.storage.postgres._rollups import rollup_parts
@@ -52,12 +52,21 @@ async def count(conn: Any, query: Query) -> int:
     return int(await conn.fetchval(statement, *p.values))
 
 
+def counted_from_rollups(query: Query, field: str) -> bool:
+    """Whether ``group_count`` answers ``field`` from the hourly counts (else a scan)."""
+    return (
+        field in GROUP_FIELDS
+        and field != "source_component"
+        and (split_by_hours(query) is not None)
+    )
+
+
 async def group_count(conn: Any, query: Query, field: GroupField) -> Counter[str]:
     split = split_by_hours(query)
     result: Counter[str] = Counter()
     p = Params()
     expr = GROUP_EXPRESSIONS[field]
-    if split is None or field == "source_component":
+    if split is None or not counted_from_rollups(query, field):
         where_sql = where(query, p)
         statement = f"SELECT {expr}, count(*) FROM events e{where_sql} GROUP BY 1"
     else:
