@@ -14,12 +14,12 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+from eventcollector._capabilities import Capabilities
 from eventcollector._emit import EmitBridge
 from eventcollector._pipeline import IngestPipeline, QueueFull, batch_writer, running_loop
 from eventcollector._subscribers import EventStream, JsonStream, Subscriber, SubscriberHub
@@ -33,14 +33,9 @@ from eventcollector.storage import (
     DEFAULT_QUERY_TIMEOUT,
     Aggregating,
     AlertStore,
-    EventsCallback,
-    FileBacked,
-    Flushable,
     Indexable,
-    IssueFeed,
     IssueStore,
     QueuedStore,
-    SharedFeed,
     Storage,
     StorageError,
     default_db_path,
@@ -53,41 +48,6 @@ _log = logging.getLogger("eventcollector")
 
 #: Events accepted but not yet committed before ``collect()`` waits (or the server answers 503).
 DEFAULT_MAX_PENDING = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class _Capabilities:
-    """What the store can do beyond the core protocol, looked up once."""
-
-    flush: Callable[[float | None], Awaitable[bool]] | None
-    listen: Callable[[EventsCallback], Awaitable[None]] | None
-    client_stats: Callable[[], dict[str, Any]] | None
-    path: str | None
-    issues: IssueStore | None
-    watch_issues: Callable[[IssuesCallback], None] | None
-    aggregating: Aggregating | None
-
-    @classmethod
-    def of(cls, storage: Storage | QueuedStore) -> _Capabilities:
-        if isinstance(storage, QueuedStore):
-            return cls(
-                flush=storage.flush,
-                listen=None,
-                client_stats=storage.client_stats,
-                path=None,
-                issues=storage if isinstance(storage, IssueStore) else None,
-                watch_issues=None,
-                aggregating=storage if isinstance(storage, Aggregating) else None,
-            )
-        return cls(
-            flush=storage.flush if isinstance(storage, Flushable) else None,
-            listen=storage.listen if isinstance(storage, SharedFeed) else None,
-            client_stats=None,
-            path=storage.path if isinstance(storage, FileBacked) else None,
-            issues=storage if isinstance(storage, IssueStore) else None,
-            watch_issues=storage.watch_issues if isinstance(storage, IssueFeed) else None,
-            aggregating=storage if isinstance(storage, Aggregating) else None,
-        )
 
 
 class EventCollector:
@@ -128,7 +88,7 @@ class EventCollector:
                 target = db_path or db_url or default_db_path()
                 storage = open_storage(target, query_timeout=query_timeout)
         self._storage: Storage | QueuedStore = storage
-        self._can = _Capabilities.of(storage)
+        self._can = Capabilities.of(storage)
         self._hub = SubscriberHub()
         self._pipeline = IngestPipeline(batch_writer(storage), self._hub.publish, max_pending)
         #: Accepted, duplicate and refused event counts (health output, metrics).
