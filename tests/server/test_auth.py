@@ -179,3 +179,26 @@ async def test_revoked_key_is_refused_and_its_streams_close(
     assert again.returncode == 1
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {reader}"}) as c:
         assert c.get("/v1/events").status_code == 401
+
+
+def test_the_start_up_line_says_where_events_go_and_who_may_use_it(
+    server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with_keys = server.log.read_text()
+    assert f"eventcollector: events in {server.db} (SQLite); web UI and API at " in with_keys
+    assert f"API keys from {server.keys_file}" in with_keys
+    for open_server in start(tmp_path_factory, "no-keys"):
+        summary = open_server.log.read_text()
+        assert f"web UI and API at http://127.0.0.1:{open_server.port}/;" in summary
+        assert "no API keys: anyone who can reach the port may read and write" in summary
+
+
+def test_the_start_up_line_hides_a_database_password() -> None:
+    from eventcollector.cli.serve import _summary
+    from eventcollector.server.auth import KeyStore
+
+    line = _summary(
+        "postgresql://app:s3cret@db.internal:5433/events", KeyStore("/nonexistent"), "u"
+    )
+    assert "events in PostgreSQL (postgresql://app@db.internal:5433/events)" in line
+    assert "s3cret" not in line

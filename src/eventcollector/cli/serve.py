@@ -12,6 +12,7 @@ import socket
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
@@ -255,6 +256,7 @@ def serve(
     services += _retention(retention or [], retention_interval, archive_dir)
     limits = _rule_limits(alerts_min_interval)
     settings = replace(settings, alert_limits=limits)
+    base_url = public_url or f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     notify = NotifySettings(
         timeout=notify_timeout,
         retries=notify_retries,
@@ -262,7 +264,7 @@ def serve(
         smtp_host=smtp_host,
         smtp_port=smtp_port,
         smtp_from=smtp_from,
-        base_url=public_url or f"http://{host if ':' not in host else f'[{host}]'}:{port}",
+        base_url=base_url,
     )
     services.append(_alert_service(alerts, limits, notify, alerts_min_interval))
     if index:
@@ -280,7 +282,29 @@ def serve(
         timeout_graceful_shutdown=10,
     )
     sockets = None if otlp_port is None else [config.bind_socket(), _listen(host, otlp_port)]
+    typer.echo(_summary(target, keys, base_url), err=True)
     uvicorn.Server(config).run(sockets=sockets)
+
+
+def _summary(target: str, keys: KeyStore, url: str) -> str:
+    """What a person starting the server needs to know first: where the events go, where
+    to look, and who may use it (a password in a database URL is not shown)."""
+    if target.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(target)
+        host = parts.hostname or ""
+        user = f"{parts.username}@" if parts.username else ""
+        where = urlunsplit(
+            parts._replace(netloc=f"{user}{host}" + (f":{parts.port}" if parts.port else ""))
+        )
+        stored = f"events in PostgreSQL ({where})"
+    else:
+        stored = f"events in {target} (SQLite)"
+    access = (
+        f"API keys from {keys.path}"
+        if keys.has_active
+        else "no API keys: anyone who can reach the port may read and write"
+    )
+    return f"eventcollector: {stored}; web UI and API at {url}/; {access}"
 
 
 def _syslog(
