@@ -304,7 +304,8 @@ def _summary(target: str, keys: KeyStore, url: str) -> str:
         if keys.has_active
         else "no API keys: anyone who can reach the port may read and write"
     )
-    return f"eventcollector: {stored}; web UI and API at {url}/; {access}"
+    at = "on the port uvicorn prints below" if url.endswith(":0") else f"at {url}/"
+    return f"eventcollector: {stored}; web UI and API {at}; {access}"
 
 
 def _syslog(
