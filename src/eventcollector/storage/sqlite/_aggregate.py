@@ -6,6 +6,7 @@ encodes keys as text (see ``aggregation.decode_key``), folds values outside the 
 into "~" and groups. Top values of the system, event type, severity and component come
 from ``group_count`` (rollups where the filters allow); others from a ranked GROUP BY.
 Percentiles are computed in Python from each group's values (one JSON array per group).
+Counts by time bucket (a histogram) come from ``_bucket_counts`` where its shape allows.
 Facets of the other fields are counted in Python from one pass over the rows, or, for an
 indexed data path over a time range alone, in its index (``_walk_path``).
 A tag facet counts the matching events' tags with ``json_each`` over their own
@@ -19,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -34,13 +35,11 @@ from eventcollector.aggregation import (
     Facet,
     Groups,
     Key,
-    Metric,
     Ranked,
     decode_key,
     facet,
     field_text,
     finish,
-    floor_bucket,
     group_id,
     identity,
     percentile,
@@ -50,11 +49,11 @@ from eventcollector.aggregation import (
 )
 from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
-from eventcollector.storage._hour_split import rollup_eligible
 from eventcollector.storage._sql_common import AGGREGATE_COLUMNS, metric_columns
 from eventcollector.storage._where import JSON_COLUMNS
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite import _sql as sql
+from eventcollector.storage.sqlite._bucket_counts import bucket_counts
 
 __all__ = ["aggregate", "facets"]
 
@@ -144,82 +143,12 @@ def aggregate(
     tops = [_top_values(conn, query, field, spec.top) for field in spec.by]
     orders = [[v for v, _, _ in ranked] + [OTHER] for ranked in tops]
     until = query.until or now
-    if seconds is not None and _counts_by_ranges(query, spec, seconds, until, tops):
-        groups = _range_counts(conn, query, spec, seconds, until, tops)
-    else:
+    groups = None
+    if seconds is not None:
+        groups = bucket_counts(conn, query, spec, seconds, until, tops)
+    if groups is None:
         groups = _grouped(conn, query, spec, seconds, tops)
     return finish(spec, seconds, query.since, until, groups, orders)
-
-
-#: Key field -> the query filter that holds it (each has a (field, timestamp) index).
-_INDEXED = {"system": "systems", "event_type": "event_types", "severity": "severities"}
-
-
-#: Above this many range counts, one GROUP BY costs less.
-_MAX_RANGE_COUNTS = 2_000
-
-
-def _counts_by_ranges(
-    query: Query, spec: AggregateSpec, seconds: int, until: datetime, tops: list[Ranked]
-) -> bool:
-    """Whether ``spec`` is counts by bucket and at most one indexed key, over a bounded
-    range with only system, event type and severity filters, in few enough ranges."""
-    if query.since is None:
-        return False
-    buckets = (until - floor_bucket(query.since, seconds)).total_seconds() / seconds
-    ranges = buckets * (len(tops[0]) + 1 if tops else 1)
-    return (
-        ranges <= _MAX_RANGE_COUNTS
-        and spec.metrics == (Metric("count"),)
-        and len(spec.by) <= 1
-        and all(not f.path and f.name in _INDEXED for f in spec.by)
-        and query.where is None
-        and rollup_eligible(query)
-    )
-
-
-def _range_counts(
-    conn: sqlite3.Connection,
-    query: Query,
-    spec: AggregateSpec,
-    seconds: int,
-    until: datetime,
-    tops: list[Ranked],
-) -> Groups:
-    """One index range count per (value, bucket): SQLite's GROUP BY would sort every
-    row of the range first (a day of 1M events: ~140k rows), a range count reads
-    only the ``(field, timestamp)`` index."""
-    assert query.since is not None
-    since, step = query.since, timedelta(seconds=seconds)
-    buckets = []
-    bucket = floor_bucket(since, seconds)
-    while bucket < until:
-        buckets.append(bucket)
-        bucket += step
-
-    def count(narrowed: Query, bucket: datetime) -> int:
-        window = narrowed.with_(since=max(bucket, since), until=min(bucket + step, until))
-        where_sql, params = sql.where(window)
-        return int(conn.execute(f"SELECT count(*) FROM events e{where_sql}", params).fetchone()[0])
-
-    counts: dict[tuple[datetime, Key], int] = {}
-    if not spec.by:
-        counts = {(b, None): count(query, b) for b in buckets}
-    else:
-        name = _INDEXED[spec.by[0].name]
-        for value, _, _ in tops[0]:
-            narrowed = query.with_(**{name: (value,)})
-            counts.update({(b, value): count(narrowed, b) for b in buckets})
-        if len(tops[0]) == spec.top:  # the rest: each bucket's whole count less the kept
-            for b in buckets:
-                kept = sum(counts[(b, value)] for value, _, _ in tops[0])
-                counts[(b, OTHER)] = count(query, b) - kept
-    groups: Groups = {}
-    for (b, value), n in counts.items():
-        if n:
-            keys = (value,) if spec.by else ()
-            groups[group_id(b, keys)] = (keys, (n,))
-    return groups
 
 
 def _grouped(

@@ -14,7 +14,8 @@ unchanged in the sqlite3 shell. Beside it:
 - ``alert_rules``, ``alert_states``, ``alert_history`` and ``alert_triggers`` (issue
   changes queued for the evaluating server): alerts (``_alerts``, docs/alerts.md);
 - ``event_counts`` (per hour, system, type and severity), ``day_counts`` (the same
-  per day), ``event_totals`` (all time) and ``hour_totals`` (per hour only): rollups of
+  per day), ``event_totals`` (all time), ``hour_totals`` (per hour only) and
+  ``quarter_counts`` (per quarter hour, system and severity): rollups of
   counts and duration sums, maintained in the same transaction as the events, so
   statistics, plain counts and hourly distributions read a few rows, not events.
 
@@ -28,10 +29,17 @@ from __future__ import annotations
 import sqlite3
 
 APPLICATION_ID = 0x45564331  # "EVC1"
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 #: rowid_blocks groups rowids by this many low bits (4,096 rows a block). Deletes leave
 #: its bounds wider than the rows left, which keeps them correct as bounds.
 ROWID_BLOCK_BITS = 12
+#: The quarter hour of a stored timestamp (fixed-width UTC text): "YYYY-MM-DDTHH:MM",
+#: the minutes floored to 00, 15, 30 or 45.
+QUARTER = (
+    "substr({ts}, 1, 14) || CASE WHEN substr({ts}, 15, 2) < '15' THEN '00'"
+    " WHEN substr({ts}, 15, 2) < '30' THEN '15' WHEN substr({ts}, 15, 2) < '45' THEN '30'"
+    " ELSE '45' END"
+)
 
 _SPEC_EVENTS_TABLE = """
 CREATE TABLE IF NOT EXISTS events (
@@ -254,6 +262,28 @@ _ALERTS = [
     )""",
 ]
 
+# Counts per quarter hour, system and severity beside the hourly ones: a histogram of
+# 15-minute buckets (the UI's default day, stacked by severity) is read from a few rows
+# per quarter instead of counting every event of the range, which grows with the store
+# (24 h of a 10M store: 116-163 ms). Without event_type, so that a quarter holds a few
+# dozen rows, not one per type. Backfilled from the stored events.
+_V9 = [
+    "DROP TABLE IF EXISTS quarter_counts",  # rebuilt whole, whatever a re-run left
+    """CREATE TABLE quarter_counts (
+        quarter TEXT NOT NULL,
+        system TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        d_n INTEGER NOT NULL,
+        d_sum INTEGER NOT NULL,
+        PRIMARY KEY (quarter, system, severity)
+    ) WITHOUT ROWID""",
+    f"""INSERT INTO quarter_counts
+        SELECT {QUARTER.format(ts="timestamp")}, system, severity, count(*),
+               count(duration_ms), coalesce(sum(duration_ms), 0)
+        FROM events GROUP BY 1, 2, 3""",
+]
+
 _MIGRATIONS: dict[int, list[str]] = {
     1: _V1,
     2: _V2,
@@ -263,6 +293,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     6: _ISSUES,
     7: _V7,
     8: _ALERTS,
+    9: _V9,
 }
 
 
