@@ -15,6 +15,8 @@ import orjson
 import pytest
 
 from _reference import reference
+from eventcollector.aggregation import AggregateSpec
+from eventcollector.aggregation_reference import aggregate_events
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query
 from eventcollector.storage import open_storage
@@ -364,6 +366,40 @@ async def test_a_version_3_database_gets_components_in_the_severity_index(
         assert columns == ["severity", "timestamp", "source_component"]
     finally:
         conn.close()
+
+
+async def test_a_version_8_database_gets_quarter_counts_of_its_events(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Version 9 adds quarter_counts, backfilled from the stored events, and says so."""
+    path = tmp_path / "v8.db"
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [
+        Event.create(
+            system=("a", "b")[i % 2],
+            event_type="t",
+            severity=("error", "info", "debug")[i % 3],
+            title=f"e{i}",
+            timestamp=base + timedelta(seconds=i * 97),
+            now=base + timedelta(days=1),
+        )
+        for i in range(400)
+    ]
+    with caplog.at_level("WARNING", logger="eventcollector.storage.sqlite"):
+        store = await _reopened_after(
+            path, events, "DROP TABLE quarter_counts", "PRAGMA user_version = 8"
+        )
+    try:
+        assert "upgrading the schema from version 8 to 9" in caplog.text
+        spec = AggregateSpec.parse(["severity"], interval="15m", metrics=["count"])
+        query = Query(since=base + timedelta(minutes=7), until=base + timedelta(hours=9))
+        got = await store.aggregate(query, spec)
+        want = aggregate_events(events, query, spec, base + timedelta(days=1))
+        assert [(r.bucket, r.keys, r.values) for r in got.rows] == [
+            (r.bucket, r.keys, r.values) for r in want.rows
+        ]
+    finally:
+        await store.close()
 
 
 async def test_partial_hours_read_as_the_hour_less_the_rest_match_the_reference(

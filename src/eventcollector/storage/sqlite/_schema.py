@@ -26,7 +26,10 @@ made by the spec's reference implementation) up to date.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+
+log = logging.getLogger("eventcollector.storage.sqlite")
 
 APPLICATION_ID = 0x45564331  # "EVC1"
 SCHEMA_VERSION = 9
@@ -319,6 +322,14 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
                 f"supports ({SCHEMA_VERSION}); upgrade the package"
             )
         if version < SCHEMA_VERSION:
+            if version:  # an upgrade: some steps rebuild side tables from every event
+                log.warning(
+                    "%s: upgrading the schema from version %d to %d; a large store takes a"
+                    " while (about 3 s per million events)",
+                    path,
+                    version,
+                    SCHEMA_VERSION,
+                )
             conn.execute(_SPEC_EVENTS_TABLE)
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[step]:
