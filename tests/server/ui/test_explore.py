@@ -4,11 +4,15 @@ expanded events, paging, context, the permalink, the keyboard."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
+import pytest
 from playwright.sync_api import Page
 
-from ..conftest import Server
-from .conftest import wait_ready
+from ..conftest import Server, start
+from .conftest import Watched, post, wait_ready
 
 
 def rows(page: Page) -> int:
@@ -275,3 +279,35 @@ def test_a_data_path_facet_and_the_live_toggle(seeded: Server, page: Page) -> No
     page.wait_for_selector(".view-root[data-status=live]")
     assert page.url.endswith("/live?q=data.repo%3Aacme%2Fjobs")
     assert page.input_value("#filter") == "data.repo:acme/jobs"
+
+
+@pytest.fixture(scope="module")
+def hurried(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose reads may run 50 ms, over 20,000 events with nested data."""
+    for server in start(tmp_path_factory, "ui-hurried", "--rate-limit", "0",
+                        "--query-timeout", "0.05"):  # fmt: skip
+        now = datetime.now(UTC)
+        for lo in range(0, 20_000, 5_000):
+            post(server.url, [
+                {"system": "akosha", "event_type": "job.run", "title": f"job {i}",
+                 "timestamp": (now - timedelta(seconds=i)).isoformat(),
+                 "data": {f"k{j}": {"x": i + j, "pad": "y" * 40} for j in range(8)}}
+                for i in range(lo, lo + 5_000)
+            ])  # fmt: skip
+        yield server
+
+
+def test_a_read_past_the_budget_says_what_to_do_and_facets_say_not_counted(
+    hurried: Server, page: Page, watched: Watched
+) -> None:
+    # No event matches, so every read checks all 64 terms on every row: past 50 ms.
+    heavy = " OR ".join(f"data.k{i % 8}.x:>{10**9 + i}" for i in range(64))
+    page.goto(f"{hurried.url}/?q={quote(heavy)}")
+    page.wait_for_selector(".view-root[data-state=error]")
+    alert = page.locator("[role=alert]").filter(has_text="query_timeout").first.inner_text()
+    assert "narrow the time range or the filter" in alert
+    assert "eventcollector index add" in alert
+    panels = page.locator("aside.facets section.facet")
+    assert panels.count() == 5
+    assert set(panels.locator(".muted").all_inner_texts()) == {"not counted"}
+    watched.console.clear()  # the refused requests (503) the console reports

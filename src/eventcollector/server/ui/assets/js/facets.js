@@ -9,7 +9,7 @@ export const FIXED_FACETS = [
   ["source_component", "Component"], ["tag", "Tags"],
 ];
 
-function facetPanel(field, label, values, other, onFilter, extra) {
+function facetPanel(field, label, values, other, onFilter, extra, empty = "no values") {
   const max = Math.max(1, ...values.map((v) => v.count));
   const list = h("ul", {},
     values.map(({value, count}) => {
@@ -33,7 +33,7 @@ function facetPanel(field, label, values, other, onFilter, extra) {
   }
   return h("section", {class: "panel facet", dataset: {field}},
     h("h3", {}, label, extra),
-    values.length ? list : h("div", {class: "muted"}, "no values"),
+    values.length ? list : h("div", {class: "muted"}, empty),
     other ? h("div", {class: "muted facet-other"}, `${fmtCount(other)} in other values`) : null);
 }
 
@@ -42,18 +42,21 @@ export function facetSidebar({onFilter, onAddPath, onRemovePath}) {
   const el = h("aside", {class: "facets", "aria-label": "Facets"});
   return {
     el,
-    // facets: the /v1/facets answer (tags counted over every matching event too).
+    // facets: the /v1/facets answer (tags counted over every matching event too), or
+    // null when it failed: the panels then say so instead of "no values".
     update(facets, paths) {
-      const byField = new Map(facets.map((f) => [f.field, f]));
+      const byField = new Map((facets || []).map((f) => [f.field, f]));
+      const empty = facets ? "no values" : "not counted";
       const panels = FIXED_FACETS.map(([field, label]) => {
         const f = byField.get(field) || {values: [], other: 0};
-        return facetPanel(field, label, f.values, f.other, onFilter);
+        return facetPanel(field, label, f.values, f.other, onFilter, null, empty);
       });
       for (const path of paths) {
         const f = byField.get(path) || {values: [], other: 0};
         panels.push(facetPanel(path, path, f.values, f.other, onFilter,
           h("button", {type: "button", class: "link facet-remove", title: `Remove ${path}`,
-            "aria-label": `Remove facet ${path}`, onclick: () => onRemovePath(path)}, "✕")));
+            "aria-label": `Remove facet ${path}`, onclick: () => onRemovePath(path)}, "✕"),
+          empty));
       }
       const input = h("input", {type: "text", placeholder: "data.path", "aria-label":
         "Add a facet for a data path", class: "facet-path"});

@@ -129,7 +129,11 @@ export async function mount(root, ctx) {
   function failed(err) {
     if (err.name === "AbortError") return;
     if (err.status === 400 && err.message.startsWith("q:")) filter.showError(err.message);
-    else replace(status, notice("error", err.message));
+    else if (err.status === 503 && err.message.startsWith("query_timeout")) {
+      replace(status, notice("error", `${err.message}. Counting took too long: narrow the ` +
+        "time range or the filter, or index a data path it names (eventcollector index " +
+        "add data.PATH)."));
+    } else replace(status, notice("error", err.message));
   }
 
   async function run(push = false) {
@@ -201,7 +205,7 @@ export async function mount(root, ctx) {
         replace(more);
       }
     }
-    facets.update(outcome[2].status === "fulfilled" ? outcome[2].value.facets : [], state.paths);
+    facets.update(outcome[2].status === "fulfilled" ? outcome[2].value.facets : null, state.paths);
     root.dataset.generation = String(gen);
     root.dataset.state = errors.length ? "error" : "ready";
     // The benchmark (benchmarks/_ui.py) reads when each run had its rows, its histogram
