@@ -38,13 +38,15 @@ FILTERS = [
 _READY = """after => {
   const r = document.querySelector('#view > .view-root');
   const h = document.getElementById('histogram');
-  return r && r.dataset.state === 'ready' && Number(r.dataset.generation) > after
+  return r && ['ready', 'error'].includes(r.dataset.state) && Number(r.dataset.generation) > after
     && h && Number(h.dataset.drawn || 0) > 0 && Number(r.dataset.generation);
 }"""
 # When the view had each part of that run drawn (its own performance marks), not when
 # this process noticed.
+# A part that failed (past the server's statement budget, say) has no mark: null.
 _MARKS = """g => Object.fromEntries(['rows', 'histogram', 'ready'].map(name => [name,
-  performance.getEntriesByName('explore-' + name).find(m => m.detail === g).startTime]))"""
+  performance.getEntriesByName('explore-' + name).find(m => m.detail === g)?.startTime
+  ?? null]))"""
 _RUN_FILTER = """text => {
   const input = document.getElementById('filter');
   input.value = text;
@@ -109,7 +111,7 @@ def run_ui(workdir: Path, events: int, repeat: int = 5) -> dict[str, Any]:
             browser = p.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
             )
-            cold: list[dict[str, float]] = []
+            cold: list[dict[str, float | None]] = []
             for i in range(repeat):
                 # A fresh context: nothing cached, as on a first visit.
                 context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -144,24 +146,35 @@ def _count_asset(response: Any, sizes: dict[str, int]) -> None:
         sizes[response.url] = len(response.body())
 
 
-def _marks(page: Any, generation: int, since: float) -> dict[str, float]:
-    """When run ``generation`` had its rows, its histogram, and everything drawn."""
-    at: dict[str, float] = page.evaluate(_MARKS, generation)
+def _marks(page: Any, generation: int, since: float) -> dict[str, float | None]:
+    """When run ``generation`` had its rows, its histogram, and everything drawn (None
+    for a part it could not draw)."""
+    at: dict[str, float | None] = page.evaluate(_MARKS, generation)
+    rows, histogram, ready = at["rows"], at["histogram"], at["ready"]
     return {
-        "rows": at["rows"] - since,
-        "rows_and_histogram": max(at["rows"], at["histogram"]) - since,
-        "complete": at["ready"] - since,
+        "rows": None if rows is None else rows - since,
+        "rows_and_histogram": None
+        if rows is None or histogram is None
+        else max(rows, histogram) - since,
+        "complete": None if ready is None or rows is None or histogram is None else ready - since,
     }
 
 
-def _navigate(page: Any, url: str) -> dict[str, float]:
+def _navigate(page: Any, url: str) -> dict[str, float | None]:
     page.goto(url)
     generation = page.wait_for_function(_READY, arg=0, timeout=60_000).json_value()
     return _marks(page, generation, 0.0)  # marks count from the navigation's start
 
 
-def _figures(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
-    return {name: _summary([s[name] for s in samples]) for name in samples[0]}
+def _figures(samples: list[dict[str, float | None]]) -> dict[str, Any]:
+    """Each part's summary over the runs that drew it, and how many could not."""
+    out: dict[str, Any] = {}
+    for name in samples[0]:
+        drawn = [v for s in samples if (v := s[name]) is not None]
+        out[name] = _summary(drawn) if drawn else {"runs": 0}
+        if len(drawn) < len(samples):
+            out[name]["failed"] = len(samples) - len(drawn)
+    return out
 
 
 def _filters(page: Any, repeat: int) -> dict[str, Any]:
