@@ -33,8 +33,9 @@ from typing import Any
 from benchmarks._data import generate
 from benchmarks._http import free_port, post_batches, start_server, wrk
 from benchmarks._ingest import CONCURRENCY, _Clock, concurrent_ingest, sequential_ingest
+from benchmarks._queries import _time, complex_query, simple_query
 from benchmarks._spec_design import SeedCollector, open_db
-from eventcollector import EventCollector, EventQueryBuilder, Severity, System
+from eventcollector import EventCollector
 from eventcollector.storage.sqlite import _sql as sql
 
 REPEAT = 30
@@ -67,15 +68,9 @@ async def seed_sequential(db: Path, n: int) -> dict[str, Any]:
     return report
 
 
-async def _p50_ms(fn: Callable[[], Awaitable[Any]], repeat: int = REPEAT) -> tuple[float, int]:
-    for _ in range(3):
-        result = await fn()
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = await fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples), len(result)
+async def _p50_ms(fn: Callable[[], Awaitable[Any]]) -> tuple[float, int]:
+    timed = await _time(fn, REPEAT)
+    return float(timed["p50_ms"]), int(timed["rows"])
 
 
 def _raw_select_ms(db: Path, repeat: int = REPEAT) -> float:
@@ -98,21 +93,8 @@ def _raw_select_ms(db: Path, repeat: int = REPEAT) -> float:
 async def queries(ours: Path, theirs: Path) -> dict[str, Any]:
     since = datetime.now(UTC) - timedelta(days=1)
     async with EventCollector(db_path=ours) as c:
-        b = lambda: EventQueryBuilder(c)  # noqa: E731 - a fresh builder per run
-        complex_ms, complex_rows = await _p50_ms(
-            lambda: (
-                b()
-                .system(System.MAHAVISHNU)
-                .severity(Severity.ERROR)
-                .time_range(days=1)
-                .tags(["production"])
-                .limit(1000)
-                .execute()
-            )
-        )
-        simple_ms, simple_rows = await _p50_ms(
-            lambda: b().system(System.MAHAVISHNU).limit(1000).execute()
-        )
+        complex_ms, complex_rows = await _p50_ms(lambda: complex_query(c))
+        simple_ms, simple_rows = await _p50_ms(lambda: simple_query(c))
     conn = await open_db(theirs)
     seed = SeedCollector(conn)
     seed_complex_ms, seed_rows = await _p50_ms(

@@ -13,13 +13,38 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventcollector import EventAnalyzer, EventCollector, EventQueryBuilder, Severity, System
+from eventcollector import (
+    Event,
+    EventAnalyzer,
+    EventCollector,
+    EventQueryBuilder,
+    Severity,
+    System,
+)
 from eventcollector.aggregation import AggregateSpec
 from eventcollector.query import Query
 from eventcollector.storage import Storage
 
 WARMUP = 3
 MIXED_FILTER = 'severity:>=warning system:[mahavishnu, crackerjack] -tag:staging "timeout"'
+
+
+def simple_query(c: EventCollector) -> Awaitable[list[Event]]:
+    """The 1,000 newest events of one system."""
+    return EventQueryBuilder(c).system(System.MAHAVISHNU).limit(1000).execute()
+
+
+def complex_query(c: EventCollector) -> Awaitable[list[Event]]:
+    """The spec's complex query: one system's errors of the last day tagged production."""
+    return (
+        EventQueryBuilder(c)
+        .system(System.MAHAVISHNU)
+        .severity(Severity.ERROR)
+        .time_range(days=1)
+        .tags(["production"])
+        .limit(1000)
+        .execute()
+    )
 
 
 async def _time(fn: Callable[[], Awaitable[Any]], repeat: int) -> dict[str, Any]:
@@ -67,17 +92,9 @@ async def query_latencies(
             return b().where("data.repo:acme").time_range(hours=24).limit(100).execute()
 
         cases: dict[str, Callable[[], Awaitable[Any]]] = {
-            "simple_query_1000": lambda: b().system(System.MAHAVISHNU).limit(1000).execute(),
+            "simple_query_1000": lambda: simple_query(c),
             "simple_time_range_1000": lambda: b().time_range(hours=24).limit(1000).execute(),
-            "complex_query": lambda: (
-                b()
-                .system(System.MAHAVISHNU)
-                .severity(Severity.ERROR)
-                .time_range(days=1)
-                .tags(["production"])
-                .limit(1000)
-                .execute()
-            ),
+            "complex_query": lambda: complex_query(c),
             "count_filtered": lambda: (
                 b()
                 .system(System.CRACKERJACK)
