@@ -21,6 +21,7 @@ from eventcollector.config import ENV_API_KEY, ENV_DB, ENV_URL, default_db_path
 from eventcollector.model import Severity
 from eventcollector.query import Query
 from eventcollector.query_params import query_from_params
+from eventcollector.storage import DEFAULT_QUERY_TIMEOUT
 
 T = TypeVar("T")
 
@@ -233,7 +234,7 @@ def collector_for(ctx: typer.Context, *, must_exist: bool = True) -> EventCollec
         if path.is_dir():
             raise CliError(f"database: {path} is a directory, not a database file", code=2)
     if budget is None:
-        return EventCollector(target)
+        budget = DEFAULT_QUERY_TIMEOUT
     return EventCollector(target, query_timeout=budget or None)
 
 

@@ -54,11 +54,11 @@ async def count(conn: Any, query: Query) -> int:
 
 def counted_from_rollups(query: Query, field: str) -> bool:
     """Whether ``group_count`` answers ``field`` from the hourly counts (else a scan)."""
-    return (
-        field in GROUP_FIELDS
-        and field != "source_component"
-        and (split_by_hours(query) is not None)
-    )
+    return _in_rollups(field) and split_by_hours(query) is not None
+
+
+def _in_rollups(field: str) -> bool:
+    return field in GROUP_FIELDS and field != "source_component"
 
 
 async def group_count(conn: Any, query: Query, field: GroupField) -> Counter[str]:
@@ -66,7 +66,7 @@ async def group_count(conn: Any, query: Query, field: GroupField) -> Counter[str
     result: Counter[str] = Counter()
     p = Params()
     expr = GROUP_EXPRESSIONS[field]
-    if split is None or not counted_from_rollups(query, field):
+    if split is None or not _in_rollups(field):
         where_sql = where(query, p)
         statement = f"SELECT {expr}, count(*) FROM events e{where_sql} GROUP BY 1"
     else:

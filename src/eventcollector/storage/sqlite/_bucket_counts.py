@@ -88,10 +88,10 @@ def _quarter_groups(
         else:
             add(bucket, (value if value in kept or not fold else OTHER,), int(n))
     for lo, hi in ((since, first), (end, until)):
-        if lo < hi:
+        if lo < hi:  # within one quarter, so within one bucket
             edge = query.with_(since=lo, until=hi)
+            bucket = floor_bucket(lo, seconds)
             for keys, values in _range_counts(conn, edge, spec, seconds, hi, tops).values():
-                bucket = floor_bucket(lo, seconds)
                 add(bucket, keys, int(values[0] or 0))
     return {gid: group for gid, group in groups.items() if group[1][0]}
 
