@@ -359,3 +359,56 @@ async def test_counts_by_bucket_match_the_reference_before_and_after_a_cleanup(
         assert_same(
             await storage.aggregate(query, spec), aggregate_events(ledger, query, spec, NOW)
         )
+
+
+# Tag facets over a time range (and a system): SQLite reads whole hours from tag_counts
+# and the partial hours at either end from the events' tags.
+_tagged_events = st.builds(
+    lambda system, severity, seconds, tags: ev(
+        system=system,
+        severity=severity,
+        timestamp=BASE + timedelta(seconds=seconds),
+        tags=tags,
+    ),
+    st.sampled_from(["alpha", "beta", "gamma"]),
+    st.sampled_from(list(Severity)),
+    st.integers(-3_600, 30 * 3_600),
+    st.lists(st.sampled_from(_TAGS), max_size=3, unique=True),
+)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    batch=st.lists(_tagged_events, min_size=1, max_size=40),
+    queries=st.lists(_bucket_queries, min_size=1, max_size=3),
+    top=st.integers(1, 4),
+    cut=st.integers(0, 24 * 3_600),
+)
+async def test_tag_facets_over_hours_match_the_reference_before_and_after_a_cleanup(
+    storage: Storage,
+    ledger: list[Event],
+    batch: list[Event],
+    queries: list[Query],
+    top: int,
+    cut: int,
+) -> None:
+    assert isinstance(storage, Aggregating)
+    await storage.append(batch)
+    ledger.extend(batch)
+    fields = facet_fields(["tag"], top)
+    # An unbounded range and one with severities read the rollup too.
+    for query in [*queries, Query(), queries[0].with_(severities=("info", "error"))]:
+        want = facet_events(ledger, query, fields, top)
+        assert _facet_rows(await storage.facets(query, fields, top)) == _facet_rows(want)
+    # Cleanup subtracts what it deletes from the tag counts too.
+    now = BASE + timedelta(seconds=cut) + timedelta(days=1)
+    await storage.cleanup_old_events(1, now=now, where=parse_filter("tag:a", now=NOW))
+    cutoff = now - timedelta(days=1)
+    ledger[:] = [e for e in ledger if e.timestamp >= cutoff or "a" not in e.tags]
+    for query in queries:
+        want = facet_events(ledger, query, fields, top)
+        assert _facet_rows(await storage.facets(query, fields, top)) == _facet_rows(want)

@@ -15,8 +15,8 @@ import orjson
 import pytest
 
 from _reference import reference
-from eventcollector.aggregation import AggregateSpec
-from eventcollector.aggregation_reference import aggregate_events
+from eventcollector.aggregation import AggregateSpec, facet_fields
+from eventcollector.aggregation_reference import aggregate_events, facet_events
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query
 from eventcollector.storage import open_storage
@@ -390,7 +390,7 @@ async def test_a_version_8_database_gets_quarter_counts_of_its_events(
             path, events, "DROP TABLE quarter_counts", "PRAGMA user_version = 8"
         )
     try:
-        assert "upgrading the schema from version 8 to 9" in caplog.text
+        assert "upgrading the schema from version 8 to 10" in caplog.text
         spec = AggregateSpec.parse(["severity"], interval="15m", metrics=["count"])
         query = Query(since=base + timedelta(minutes=7), until=base + timedelta(hours=9))
         got = await store.aggregate(query, spec)
@@ -398,6 +398,38 @@ async def test_a_version_8_database_gets_quarter_counts_of_its_events(
         assert [(r.bucket, r.keys, r.values) for r in got.rows] == [
             (r.bucket, r.keys, r.values) for r in want.rows
         ]
+    finally:
+        await store.close()
+
+
+async def test_a_version_9_database_gets_tag_counts_of_its_events(tmp_path: Path) -> None:
+    """Version 10 adds tag_counts, backfilled from the stored events (untagged too)."""
+    path = tmp_path / "v9.db"
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [
+        Event.create(
+            system=("a", "b")[i % 2],
+            event_type="t",
+            severity=("error", "info")[i % 2],
+            title=f"e{i}",
+            tags=[["x"], ["x", "y"], [], ["z"]][i % 4],
+            timestamp=base + timedelta(seconds=i * 97),
+            now=base + timedelta(days=1),
+        )
+        for i in range(400)
+    ]
+    store = await _reopened_after(path, events, "DROP TABLE tag_counts", "PRAGMA user_version = 9")
+    try:
+        fields = facet_fields(["tag"], 10)
+        for query in (
+            Query(since=base + timedelta(minutes=7), until=base + timedelta(hours=9)),
+            Query(systems=("a",), since=base + timedelta(hours=2)),
+            Query(),
+        ):
+            (got,) = await store.facets(query, fields, 10)
+            (want,) = facet_events(events, query, fields, 10)
+            assert (got.values, got.other) == (want.values, want.other)
+            assert got.values  # the range holds tagged events
     finally:
         await store.close()
 

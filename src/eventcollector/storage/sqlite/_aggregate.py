@@ -9,7 +9,9 @@ Percentiles are computed in Python from each group's values (one JSON array per 
 Counts by time bucket (a histogram) come from ``_bucket_counts`` where its shape allows.
 Facets of the other fields are counted in Python from one pass over the rows, or, for an
 indexed data path over a time range alone, in its index (``_walk_path``).
-A tag facet counts the matching events' tags with ``json_each`` over their own
+A tag facet over a time range (and systems and severities) reads the whole hours from
+the ``tag_counts`` rollup and counts the tags of the partial hours at either end. Under
+other filters it counts the matching events' tags with ``json_each`` over their own
 ``tags`` column, or, when they are a large share of the store, from ``event_tags``:
 keyed (tag, event), it has no way from an event to its tags but a scan of every pair
 (``_tag_facet``).
@@ -49,11 +51,18 @@ from eventcollector.aggregation import (
 )
 from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
+from eventcollector.storage._hour_split import split_by_hours
 from eventcollector.storage._sql_common import AGGREGATE_COLUMNS, metric_columns
 from eventcollector.storage._where import JSON_COLUMNS
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._bucket_counts import bucket_counts
+from eventcollector.storage.sqlite._rollups import (
+    TAG_KEY,
+    TAGGED_EVENTS,
+    quarter_serves,
+    tag_counts,
+)
 
 __all__ = ["aggregate", "facets"]
 
@@ -213,11 +222,12 @@ def _value(op: str, raw: Any) -> Any:
 # and, on each row, the number of (event, tag) pairs. ``j.type`` skips what a database
 # made by the spec's implementation may hold besides strings.
 _TAG_COUNTS = (
-    "SELECT k, n, total FROM (SELECT coalesce('s' || j.value, '') AS k, count(*) AS n,"
+    f"SELECT k, n, total FROM (SELECT {TAG_KEY} AS k, count(*) AS n,"
     " rank() OVER (ORDER BY count(*) DESC) AS r, sum(count(*)) OVER () AS total"
-    " FROM events e LEFT JOIN json_each(e.tags) j ON j.type = 'text'{where} GROUP BY 1)"
-    " WHERE r <= ?"
+    f" FROM {TAGGED_EVENTS}{{where}} GROUP BY 1) WHERE r <= ?"
 )
+# Every tag of the edge of a range that ``tag_counts`` answers (rows of an hour at most).
+_EDGE_TAG_COUNTS = f"SELECT {TAG_KEY}, count(*) FROM {TAGGED_EVENTS}{{where}} GROUP BY 1"
 # The same from ``event_tags`` (untagged events apart): every pair of the store read in
 # tag order (no sort), each probing the set of matching rowids.
 _SIDE_TAG_COUNTS = (
@@ -233,6 +243,10 @@ _SIDE_TABLE_SHARE = 0.4
 
 
 def _tag_facet(conn: sqlite3.Connection, query: Query, top: int, matching: int) -> Facet:
+    rolled_up = _rolled_up_tags(conn, query)
+    if rolled_up is not None:
+        pairs = sum(rolled_up.values())
+        return tag_facet([(k, n, pairs) for k, n in rolled_up.items() if n], top)
     where_sql, params = sql.where(query)
     if matching <= _SIDE_TABLE_SHARE * reads.count(conn, Query()):
         rows = conn.execute(_TAG_COUNTS.format(where=where_sql), [*params, top]).fetchall()
@@ -243,6 +257,21 @@ def _tag_facet(conn: sqlite3.Connection, query: Query, top: int, matching: int) 
         pairs = rows[0][2] if rows else 0
         rows = [(k, n, pairs + untagged) for k, n, _ in [*rows, ("", untagged, 0)]]
     return tag_facet(rows, top)
+
+
+def _rolled_up_tags(conn: sqlite3.Connection, query: Query) -> Counter[str] | None:
+    """Per tag (as a facet key) the events of ``query``: whole hours from ``tag_counts``,
+    the partial hours at either end from their rows; None when the rollup cannot say."""
+    if not quarter_serves(query, None):  # tag_counts has the same keys as quarter_counts
+        return None
+    split = split_by_hours(query)
+    if split is None:
+        return None
+    counts = Counter(dict(tag_counts(conn, query, split.first_hour, split.end_hour)))
+    for edge in split.edges:
+        where_sql, params = sql.where(edge)
+        counts.update(dict(conn.execute(_EDGE_TAG_COUNTS.format(where=where_sql), params)))
+    return counts
 
 
 def facets(

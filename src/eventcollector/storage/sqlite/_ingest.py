@@ -4,8 +4,8 @@ Both keep the side tables (tags, full text, rollups) in step with ``events`` in
 the same transaction, so a reader never sees one without the other.
 
 Small commits go to ``event_journal`` instead. A one-event transaction into
-``events`` dirties about seventeen pages (the row, eight index leaves, full text,
-tags, four rollups, block bounds) and costs ~600 us here, most of it writing
+``events`` dirties about eighteen pages (the row, eight index leaves, full text,
+tags, six rollups, block bounds) and costs ~600 us here, most of it writing
 those pages to the WAL; the journal is one table and one index, ~60 us. Journaled
 events are moved into ``events`` (and the side tables derived, set-based) by
 ``settle_journal``: when the journal is full, before any larger insert or a

@@ -1,6 +1,7 @@
 """The SQLite rollups: the upserts that keep them in step with ``events`` (ingest adds,
 retention subtracts, in the same transaction) and which rollup answers which part of a
-read (``rollup_parts``; the split into whole hours and edges is ``_hour_split``'s).
+read (``rollup_parts``, ``quarter_counts``, ``tag_counts``; the split into whole hours
+and edges is ``_hour_split``'s).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ _ROLLUPS = {
     "event_totals": _KEYS,
     "hour_totals": ("hour",),
 }
-_ROLLUP_TABLES = (*_ROLLUPS, "quarter_counts")
+_ROLLUP_TABLES = (*_ROLLUPS, "quarter_counts", "tag_counts")
 _FROM_DELTA = {"hour": "hour", "day": "substr(hour, 1, 10)", **{k: k for k in _KEYS}}
 # The rows are grouped once, by the finest rollup's keys, into this table; each rollup is
 # then an upsert of those few groups. A GROUP BY per rollup over every row cost ~5 us a row.
@@ -49,11 +50,18 @@ _APPLY_DELTA = (
 )
 
 
-def rollup_update(rows: str, sign: str = "") -> tuple[str, str]:
+#: Each event with each of its tags, an event without tags once (``TAG_KEY`` "").
+TAGGED_EVENTS = "events e LEFT JOIN json_each(e.tags) j ON j.type = 'text'"
+#: A tag as a facet key encodes it (``aggregation.decode_key``): "" for no tag.
+TAG_KEY = "coalesce('s' || j.value, '')"
+
+
+def rollup_update(rows: str, sign: str = "") -> tuple[str, str, str]:
     """The statements adding (sign "") or subtracting (sign "-") the ``rows`` of ``events
     e`` (``rows``: a constant WHERE clause, its values bound) to every rollup, which
-    ``update_rollups`` runs: the rows grouped by hour into the delta, and the quarter-hour
-    counts (coarser keys, finer time: grouped apart, so the delta stays hourly)."""
+    ``update_rollups`` runs: the rows grouped by hour into the delta, the quarter-hour
+    counts (coarser keys, finer time: grouped apart, so the delta stays hourly) and the
+    tag counts (a row per tag)."""
     values = f"{sign}count(*), {sign}count(e.duration_ms), {sign}coalesce(sum(e.duration_ms), 0)"
     return (
         "INSERT INTO temp.rollup_delta"
@@ -63,19 +71,24 @@ def rollup_update(rows: str, sign: str = "") -> tuple[str, str]:
         f" SELECT {QUARTER.format(ts='e.timestamp')}, e.system, e.severity, {values}"
         f" FROM events e {rows} GROUP BY 1, 2, 3 ON CONFLICT DO UPDATE SET n = n + excluded.n,"
         " d_n = d_n + excluded.d_n, d_sum = d_sum + excluded.d_sum",
+        "INSERT INTO tag_counts(hour, system, severity, tag, n)"
+        f" SELECT substr(e.timestamp, 1, 13), e.system, e.severity, {TAG_KEY}, {sign}count(*)"
+        f" FROM {TAGGED_EVENTS} {rows} GROUP BY 1, 2, 3, 4 ON CONFLICT DO UPDATE"
+        " SET n = n + excluded.n",
     )
 
 
 def update_rollups(
-    conn: sqlite3.Connection, update: tuple[str, str], params: Sequence[Any]
+    conn: sqlite3.Connection, update: tuple[str, str, str], params: Sequence[Any]
 ) -> None:
     """Run a ``rollup_update`` for the rows that ``params`` select."""
-    group, quarters = update
+    group, quarters, tags = update
     conn.execute(_DELTA_TABLE)
     conn.execute(group, params)
     for statement in _APPLY_DELTA:
         conn.execute(statement)
     conn.execute(quarters, params)
+    conn.execute(tags, params)
 
 
 _QUARTER_KEYS = ("system", "severity")
@@ -99,6 +112,18 @@ def quarter_counts(
     return conn.execute(
         f"SELECT c.quarter, {column}, sum(c.n) FROM quarter_counts c{where_sql} GROUP BY 1, 2",
         params,
+    ).fetchall()
+
+
+def tag_counts(
+    conn: sqlite3.Connection, query: Query, first: str | None, end: str | None
+) -> list[tuple[str, int]]:
+    """(tag as a facet key, events) of the whole hours from ``first`` to ``end``
+    ("YYYY-MM-DDTHH", end excluded; None: unbounded) under ``query``'s system and
+    severity filters (``quarter_serves(query, None)`` says when it may answer)."""
+    where_sql, params = _where(_dimension_filters(query), _time_range("c.hour", first, end))
+    return conn.execute(
+        f"SELECT c.tag, sum(c.n) FROM tag_counts c{where_sql} GROUP BY 1", params
     ).fetchall()
 
 

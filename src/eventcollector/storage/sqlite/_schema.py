@@ -17,7 +17,8 @@ unchanged in the sqlite3 shell. Beside it:
   per day), ``event_totals`` (all time), ``hour_totals`` (per hour only) and
   ``quarter_counts`` (per quarter hour, system and severity): rollups of
   counts and duration sums, maintained in the same transaction as the events, so
-  statistics, plain counts and hourly distributions read a few rows, not events.
+  statistics, plain counts and hourly distributions read a few rows, not events;
+  ``tag_counts`` (per hour, system, severity and tag) does the same for tag facets.
 
 ``PRAGMA application_id`` marks the file as ours; ``PRAGMA user_version`` is the
 schema version, and ``migrate`` brings any older version (including a database
@@ -32,7 +33,7 @@ import sqlite3
 log = logging.getLogger("eventcollector.storage.sqlite")
 
 APPLICATION_ID = 0x45564331  # "EVC1"
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 #: rowid_blocks groups rowids by this many low bits (4,096 rows a block). Deletes leave
 #: its bounds wider than the rows left, which keeps them correct as bounds.
 ROWID_BLOCK_BITS = 12
@@ -287,6 +288,27 @@ _V9 = [
         FROM events GROUP BY 1, 2, 3""",
 ]
 
+# Events per hour, system, severity and tag (the tag as a facet key encodes it: "s" and
+# the tag, "" for an event without tags): a tag facet over a day reads a few thousand
+# rows instead of every event's tags (json_each over a day of a 10M store: 6.7 s).
+# Without event_type, as quarter_counts. At most as many rows as event_tags, which a
+# tag unique to each event would reach. Backfilled from the stored events.
+_V10 = [
+    "DROP TABLE IF EXISTS tag_counts",  # rebuilt whole, whatever a re-run left
+    """CREATE TABLE tag_counts (
+        hour TEXT NOT NULL,
+        system TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (hour, system, severity, tag)
+    ) WITHOUT ROWID""",
+    """INSERT INTO tag_counts
+        SELECT substr(e.timestamp, 1, 13), e.system, e.severity,
+               coalesce('s' || j.value, ''), count(*)
+        FROM events e LEFT JOIN json_each(e.tags) j ON j.type = 'text' GROUP BY 1, 2, 3, 4""",
+]
+
 _MIGRATIONS: dict[int, list[str]] = {
     1: _V1,
     2: _V2,
@@ -297,6 +319,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     7: _V7,
     8: _ALERTS,
     9: _V9,
+    10: _V10,
 }
 
 
@@ -325,7 +348,7 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
             if version:  # an upgrade: some steps rebuild side tables from every event
                 log.warning(
                     "%s: upgrading the schema from version %d to %d; a large store takes a"
-                    " while (about 3 s per million events)",
+                    " while (a few seconds per million events)",
                     path,
                     version,
                     SCHEMA_VERSION,
