@@ -17,6 +17,7 @@ import pytest
 from _reference import reference
 from eventcollector.aggregation import AggregateSpec, facet_fields
 from eventcollector.aggregation_reference import aggregate_events, facet_events
+from eventcollector.filters import parse_filter
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query
 from eventcollector.storage import open_storage
@@ -477,5 +478,19 @@ async def test_partial_hours_read_as_the_hour_less_the_rest_match_the_reference(
                 values = [e.duration_ms for e in chosen if e.duration_ms is not None]
                 assert stats.count == len(values)
                 assert stats.avg == pytest.approx(sum(values) / len(values))
+    finally:
+        await store.close()
+
+
+async def test_a_key_sqlite_cannot_address_is_refused_naming_it(tmp_path: Path) -> None:
+    """SQLite matches a path's quoted label against the key as JSON text writes it, so a
+    key with a quote is refused (every time: the path cache keeps no refusal)."""
+    store = SQLiteStorage(tmp_path / "e.db")
+    await store.open()
+    try:
+        for _ in range(2):
+            with pytest.raises(ValueError, match=r"""cannot address the key 'a"b' in data"""):
+                await store.query(Query(where=parse_filter('data."a\\"b":1')))
+        assert await store.query(Query(where=parse_filter('data."a.b".c:1'))) == []
     finally:
         await store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["search_terms"]
 
 
@@ -13,4 +15,9 @@ def search_terms(text: str) -> list[str]:
     Lower-casing (not ``casefold``, which turns "ß" into "ss") matches SQLite FTS5's
     unicode61 folding, so a word always finds itself.
     """
-    return "".join(c if c.isalnum() else " " for c in text.lower()).split()
+    return _WORD.findall(text.lower())
+
+
+# A run of characters for which str.isalnum() holds: the pattern's \w is exactly that and
+# "_" (checked for every code point), and one C call beats a generator over the text.
+_WORD = re.compile(r"[^\W_]+")

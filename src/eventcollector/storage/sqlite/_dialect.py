@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from eventcollector.filters import Field, Value
@@ -30,6 +31,18 @@ def fts_query(words: Sequence[str], phrase: bool) -> str:
 
 def _json_kind(value: Value) -> str:
     return "null" if value is None else "true" if value is True else "false"
+
+
+@lru_cache(maxsize=1_024)  # the same few paths come back in filter after filter
+def _json_path(root: str, keys: tuple[str, ...]) -> str:
+    """The JSON path of ``keys``, each a quoted label."""
+    for key in keys:
+        if _UNADDRESSABLE.search(key):
+            raise ValueError(
+                f"q: the SQLite backend cannot address the key {key!r} in "
+                f"{root}: keys with '\"', '\\' or control characters"
+            )
+    return "$." + ".".join([f'"{k}"' for k in keys])
 
 
 class SQLiteDialect(Dialect):
@@ -84,13 +97,7 @@ class SQLiteDialect(Dialect):
     def _path(self, field: Field, p: Params) -> str:
         if isinstance(field, IndexedField):
             return field.literal
-        bad = [k for k in field.path if _UNADDRESSABLE.search(k)]
-        if bad:
-            raise ValueError(
-                f"q: the SQLite backend cannot address the key {bad[0]!r} in "
-                f"{field.name}: keys with '\"', '\\' or control characters"
-            )
-        return p.add("$" + "".join(f'."{k}"' for k in field.path))
+        return p.add(_json_path(field.name, field.path))
 
     def _value(self, field: Field, p: Params) -> str:
         return f"json_extract({JSON_COLUMNS[field.name]}, {self._path(field, p)})"
