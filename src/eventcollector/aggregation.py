@@ -232,49 +232,6 @@ class AggregateSpec:
         return INTERVALS["1d"]
 
 
-#: URL parameters of an aggregation (beside the query's own, ``query_params``).
-SPEC_PARAMS = frozenset({"by", "interval", "metric", "top", "buckets"})
-
-
-def _listed(params: Mapping[str, list[str]], name: str) -> list[str]:
-    return [v.strip() for raw in params.get(name, []) for v in raw.split(",") if v.strip()]
-
-
-def int_param(params: Mapping[str, list[str]], name: str, default: int) -> int:
-    values = params.get(name, [])
-    if len(values) > 1:
-        raise ValueError(f"{name}: give at most one value")
-    if not values:
-        return default
-    try:
-        return int(values[0])
-    except ValueError:
-        raise ValueError(f"{name}: expected a whole number, got {values[0]!r}") from None
-
-
-def spec_from_params(params: Mapping[str, list[str]]) -> AggregateSpec:
-    """An ``AggregateSpec`` from URL parameters (``by`` and ``metric`` repeat or take commas)."""
-    intervals = params.get("interval", [])
-    if len(intervals) > 1:
-        raise ValueError("interval: give at most one value")
-    return AggregateSpec.parse(
-        _listed(params, "by"),
-        interval=intervals[0] if intervals else None,
-        metrics=_listed(params, "metric") or ["count"],
-        top=int_param(params, "top", DEFAULT_TOP),
-        buckets=int_param(params, "buckets", DEFAULT_AUTO_BUCKETS),
-    )
-
-
-def spec_to_params(spec: AggregateSpec) -> list[tuple[str, str]]:
-    """The parameters ``spec_from_params`` turns back into ``spec``."""
-    out = [("by", field_text(f)) for f in spec.by]
-    if spec.interval is not None:
-        out.append(("interval", spec.interval))
-    out += [("metric", m.name) for m in spec.metrics]
-    return [*out, ("top", str(spec.top)), ("buckets", str(spec.buckets))]
-
-
 # -- results ------------------------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""``Query`` <-> URL query parameters, shared by the HTTP server and the remote client.
+"""``Query`` and ``AggregateSpec`` <-> URL query parameters, shared by the HTTP server
+and the remote client.
 
 Parameters (repeat a list parameter, or separate values with commas):
 
@@ -22,7 +23,8 @@ Parameters (repeat a list parameter, or separate values with commas):
 ``limit``/``offset``  paging
 ====================  ===========================================================
 
-Unknown parameters are refused, so a typo never silently widens a query.
+Unknown parameters are refused, so a typo never silently widens a query. An aggregation
+adds ``by``, ``interval``, ``metric``, ``top`` and ``buckets`` (``spec_from_params``).
 """
 
 from __future__ import annotations
@@ -31,11 +33,26 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from eventcollector.aggregation import (
+    DEFAULT_AUTO_BUCKETS,
+    DEFAULT_TOP,
+    AggregateSpec,
+    field_text,
+)
 from eventcollector.filters import parse_filter, to_text
 from eventcollector.model import EventType, Severity, System, format_timestamp
 from eventcollector.query import Query, normalise_names, search_terms, time_bound
 
-__all__ = ["FILTER_PARAMS", "PAGING_PARAMS", "query_from_params", "query_to_params"]
+__all__ = [
+    "FILTER_PARAMS",
+    "PAGING_PARAMS",
+    "SPEC_PARAMS",
+    "int_param",
+    "query_from_params",
+    "query_to_params",
+    "spec_from_params",
+    "spec_to_params",
+]
 
 FILTER_PARAMS = frozenset(
     {
@@ -209,3 +226,48 @@ def query_to_params(query: Query) -> list[tuple[str, str]]:
     if query.offset:
         out.append(("offset", str(query.offset)))
     return out
+
+
+# -- aggregations -------------------------------------------------------------------
+
+#: URL parameters of an aggregation (beside the query's own).
+SPEC_PARAMS = frozenset({"by", "interval", "metric", "top", "buckets"})
+
+
+def _listed(params: Mapping[str, list[str]], name: str) -> list[str]:
+    return [v.strip() for raw in params.get(name, []) for v in raw.split(",") if v.strip()]
+
+
+def int_param(params: Mapping[str, list[str]], name: str, default: int) -> int:
+    values = params.get(name, [])
+    if len(values) > 1:
+        raise ValueError(f"{name}: give at most one value")
+    if not values:
+        return default
+    try:
+        return int(values[0])
+    except ValueError:
+        raise ValueError(f"{name}: expected a whole number, got {values[0]!r}") from None
+
+
+def spec_from_params(params: Mapping[str, list[str]]) -> AggregateSpec:
+    """An ``AggregateSpec`` from URL parameters (``by`` and ``metric`` repeat or take commas)."""
+    intervals = params.get("interval", [])
+    if len(intervals) > 1:
+        raise ValueError("interval: give at most one value")
+    return AggregateSpec.parse(
+        _listed(params, "by"),
+        interval=intervals[0] if intervals else None,
+        metrics=_listed(params, "metric") or ["count"],
+        top=int_param(params, "top", DEFAULT_TOP),
+        buckets=int_param(params, "buckets", DEFAULT_AUTO_BUCKETS),
+    )
+
+
+def spec_to_params(spec: AggregateSpec) -> list[tuple[str, str]]:
+    """The parameters ``spec_from_params`` turns back into ``spec``."""
+    out = [("by", field_text(f)) for f in spec.by]
+    if spec.interval is not None:
+        out.append(("interval", spec.interval))
+    out += [("metric", m.name) for m in spec.metrics]
+    return [*out, ("top", str(spec.top)), ("buckets", str(spec.buckets))]

@@ -29,7 +29,6 @@ from eventcollector.aggregation import (
     AggregateSpec,
     Facet,
     field_text,
-    spec_to_params,
 )
 from eventcollector.client._inside import INSIDE_CLIENT
 from eventcollector.client._sender import Sender, SenderConfig
@@ -38,7 +37,7 @@ from eventcollector.issue_activity import ActivityQuery, IssueActivity
 from eventcollector.issues import Issue, IssueQuery
 from eventcollector.model import Event, format_timestamp, parse_timestamp
 from eventcollector.query import DurationStats, GroupField, Query
-from eventcollector.query_params import query_to_params
+from eventcollector.query_params import query_to_params, spec_to_params
 from eventcollector.storage.base import QueuedStore, StorageError, StorageUnavailable
 
 __all__ = ["ENV_SPOOL_DIR", "HTTPStorage", "default_spool_root"]

@@ -7,7 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from eventcollector.aggregation import DEFAULT_TOP, SPEC_PARAMS, int_param, spec_from_params
+from eventcollector.aggregation import DEFAULT_TOP
+from eventcollector.query_params import SPEC_PARAMS, int_param, spec_from_params
 from eventcollector.server.errors import ApiError, json_response
 from eventcollector.server.queries import _filters, _params
 from eventcollector.server.state import ServerState
