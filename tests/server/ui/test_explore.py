@@ -31,6 +31,29 @@ def test_explore_renders_rows_histogram_and_facets(seeded: Server, page: Page, s
     shot(page, "explore")
 
 
+def test_the_histogram_legend_counts_each_severity_over_the_range(
+    seeded: Server, page: Page
+) -> None:
+    """Off the bars the legend gives the range's count of each severity: the facet's."""
+    page.goto(f"{seeded.url}/")
+    wait_ready(page)
+    page.wait_for_selector("#histogram canvas")
+    facet = page.locator(".facet[data-field=severity] li[data-value]")
+    counts = dict(
+        zip(
+            facet.locator(".facet-value").all_inner_texts(),
+            facet.locator(".facet-count").all_inner_texts(),
+            strict=True,
+        )
+    )
+    series = page.locator("#histogram .u-legend .u-series")
+    labels = [t.strip() for t in series.locator(".u-label").all_inner_texts()]
+    values = [t.strip() for t in series.locator(".u-value").all_inner_texts()]
+    legend = {k: v for k, v in zip(labels, values, strict=True) if k in counts}
+    assert counts
+    assert legend == counts
+
+
 def test_explore_dark_theme(seeded: Server, dark_page: Page, shot) -> None:
     dark_page.goto(f"{seeded.url}/?q=severity:>=warning")
     wait_ready(dark_page)

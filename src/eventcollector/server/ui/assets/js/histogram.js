@@ -55,6 +55,8 @@ export function histogram(container, {onZoom}) {
     const axis = {stroke: cssVar("--muted"), grid: {stroke: cssVar("--border"), width: 1},
       ticks: {stroke: cssVar("--border"), width: 1}, font: `11px ${cssVar("--sans")}`};
     const bars = window.uPlot.paths.bars({size: [0.86, 60], gap: 1});
+    // Off the bars, the legend says each severity's count over the whole range.
+    const totals = Object.fromEntries(order.map((sev) => [sev, raw[sev].reduce((a, b) => a + b, 0)]));
     plot = new window.uPlot({
       width: Math.max(container.clientWidth - 12, 200),
       height: HEIGHT,
@@ -73,7 +75,7 @@ export function histogram(container, {onZoom}) {
           width: 0,
           paths: bars,
           points: {show: false},
-          value: (u, v, si, i) => (i === null ? "" : fmtCount(raw[sev][i])),
+          value: (u, v, si, i) => fmtCount(i === null ? totals[sev] : raw[sev][i]),
         })),
       ],
       hooks: {
