@@ -20,7 +20,7 @@ import pytest
 from _common import Receiver, free_port
 from eventcollector import EventCollector
 from eventcollector.alert_rules import AlertRule, RuleLimits, parse_rule
-from eventcollector.alerts import AlertEngine, Notifier, NotifySettings
+from eventcollector.alerts import AlertEngine, Notifier, NotifySettings, SmtpServer
 from eventcollector.storage import AlertStore
 
 LIMITS = RuleLimits.lowered(0.05)
@@ -298,7 +298,7 @@ async def test_email_over_a_real_smtp_server(
     smtp.start()
     try:
         settings = NotifySettings(
-            timeout=5, retries=0, smtp_host="127.0.0.1", smtp_port=port, smtp_from="ec@example.org"
+            timeout=5, retries=0, smtp=SmtpServer("127.0.0.1", port), smtp_from="ec@example.org"
         )
         mail = rule(
             name="mail", filter="severity:error", window="1m", condition="count > 0",
@@ -314,6 +314,41 @@ async def test_email_over_a_real_smtp_server(
     assert message["From"] == "ec@example.org"
     assert message["Subject"].startswith("[eventcollector] [FIRING] mail: count > 0")
     assert '"rule": "mail"' in message.get_payload()
+
+
+async def test_an_undeliverable_email_is_recorded_at_once(
+    collector: EventCollector, engine_for: Any
+) -> None:
+    """A relay without STARTTLS for a login: no retry would mend it, so none is made."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Sink
+
+    port = free_port()
+    smtp = Controller(Sink(), hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        settings = NotifySettings(
+            timeout=5, retries=3, backoff=30, smtp=SmtpServer("127.0.0.1", port, "auto", "u", "p")
+        )
+        mail = rule(
+            name="mail", filter="severity:error", window="1m", condition="count > 0",
+            notify=["email:ops@example.com"],
+        )  # fmt: skip
+        await engine_for([mail], settings)
+        await errors(collector, 1)
+        store = await collector.alert_store()
+
+        async def recorded() -> bool:
+            return any(r.target for r in await store.alert_history("mail"))
+
+        await until(recorded)  # well before the first 30 s backoff
+    finally:
+        smtp.stop()
+    (failed,) = [r for r in await store.alert_history("mail") if r.target]
+    assert failed.kind == "notify_failed"
+    assert failed.error == (
+        f"smtp: 127.0.0.1:{port} does not offer STARTTLS, and a password is not sent in the clear"
+    )
 
 
 async def test_a_restart_keeps_state_and_does_not_fire_again(

@@ -6,6 +6,7 @@ the store (the ``AlertStore`` capability). Webhook and Slack notices need httpx 
 ``server`` extra).
 """
 
+from eventcollector.alerts._email import SMTP_TLS_MODES, SmtpServer
 from eventcollector.alerts._engine import AlertEngine, sync_file_rules
 from eventcollector.alerts._manage import (
     add_alert,
@@ -19,10 +20,12 @@ from eventcollector.alerts._notify import SIGNATURE_HEADER, Notice, Notifier, No
 
 __all__ = [
     "SIGNATURE_HEADER",
+    "SMTP_TLS_MODES",
     "AlertEngine",
     "Notice",
     "Notifier",
     "NotifySettings",
+    "SmtpServer",
     "add_alert",
     "alert_history",
     "find_rule",

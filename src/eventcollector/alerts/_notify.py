@@ -4,7 +4,7 @@ Each notice goes to every target of its rule in a task of its own, so a slow or
 dead receiver delays nothing else: bounded timeouts, a bounded number of retries
 with exponential backoff (transport errors, 429 and 5xx; other 4xx are final), and
 one history record per target saying whether it arrived. HTTP needs httpx (in the
-``server`` extra); e-mail uses smtplib in a thread.
+``server`` extra); e-mail uses smtplib in a thread (``_email``: TLS and login).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import smtplib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from eventcollector.alert_rules import AlertRecord, AlertRule, AlertState, format_duration
+from eventcollector.alerts._email import SmtpServer, Undeliverable
+from eventcollector.alerts._email import send as send_email
 from eventcollector.model import Event, format_timestamp
 
 if TYPE_CHECKING:
@@ -43,8 +44,7 @@ class NotifySettings:
     timeout: float = 10.0
     retries: int = 3
     backoff: float = 1.0
-    smtp_host: str = "localhost"
-    smtp_port: int = 25
+    smtp: SmtpServer = field(default_factory=SmtpServer)
     smtp_from: str = "eventcollector@localhost"
     #: Where links in notices point (``serve --public-url``).
     base_url: str | None = None
@@ -56,8 +56,6 @@ class NotifySettings:
             raise ValueError("notify-retries: from 0 to 10")
         if self.backoff < 0:
             raise ValueError("notify-backoff: must not be negative")
-        if not 0 < self.smtp_port < 65536:
-            raise ValueError("smtp-port: from 1 to 65535")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +174,7 @@ class Notifier:
             try:
                 await send()
                 return None
-            except _Final as exc:
+            except (_Final, Undeliverable) as exc:
                 return str(exc)
             except Exception as exc:  # transport errors, timeouts, SMTP errors: retried
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -214,8 +212,7 @@ class Notifier:
             + "\n\n"
             + orjson.dumps(notice.payload(), option=orjson.OPT_INDENT_2).decode()
         )
-        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.timeout) as smtp:
-            smtp.send_message(message)
+        send_email(s.smtp, message, s.timeout)
 
 
 class _Retry(Exception):

@@ -205,6 +205,22 @@ def serve(
     smtp_from: Annotated[
         str, typer.Option(envvar="EVENTCOLLECTOR_SMTP_FROM", rich_help_panel=_ALERTS)
     ] = "eventcollector@localhost",
+    smtp_tls: Annotated[
+        str,
+        typer.Option(
+            envvar="EVENTCOLLECTOR_SMTP_TLS",
+            help="auto (TLS on port 465, else STARTTLS when offered), starttls, tls or off.",
+            rich_help_panel=_ALERTS,
+        ),
+    ] = "auto",
+    smtp_user: Annotated[
+        str | None,
+        typer.Option(
+            envvar="EVENTCOLLECTOR_SMTP_USER",
+            help="Log in as this user; the password comes from $EVENTCOLLECTOR_SMTP_PASSWORD.",
+            rich_help_panel=_ALERTS,
+        ),
+    ] = None,
     notify_timeout: Annotated[
         float, typer.Option(min=0.01, help="Seconds per attempt.", rich_help_panel=_ALERTS)
     ] = 10.0,
@@ -227,7 +243,7 @@ def serve(
     """
     import uvicorn
 
-    from eventcollector.alerts import NotifySettings
+    from eventcollector.alerts import NotifySettings, SmtpServer
     from eventcollector.collector import EventCollector
     from eventcollector.server import ServerSettings, create_app, http_protocol
     from eventcollector.server.auth import bind_refusal
@@ -257,12 +273,17 @@ def serve(
     limits = _rule_limits(alerts_min_interval)
     settings = replace(settings, alert_limits=limits)
     base_url = public_url or f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    try:
+        # The password only from the environment: a command line is visible in ps.
+        password = os.environ.get("EVENTCOLLECTOR_SMTP_PASSWORD")
+        smtp = SmtpServer(smtp_host, smtp_port, smtp_tls, smtp_user, password)
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
     notify = NotifySettings(
         timeout=notify_timeout,
         retries=notify_retries,
         backoff=notify_backoff,
-        smtp_host=smtp_host,
-        smtp_port=smtp_port,
+        smtp=smtp,
         smtp_from=smtp_from,
         base_url=base_url,
     )
