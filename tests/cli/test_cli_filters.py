@@ -27,6 +27,9 @@ FILTERS = [
     "severity:>=warning data.repo:acme/*",
     "(type:test.failed OR duration:>500) -severity:debug",
     "data.n:>3 tag:*",
+    # A negated field term whose first letter is a short option (-f, -s): still the filter.
+    "-fingerprint:* system:mahavishnu",
+    "-severity:[debug, info] -system:akosha",
 ]
 
 

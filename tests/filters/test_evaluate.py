@@ -10,6 +10,7 @@ import pytest
 from _common import make_event
 from eventcollector import Event, Query
 from eventcollector.filters import matches, parse_filter
+from eventcollector.fingerprint import fingerprint
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -166,6 +167,21 @@ def test_tags() -> None:
     assert not hits("tag:[x, y]", event)
     assert hits("tag:workflow tag:rag", event)
     assert not hits("tag:work", event)
+
+
+def test_fingerprint_is_the_issue_of_an_error_event() -> None:
+    error = make_event(severity="error", title="Disk full")
+    info = make_event(severity="info", title="Disk full")
+    fp = fingerprint(error)
+    assert hits(f"fingerprint:{fp}", error)
+    assert hits(f'fingerprint:"{fp}"', error)
+    assert not hits(f"fingerprint:{fp}", info)  # only errors are grouped into issues
+    assert hits("fingerprint:*", error)
+    assert not hits("fingerprint:*", info)
+    assert hits("fingerprint:v1:*", error)
+    assert hits(f"-fingerprint:{fp}", info)
+    with pytest.raises(ValueError, match="takes no comparison"):
+        parse_filter("fingerprint:>v1")
 
 
 def test_string_fields_and_nulls() -> None:

@@ -199,14 +199,14 @@ ERRORS = [
     (
         "x:1",
         "q: unknown field 'x' (one of id, timestamp, system, event_type, severity, "
-        "title, description, tag, correlation_id, source_component, duration_ms, type, level, "
-        "tags, component, duration, data.KEY, metadata.KEY) at column 1",
+        "title, description, tag, correlation_id, source_component, duration_ms, fingerprint, "
+        "type, level, tags, component, duration, data.KEY, metadata.KEY) at column 1",
     ),
     (
         "  foo.bar:1",
         "q: unknown field 'foo.bar' (one of id, timestamp, system, event_type, "
-        "severity, title, description, tag, correlation_id, source_component, duration_ms, type, "
-        "level, tags, component, duration, data.KEY, metadata.KEY) at column 3",
+        "severity, title, description, tag, correlation_id, source_component, duration_ms, "
+        "fingerprint, type, level, tags, component, duration, data.KEY, metadata.KEY) at column 3",
     ),
     ("data:1", "q: data: give a key (data.KEY) at column 1"),
     ('data."":1', "q: empty key in 'data.\"\"' at column 1"),

@@ -38,7 +38,7 @@ KEYS = ["k", "n", "a.b", 'q"uote', "sp ace"]
 WORDS = ["deploy", "timeout", "database", "dé", "ßtraße", "err"]
 DATA_VALUES: list[Any] = [None, True, False, 0, 1, 5, 5.0, -2.5, "5", "x", "acme/web", ""]
 STRING_FIELDS = ["id", "system", "event_type", "title", "description", "tag",
-                 "correlation_id", "source_component"]  # fmt: skip
+                 "correlation_id", "source_component", "fingerprint"]  # fmt: skip
 
 # -- filters -----------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from eventcollector.filters import (
     Text,
     parse_filter,
 )
+from eventcollector.fingerprint import fingerprint
 from eventcollector.model import Event, Severity
 from eventcollector.query import Query
 from eventcollector.storage import Storage
@@ -48,7 +49,10 @@ _json = st.one_of(
     st.fixed_dictionaries({"k": _values}),
     st.lists(st.sampled_from([0, 1, "0"]), max_size=2),
 )
-_data = st.dictionaries(st.sampled_from(["repo", "n", "b", "o", "list"]), _json, max_size=4)
+# data.fingerprint: an error event's issue is then one of FINGERPRINTS (an override).
+_data = st.dictionaries(
+    st.sampled_from(["repo", "n", "b", "o", "list", "fingerprint"]), _json, max_size=4
+)
 _text = st.lists(st.sampled_from(WORDS), max_size=4).map(" ".join)
 
 
@@ -103,7 +107,13 @@ _data_field = st.builds(
 _word = st.sampled_from(WORDS).flatmap(
     lambda w: st.integers(1, len(w)).map(lambda n: w[:n].lower())
 )
+FINGERPRINTS = [fingerprint(ev(0, data={"fingerprint": s})) for s in STRINGS if s]
+_fingerprints = st.sampled_from([*FINGERPRINTS, "v1:nope"])
 _leaves: st.SearchStrategy[Filter] = st.one_of(
+    st.builds(Compare, st.just(Field("fingerprint")), st.just("="), _fingerprints),
+    st.builds(AnyOf, st.just(Field("fingerprint")), st.lists(_fingerprints, min_size=1).map(tuple)),
+    st.builds(Prefix, st.just(Field("fingerprint")), st.sampled_from(["v1:", "", "x", "v1:0"])),
+    st.builds(Exists, st.just(Field("fingerprint"))),
     st.builds(Compare, st.just(Field("system")), st.just("="), st.sampled_from(["alpha", "beta"])),
     st.builds(
         AnyOf,

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from eventcollector.cli._common import ApiKeyOpt, DbOpt, FormatOpt, QueryTimeoutOpt, UrlOpt
+from eventcollector.filters import ALIASES, DATA_ROOTS, FIXED_FIELDS
 
 __all__ = [
     "CONNECTION",
@@ -175,13 +177,22 @@ def with_options(*groups: Group | _Own) -> Callable[[F], F]:
     return decorate
 
 
+# "-" and a filter field's name (or alias, or data./metadata.) and ":" or ".": a term.
+_NEGATED_FIELD = re.compile(
+    "-(?:"
+    + "|".join(re.escape(n) for n in sorted([*FIXED_FIELDS, *ALIASES, *DATA_ROOTS], key=len)[::-1])
+    + ")[.:]"
+)
+
+
 def negated_filter_as_argument(command: Any, args: list[str]) -> list[str]:
     """``args`` with a filter that starts with ``-`` (``-tag:noise "timeout"``) moved
     behind ``--``, so that click takes it for the FILTER it is, not an unknown option.
 
     Only for commands with a FILTER, only before a ``--`` of the user's, and only a
     token that no option could be: one ``-``, then a term with ``:``, a quote, a space
-    or a parenthesis, not starting with one of the command's short options.
+    or a parenthesis, not starting with one of the command's short options unless it
+    names a filter field (``-fingerprint:*`` is not ``-f ingerprint:*``).
     """
     names = {p.name for p in getattr(command, "params", ())}
     if "filter_text" not in names:
@@ -198,7 +209,7 @@ def negated_filter_as_argument(command: Any, args: list[str]) -> list[str]:
         if (
             arg.startswith("-")
             and not arg.startswith("--")
-            and arg[:2] not in shorts
+            and (arg[:2] not in shorts or _NEGATED_FIELD.match(arg) is not None)
             and any(c in arg for c in ':"() ')
         ):
             return [*args[:i], *args[i + 1 :], "--", arg]

@@ -41,6 +41,7 @@ FIXED_FIELDS: dict[str, Kind] = {
     "correlation_id": "string",
     "source_component": "string",
     "duration_ms": "number",
+    "fingerprint": "string",
 }
 ALIASES = {
     "type": "event_type",

@@ -24,6 +24,8 @@ from eventcollector.filters.nodes import (
     Text,
     Value,
 )
+from eventcollector.fingerprint import fingerprint
+from eventcollector.issues import ISSUE_SEVERITIES
 from eventcollector.model import Event
 
 __all__ = ["matches"]
@@ -47,6 +49,8 @@ _FIXED: dict[str, Callable[[Event], Any]] = {
     "correlation_id": lambda e: e.correlation_id,
     "source_component": lambda e: e.source_component,
     "duration_ms": lambda e: e.duration_ms,
+    # The issue an error event is grouped into (docs/issues.md); other events have none.
+    "fingerprint": lambda e: fingerprint(e) if e.severity in ISSUE_SEVERITIES else None,
 }
 
 

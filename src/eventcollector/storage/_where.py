@@ -125,6 +125,10 @@ class Dialect(ABC):
     def has_tag(self) -> str: ...
 
     @abstractmethod
+    def issue_events(self, condition: str) -> str:
+        """The event is in an issue (``issues i``) for which ``condition`` holds."""
+
+    @abstractmethod
     def text(
         self,
         words: Sequence[str],
@@ -246,13 +250,19 @@ def _prefix(node: Prefix, d: Dialect, p: Params) -> str:
     low, high = prefix_bounds(node.prefix)
     if field.name == "tag":
         return d.tag_range(low, high, p)
+    if field.name == "fingerprint":
+        return d.issue_events(_range("i.fingerprint", low, high, p) if low else d.true)
     column = COLUMNS[field.name]
     if not low:
         return f"{column} IS NOT NULL"
+    return f"({_range(column, low, high, p)})"
+
+
+def _range(column: str, low: str, high: str | None, p: Params) -> str:
     condition = f"{column} >= {p.add(low)}"  # placeholders in text order
     if high is not None:
         condition += f" AND {column} < {p.add(high)}"
-    return f"({condition})"
+    return condition
 
 
 def _exists(node: Exists, d: Dialect, p: Params) -> str:
@@ -261,6 +271,8 @@ def _exists(node: Exists, d: Dialect, p: Params) -> str:
         return d.json_exists(field, p)
     if field.name == "tag":
         return d.has_tag()
+    if field.name == "fingerprint":
+        return d.issue_events(d.true)
     column = COLUMNS[field.name]
     return f"{column} IS NOT NULL" if field.name in _NOT_TEXT else f"{column} <> ''"
 
@@ -293,6 +305,8 @@ def _fixed_compare(node: Compare, d: Dialect, p: Params) -> str:
     name, value = node.field.name, node.value
     if name == "tag":
         return d.tags_any((value,), p)  # type: ignore[arg-type]
+    if name == "fingerprint":
+        return d.issue_events(f"i.fingerprint = {p.add(value)}")
     if name == "severity" and node.op != "=":
         names = _severity_names(node.op, value)  # type: ignore[arg-type]
         return d.any_of("e.severity", names, p) if names else d.false
@@ -308,6 +322,8 @@ def _fixed_any_of(node: AnyOf, d: Dialect, p: Params) -> str:
     name = node.field.name
     if name == "tag":
         return d.tags_any(node.values, p)  # type: ignore[arg-type]
+    if name == "fingerprint":
+        return d.issue_events(d.any_of("i.fingerprint", node.values, p))  # type: ignore[arg-type]
     if name in _NOT_TEXT:
         terms = [_fixed_compare(Compare(node.field, "=", v), d, p) for v in node.values]
         return "(" + " OR ".join(terms) + ")"

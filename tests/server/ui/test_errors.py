@@ -15,7 +15,7 @@ from playwright.sync_api import Page
 from _common import cli
 
 from ..conftest import Server, start
-from .conftest import Watched, post
+from .conftest import Watched, post, wait_ready
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -131,6 +131,14 @@ def test_detail_shows_the_issue_and_its_events_and_triages(
     assert detail.locator("a.latest-event").get_attribute("href") == (
         f"/?event={disk['last_event_id']}"
     )
+    # Every event of the issue in Explore, over its lifetime.
+    href = detail.locator("a.issue-in-explore").get_attribute("href") or ""
+    other = page.context.new_page()  # the detail stays open here; the link opens in another
+    other.goto(f"{server.url}{href}")
+    wait_ready(other)
+    assert other.locator("table.events tbody tr.event-row").count() == 3
+    assert other.input_value("#filter") == f"fingerprint:{disk['fingerprint']}"
+    other.close()
     shot(page, "errors-detail")
     detail.locator("button.triage-resolved").click()
     # Resolved: gone from the unresolved list, listed under Resolved.

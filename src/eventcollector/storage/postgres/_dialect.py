@@ -68,6 +68,12 @@ class PostgresDialect(Dialect):
     def has_tag(self) -> str:
         return "cardinality(e.tags) > 0"
 
+    def issue_events(self, condition: str) -> str:
+        return (
+            "e.id IN (SELECT ei.event_id FROM event_issues ei"
+            f" JOIN issues i ON i.id = ei.issue_id WHERE {condition})"
+        )
+
     def text(
         self,
         words: Sequence[str],

@@ -76,6 +76,12 @@ class SQLiteDialect(Dialect):
     def has_tag(self) -> str:
         return "e.tags <> '[]'"
 
+    def issue_events(self, condition: str) -> str:
+        return (
+            "e.rowid IN (SELECT ei.event_rowid FROM event_issues ei"
+            f" JOIN issues i ON i.id = ei.issue_id WHERE {condition})"
+        )
+
     def text(
         self,
         words: Sequence[str],

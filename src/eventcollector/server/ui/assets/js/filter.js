@@ -8,6 +8,7 @@ export const FIELDS = [
   ["tag", "a tag"], ["correlation_id", "string"], ["source_component", "string"],
   ["component", "alias of source_component"], ["duration_ms", "number"],
   ["duration", "alias of duration_ms"], ["timestamp", "ISO 8601 or -2h"], ["id", "string"],
+  ["fingerprint", "an error issue's fingerprint"],
   ["data.", "a data path"], ["metadata.", "a metadata path"],
 ];
 export const SEVERITIES = ["debug", "info", "warning", "error", "critical"];
