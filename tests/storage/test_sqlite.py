@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from _reference import reference
-from eventcollector.aggregation import AggregateSpec, facet_fields
+from eventcollector.aggregation import AggregateSpec, facet_fields, identity
 from eventcollector.aggregation_reference import aggregate_events, facet_events
 from eventcollector.filters import parse_filter
 from eventcollector.model import Event, format_timestamp
@@ -492,5 +492,45 @@ async def test_a_key_sqlite_cannot_address_is_refused_naming_it(tmp_path: Path) 
             with pytest.raises(ValueError, match=r"""cannot address the key 'a"b' in data"""):
                 await store.query(Query(where=parse_filter('data."a\\"b":1')))
         assert await store.query(Query(where=parse_filter('data."a.b".c:1'))) == []
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("tally_rows", [0, 500_000])
+async def test_filtered_facets_field_by_field_or_in_one_pass_match_the_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tally_rows: int
+) -> None:
+    """Past _TALLY_ROWS matching events the fields are counted one by one (bounded
+    memory); below it in one pass: both give the reference's facets."""
+    from eventcollector.storage.sqlite import _aggregate
+
+    monkeypatch.setattr(_aggregate, "_TALLY_ROWS", tally_rows)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [
+        Event.create(
+            system=("a", "b", "c")[i % 3],
+            event_type="t",
+            severity=("error", "info", "debug")[i % 3],
+            title=f"e{i}",
+            tags=[["x"], ["x", "y"], []][i % 3 if i % 4 else 1],
+            source_component=(None, "api")[i % 2],
+            data={"stage": ("build", "test", 1, True)[i % 4]},
+            timestamp=base + timedelta(minutes=i * 7),
+            now=base + timedelta(days=1),
+        )
+        for i in range(120)
+    ]
+    store = SQLiteStorage(tmp_path / "e.db")
+    await store.open()
+    try:
+        await store.append(events)
+        fields = facet_fields(["system", "severity", "source_component", "tag", "data.stage"], 2)
+        for text in ("-tag:y", "data.stage:build OR system:c", "e1"):
+            query = Query(since=base + timedelta(hours=1), where=parse_filter(text))
+            got = await store.facets(query, fields, 2)
+            want = facet_events(events, query, fields, 2)
+            assert [(f.field, [(identity(v), n) for v, n in f.values], f.other) for f in got] == [
+                (f.field, [(identity(v), n) for v, n in f.values], f.other) for f in want
+            ]
     finally:
         await store.close()
