@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -281,13 +282,11 @@ async def test_failing_receivers_are_retried_and_failures_recorded(
     assert "after 3 attempts" in (failed.error or "")
 
 
-async def test_email_over_a_real_smtp_server(
-    collector: EventCollector, engine_for: Any, tmp_path: Path
-) -> None:
+@contextmanager
+def smtp_relay(got: list[Any]) -> Iterator[int]:
+    """A plain SMTP relay (aiosmtpd, no STARTTLS) keeping what it is sent; its port."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Message
-
-    got: list[Any] = []
 
     class Keep(Message):
         def handle_message(self, message: Any) -> None:
@@ -297,18 +296,28 @@ async def test_email_over_a_real_smtp_server(
     smtp = Controller(Keep(), hostname="127.0.0.1", port=port)
     smtp.start()
     try:
-        settings = NotifySettings(
-            timeout=5, retries=0, smtp=SmtpServer("127.0.0.1", port), smtp_from="ec@example.org"
-        )
-        mail = rule(
-            name="mail", filter="severity:error", window="1m", condition="count > 0",
-            notify=["email:ops@example.com"],
-        )  # fmt: skip
-        await engine_for([mail], settings)
-        await errors(collector, 1)
-        await until(lambda: len(got) == 1)
+        yield port
     finally:
         smtp.stop()
+
+
+MAIL = rule(
+    name="mail", filter="severity:error", window="1m", condition="count > 0",
+    notify=["email:ops@example.com"],
+)  # fmt: skip
+
+
+async def test_email_over_a_real_smtp_server(
+    collector: EventCollector, engine_for: Any, tmp_path: Path
+) -> None:
+    got: list[Any] = []
+    with smtp_relay(got) as port:
+        smtp = SmtpServer("127.0.0.1", port)
+        await engine_for(
+            [MAIL], NotifySettings(timeout=5, retries=0, smtp=smtp, smtp_from="ec@example.org")
+        )
+        await errors(collector, 1)
+        await until(lambda: len(got) == 1)
     (message,) = got
     assert message["To"] == "ops@example.com"
     assert message["From"] == "ec@example.org"
@@ -320,21 +329,10 @@ async def test_an_undeliverable_email_is_recorded_at_once(
     collector: EventCollector, engine_for: Any
 ) -> None:
     """A relay without STARTTLS for a login: no retry would mend it, so none is made."""
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Sink
-
-    port = free_port()
-    smtp = Controller(Sink(), hostname="127.0.0.1", port=port)
-    smtp.start()
-    try:
-        settings = NotifySettings(
-            timeout=5, retries=3, backoff=30, smtp=SmtpServer("127.0.0.1", port, "auto", "u", "p")
-        )
-        mail = rule(
-            name="mail", filter="severity:error", window="1m", condition="count > 0",
-            notify=["email:ops@example.com"],
-        )  # fmt: skip
-        await engine_for([mail], settings)
+    got: list[Any] = []
+    with smtp_relay(got) as port:
+        smtp = SmtpServer("127.0.0.1", port, "auto", "u", "p")
+        await engine_for([MAIL], NotifySettings(timeout=5, retries=3, backoff=30, smtp=smtp))
         await errors(collector, 1)
         store = await collector.alert_store()
 
@@ -342,13 +340,12 @@ async def test_an_undeliverable_email_is_recorded_at_once(
             return any(r.target for r in await store.alert_history("mail"))
 
         await until(recorded)  # well before the first 30 s backoff
-    finally:
-        smtp.stop()
     (failed,) = [r for r in await store.alert_history("mail") if r.target]
     assert failed.kind == "notify_failed"
     assert failed.error == (
         f"smtp: 127.0.0.1:{port} does not offer STARTTLS, and a password is not sent in the clear"
     )
+    assert got == []
 
 
 async def test_a_restart_keeps_state_and_does_not_fire_again(

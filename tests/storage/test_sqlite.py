@@ -7,6 +7,8 @@ import io
 import random
 import sqlite3
 from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -219,6 +221,18 @@ async def test_search_walks_rowid_blocks_and_matches_the_reference(
         await storage.close()
 
 
+@asynccontextmanager
+async def stored(path: Path, events: Sequence[Event] = ()) -> AsyncIterator[SQLiteStorage]:
+    """An open store at ``path`` holding ``events``, closed afterwards."""
+    store = SQLiteStorage(path)
+    await store.open()
+    try:
+        await store.append(events)
+        yield store
+    finally:
+        await store.close()
+
+
 async def _reopened_after(path: Path, events: list[Event], *downgrade: str) -> SQLiteStorage:
     """Store ``events``, take the file back to an older schema by SQL, and open it again."""
     store = SQLiteStorage(path)
@@ -270,10 +284,7 @@ async def test_search_prefixes_expand_to_words_or_stay_prefixes(tmp_path: Path) 
         )
         for i, title in enumerate(titles)
     ]
-    store = SQLiteStorage(tmp_path / "expand.db")
-    await store.open()
-    try:
-        await store.append(events)
+    async with stored(tmp_path / "expand.db", events) as store:
         for text in ("pre", "pre0", "pre07", "pref", "pré", "zeta pre0", "nothing", "pre n1"):
             for query in (
                 Query(search=text, limit=100),
@@ -284,8 +295,6 @@ async def test_search_prefixes_expand_to_words_or_stay_prefixes(tmp_path: Path) 
             assert await store.count(Query(search=text)) == len(
                 reference(events, Query(search=text))
             )
-    finally:
-        await store.close()
 
 
 @pytest.mark.parametrize("ascending", [False, True])
@@ -307,10 +316,7 @@ async def test_a_page_over_several_values_merges_one_walk_per_value(
         )
         for i in range(1_500)
     ]
-    store = SQLiteStorage(tmp_path / "merge.db")
-    await store.open()
-    try:
-        await store.append(events)
+    async with stored(tmp_path / "merge.db", events) as store:
         for query in (
             Query(severities=("error", "critical"), limit=50, ascending=ascending),
             Query(severities=("error", "critical"), limit=20, offset=30, ascending=ascending),
@@ -325,8 +331,6 @@ async def test_a_page_over_several_values_merges_one_walk_per_value(
             Query(severities=("error", "critical"), limit=0, ascending=ascending),
         ):
             assert await store.query(query) == reference(events, query), query
-    finally:
-        await store.close()
 
 
 async def test_a_version_3_database_gets_components_in_the_severity_index(
@@ -453,10 +457,7 @@ async def test_partial_hours_read_as_the_hour_less_the_rest_match_the_reference(
         )
         for i in range(2_000)
     ]
-    store = SQLiteStorage(tmp_path / "edges.db")
-    await store.open()
-    try:
-        await store.append(events)
+    async with stored(tmp_path / "edges.db", events) as store:
         for since_m, until_m in ((10, 230), (50, 190), (0, 200), (70, None), (None, 125)):
             for dims in ({}, {"severities": ("error",)}, {"systems": ("a", "c")}):
                 query = Query(
@@ -478,22 +479,16 @@ async def test_partial_hours_read_as_the_hour_less_the_rest_match_the_reference(
                 values = [e.duration_ms for e in chosen if e.duration_ms is not None]
                 assert stats.count == len(values)
                 assert stats.avg == pytest.approx(sum(values) / len(values))
-    finally:
-        await store.close()
 
 
 async def test_a_key_sqlite_cannot_address_is_refused_naming_it(tmp_path: Path) -> None:
     """SQLite matches a path's quoted label against the key as JSON text writes it, so a
     key with a quote is refused (every time: the path cache keeps no refusal)."""
-    store = SQLiteStorage(tmp_path / "e.db")
-    await store.open()
-    try:
+    async with stored(tmp_path / "e.db") as store:
         for _ in range(2):
             with pytest.raises(ValueError, match=r"""cannot address the key 'a"b' in data"""):
                 await store.query(Query(where=parse_filter('data."a\\"b":1')))
         assert await store.query(Query(where=parse_filter('data."a.b".c:1'))) == []
-    finally:
-        await store.close()
 
 
 @pytest.mark.parametrize("tally_rows", [0, 500_000])
@@ -520,10 +515,7 @@ async def test_filtered_facets_field_by_field_or_in_one_pass_match_the_reference
         )
         for i in range(120)
     ]
-    store = SQLiteStorage(tmp_path / "e.db")
-    await store.open()
-    try:
-        await store.append(events)
+    async with stored(tmp_path / "e.db", events) as store:
         fields = facet_fields(["system", "severity", "source_component", "tag", "data.stage"], 2)
         for text in ("-tag:y", "data.stage:build OR system:c", "e1"):
             query = Query(since=base + timedelta(hours=1), where=parse_filter(text))
@@ -532,5 +524,3 @@ async def test_filtered_facets_field_by_field_or_in_one_pass_match_the_reference
             assert [(f.field, [(identity(v), n) for v, n in f.values], f.other) for f in got] == [
                 (f.field, [(identity(v), n) for v, n in f.values], f.other) for f in want
             ]
-    finally:
-        await store.close()
