@@ -428,3 +428,10 @@ async def test_tag_facets_over_hours_match_the_reference_before_and_after_a_clea
     for query in queries:
         want = facet_events(ledger, query, fields, top)
         assert _facet_rows(await storage.facets(query, fields, top)) == _facet_rows(want)
+    # And an unfiltered one, which drops PostgreSQL's whole days.
+    later = now + timedelta(days=1)
+    await storage.cleanup_old_events(1, now=later)
+    ledger[:] = [e for e in ledger if e.timestamp >= later - timedelta(days=1)]
+    for query in [*queries, Query()]:
+        want = facet_events(ledger, query, fields, top)
+        assert _facet_rows(await storage.facets(query, fields, top)) == _facet_rows(want)
