@@ -59,6 +59,11 @@ def split_by_hours(query: Query) -> HourSplit | None:
     )
 
 
+def hour_start(prefix: str) -> datetime:
+    """The start of the hour whose key is ``prefix`` ("YYYY-MM-DDTHH")."""
+    return datetime.fromisoformat(hour_key(prefix))
+
+
 def hour_key(prefix: str) -> str:
     """The ISO 8601 start of an hour from its 13-character prefix "YYYY-MM-DDTHH"."""
     return f"{prefix}:00:00+00:00"

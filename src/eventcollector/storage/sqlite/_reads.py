@@ -78,14 +78,14 @@ _COUNT_MATCHES = "SELECT count(*) FROM events_fts WHERE events_fts MATCH ?"
 
 
 def _edge_count(conn: sqlite3.Connection, edge: Query) -> int:
-    if (rest := _rest_of_hour(edge)) is None:
+    if (rest := rest_of_hour(edge)) is None:
         return count(conn, edge)
     hour, rest_query = rest
     ((n,),) = hour_rollup(conn, edge, hour, "coalesce(sum(n), 0)")
     return int(n) - count(conn, rest_query)
 
 
-def _rest_of_hour(edge: Query) -> tuple[str, Query] | None:
+def rest_of_hour(edge: Query) -> tuple[str, Query] | None:
     """For an edge covering more than half of its hour: that hour and the rest of it.
 
     The edge is then read as the hour's rollup less the rest, so no edge reads more
@@ -199,7 +199,7 @@ def _edge_group_count(conn: sqlite3.Connection, edge: Query, field: GroupField) 
         # The edge lies within one hour: its count, without grouping (a sort) per row.
         n = _edge_count(conn, edge)
         return {hour_key(format_timestamp(edge.since)[:13]): n} if n else {}
-    if field in _FILTER_OF and (rest := _rest_of_hour(edge)) is not None:
+    if field in _FILTER_OF and (rest := rest_of_hour(edge)) is not None:
         hour, rest_query = rest
         counts = Counter(dict(hour_rollup(conn, edge, hour, f"c.{field}, sum(n)", " GROUP BY 1")))
         counts.subtract(_edge_group_count(conn, rest_query, field))
@@ -291,7 +291,7 @@ def _duration_sum(conn: sqlite3.Connection, query: Query, split: HourSplit) -> t
         n, total = n + part_n, total + part_total
     for edge in split.edges:
         sign = 1
-        if (rest := _rest_of_hour(edge)) is not None:
+        if (rest := rest_of_hour(edge)) is not None:
             hour, edge = rest
             sign = -1
             ((hour_n, hour_total),) = hour_rollup(
