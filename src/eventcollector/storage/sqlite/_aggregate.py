@@ -436,8 +436,10 @@ def _tally(
     arrays = ", ".join(
         c if f == TAG else f"json_group_array({c})" for f, c in zip(fields, columns, strict=True)
     )
+    # The untagged events are read from every row's tags: only when tags are asked for.
+    untagged_count = _UNTAGGED_COUNT if TAG in fields else "0"
     encoded = conn.execute(
-        f"SELECT count(*), {_UNTAGGED_COUNT}, {arrays} FROM events e{where_sql}",
+        f"SELECT count(*), {untagged_count}, {arrays} FROM events e{where_sql}",
         [*params, *where_params],
     ).fetchone()
     total, untagged = int(encoded[0]), int(encoded[1] or 0)
