@@ -383,6 +383,14 @@ def group_id(bucket: datetime | None, keys: Sequence[Key]) -> GroupId:
     return bucket, tuple(identity(k) for k in keys)
 
 
+def add_count(groups: Groups, bucket: datetime | None, keys: tuple[Key, ...], n: int) -> None:
+    """Add ``n`` events to a group of counts (the groups of a spec whose one metric is
+    ``count``)."""
+    gid = group_id(bucket, keys)
+    before = groups[gid][1][0] if gid in groups else 0
+    groups[gid] = (keys, ((before or 0) + n,))
+
+
 def finish(
     spec: AggregateSpec,
     seconds: int | None,

@@ -39,6 +39,7 @@ from eventcollector.aggregation import (
     Key,
     Metric,
     Ranked,
+    add_count,
     decode_key,
     facet,
     field_text,
@@ -187,9 +188,7 @@ def _fold(spec: AggregateSpec, groups: Groups) -> tuple[Groups, list[list[Key]]]
             k if ident in kept[i] else OTHER
             for i, (ident, k) in enumerate(zip(ids, values_of_group, strict=True))
         )
-        group = group_id(bucket, keys)
-        before = folded.get(group, (keys, (0,)))[1][0] or 0
-        folded[group] = (keys, (before + int(n or 0),))
+        add_count(folded, bucket, keys, int(n or 0))
     return folded, [[*order, OTHER] for order in orders]
 
 

@@ -16,6 +16,7 @@ from eventcollector.aggregation import (
     Key,
     Metric,
     Ranked,
+    add_count,
     floor_bucket,
     group_id,
 )
@@ -75,24 +76,18 @@ def _quarter_groups(
     kept = {value for value, _, _ in tops[0]} if spec.by else set()
     fold = bool(spec.by) and len(tops[0]) == spec.top
     groups: Groups = {}
-
-    def add(bucket: datetime, keys: tuple[Key, ...], n: int) -> None:
-        gid = group_id(bucket, keys)
-        before = groups[gid][1][0] if gid in groups else 0
-        groups[gid] = (keys, ((before or 0) + n,))
-
     for quarter, value, n in quarter_counts(conn, query, _minute(first), _minute(end), name):
         bucket = floor_bucket(datetime.fromisoformat(f"{quarter}:00+00:00"), seconds)
         if name is None:
-            add(bucket, (), int(n))
+            add_count(groups, bucket, (), int(n))
         else:
-            add(bucket, (value if value in kept or not fold else OTHER,), int(n))
+            add_count(groups, bucket, (value if value in kept or not fold else OTHER,), int(n))
     for lo, hi in ((since, first), (end, until)):
         if lo < hi:  # within one quarter, so within one bucket
             edge = query.with_(since=lo, until=hi)
             bucket = floor_bucket(lo, seconds)
             for keys, values in _range_counts(conn, edge, spec, seconds, hi, tops).values():
-                add(bucket, keys, int(values[0] or 0))
+                add_count(groups, bucket, keys, int(values[0] or 0))
     return {gid: group for gid, group in groups.items() if group[1][0]}
 
 
