@@ -66,6 +66,7 @@ from eventcollector.storage.sqlite._rollups import (
     quarter_serves,
     tag_counts,
 )
+from eventcollector.storage.sqlite._tally import integral, tally
 
 __all__ = ["aggregate", "facets"]
 
@@ -88,12 +89,6 @@ assert set(_BUCKETS) == set(INTERVALS.values())
 _BUCKET_SUFFIX = {10: "T00:00", 13: ":00", 16: ""}
 
 
-def _path(field: Field) -> str:
-    if any('"' in key for key in field.path):
-        raise ValueError(f"by: a key with '\"' cannot be grouped in SQLite ({field_text(field)})")
-    return "$" + "".join(f'."{key}"' for key in field.path)
-
-
 class _Select:
     """The inner SELECT's columns (each value extracted once) and their parameters."""
 
@@ -107,7 +102,7 @@ class _Select:
         if not field.path:
             self.columns.append(f"{AGGREGATE_COLUMNS[field.name]} AS c{i}")
             return f"coalesce('s' || c{i}, '')"
-        root, path = JSON_COLUMNS[field.name], _path(field)
+        root, path = JSON_COLUMNS[field.name], sql.key_path(field)
         self.columns.append(f"json_type({root}, ?) AS t{i}, {root} ->> ? AS c{i}")
         self.params += [path, path]
         return _ENCODE.format(t=f"t{i}", v=f"c{i}")
@@ -118,7 +113,7 @@ class _Select:
         if not field.path:
             self.columns.append(f"{AGGREGATE_COLUMNS[field.name]} AS c{i}")
         else:
-            root, path = JSON_COLUMNS[field.name], _path(field)
+            root, path = JSON_COLUMNS[field.name], sql.key_path(field)
             self.columns.append(
                 f"CASE WHEN json_type({root}, ?) IN ('integer', 'real')"
                 f" THEN {root} ->> ? END AS c{i}"
@@ -325,21 +320,15 @@ def facets(
     literals: Mapping[Field, str] | None = None,
 ) -> list[Facet]:
     """``literals``: the indexed data paths' expression text (see ``_indexes``)."""
-    total = None
     if split_by_hours(query) is None:
         # A filter no rollup answers: every field from one pass over the matching rows,
-        # which evaluates the filter once, not once per field (and once more to count),
-        # unless they are too many to hold as Python values at once.
-        if reads.count(conn, _rolled_up_part(query)) > _TALLY_ROWS:
-            total = reads.count(conn, query)
-        if total is None or total <= _TALLY_ROWS:
-            total, counted = _tally(conn, query, fields)
-            return [
-                facet(field_text(f), c, sum(n for _, n in c) if f == TAG else total, top)
-                for f, c in zip(fields, counted, strict=True)
-            ]
-    if total is None:
-        total = reads.count(conn, query)
+        # which evaluates the filter once, not once per field (and once more to count).
+        total, counted = tally(conn, query, fields, reads.count(conn, _rolled_up_part(query)))
+        return [
+            facet(field_text(f), c, sum(n for _, n in c) if f == TAG else total, top)
+            for f, c in zip(fields, counted, strict=True)
+        ]
+    total = reads.count(conn, query)
     found: dict[Field, list[tuple[Key, int]]] = {}
     if literals and reads.walkable(query):
         for f in fields:
@@ -348,7 +337,7 @@ def facets(
     scanned = [
         f for f in fields if f not in found and f != TAG and (f.path or f.name not in GROUP_FIELDS)
     ]
-    found.update(zip(scanned, _tally(conn, query, scanned)[1], strict=True))
+    found.update(zip(scanned, tally(conn, query, scanned, total)[1], strict=True))
     out = []
     for f in fields:
         if f == TAG:
@@ -360,12 +349,6 @@ def facets(
             counts = [(v, n) for v, _, n in _top_values(conn, query, f, top)]
         out.append(facet(field_text(f), counts, total, top))
     return out
-
-
-#: The most matching events tallied in one pass over every field: their values as Python
-#: objects take ~420 bytes an event for five fields (tracemalloc: 53 MiB at 126k events),
-#: so at most ~85 MiB; more events are counted field by field.
-_TALLY_ROWS = 200_000
 
 
 def _rolled_up_part(query: Query) -> Query:
@@ -402,90 +385,10 @@ def _walk_path(
     for value, n in walked:
         ambiguous = value in (0, 1) if type(value) is not str else value[:1] in ("{", "[")
         if not ambiguous:
-            counts[identity(_integral(value))] += n
+            counts[identity(integral(value))] += n
             continue
         for kind, m in conn.execute(split, [*params, value]):
             key = _JSON_KEYS.get(kind, value)
-            counts[identity(_integral(key))] += m
+            counts[identity(integral(key))] += m
     counts[identity(None)] = total - sum(n for (kind, _), n in counts.items() if kind)
     return [(key, n) for (_, key), n in counts.items() if n]
-
-
-def _tally(
-    conn: sqlite3.Connection, query: Query, fields: Sequence[Field]
-) -> tuple[int, list[list[tuple[Key, int]]]]:
-    """The matching events, and each field's values counted in Python from a JSON array
-    of them, all in one pass over the matching rows: a GROUP BY per field would read
-    every row's JSON once per field and twice per row (type and value), then sort (a day
-    of 1M events: ~500 vs ~100 ms). A tag is counted once per (event, tag), an event
-    without tags under None, as ``aggregation.tag_facet`` counts them."""
-    if not fields:
-        return 0, []
-    columns, params = [], []
-    for f in fields:
-        if f == TAG:
-            columns.append(_TAG_LIST)
-        elif f.path:
-            columns.append(f"{JSON_COLUMNS[f.name]} -> ?")  # JSON text: strings stay strings
-            params.append(_path(f))
-        else:
-            columns.append(AGGREGATE_COLUMNS[f.name])
-    where_sql, where_params = sql.where(query)
-    # One flat array per field, which counts in C (rows of tuples would not), one pass.
-    arrays = ", ".join(
-        c if f == TAG else f"json_group_array({c})" for f, c in zip(fields, columns, strict=True)
-    )
-    # The untagged events are read from every row's tags: only when tags are asked for.
-    untagged_count = _UNTAGGED_COUNT if TAG in fields else "0"
-    encoded = conn.execute(
-        f"SELECT count(*), {untagged_count}, {arrays} FROM events e{where_sql}",
-        [*params, *where_params],
-    ).fetchone()
-    total, untagged = int(encoded[0]), int(encoded[1] or 0)
-    counted = [
-        _tag_pairs(text, untagged) if f == TAG else _counted(orjson.loads(text))
-        for f, text in zip(fields, encoded[2:], strict=True)
-    ]
-    return total, counted
-
-
-# Every tag of the matching events as one JSON list: each event's array (minified by
-# json()) without its brackets, joined by commas; events without tags are counted apart.
-_TAG_LIST = (
-    "group_concat(CASE WHEN json_array_length(e.tags) > 0"
-    " THEN substr(json(e.tags), 2, length(json(e.tags)) - 2) END, ',')"
-)
-_UNTAGGED_COUNT = "sum(json_array_length(e.tags) = 0)"
-
-
-def _tag_pairs(joined: str | None, untagged: int) -> list[tuple[Key, int]]:
-    counts: Counter[Key] = Counter(orjson.loads(f"[{joined or ''}]"))
-    if untagged:
-        counts[None] = untagged
-    return list(counts.items())
-
-
-def _counted(values: Sequence[Any]) -> list[tuple[Key, int]]:
-    """(key, count) of JSON values as ``aggregation_reference.key_value`` keys them:
-    scalars as themselves (an integral number as an int), objects and arrays as null;
-    true and 1 stay apart."""
-    try:
-        counts = Counter(values)
-    except TypeError:  # an object or array (unhashable): the exact count, slower
-        return _counted([v if type(v) in _SCALARS else None for v in values])
-    if any(k == 0 or k == 1 for k in counts if type(k) is not str):
-        # Counter merged true with 1 (or false with 0): count by kind.
-        kinds = Counter(identity(v) for v in values)
-        return [(_integral(v), n) for (_, v), n in kinds.items()]
-    return [(_integral(k), n) for k, n in counts.items()]
-
-
-_SCALARS = (str, int, float, bool, type(None))
-_INT64 = 2**63
-
-
-def _integral(value: Any) -> Key:
-    # As the SQL encoding does (1.0 is the number 1), within SQLite's integers.
-    if type(value) is float and value.is_integer() and -_INT64 <= value < _INT64:
-        return int(value)
-    return value  # type: ignore[no-any-return]

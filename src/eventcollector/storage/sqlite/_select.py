@@ -176,6 +176,13 @@ def _search_in_time_order(conn: sqlite3.Connection, query: Query, match: str) ->
     return _fetch_in_order(conn, [rowid for _, rowid in found[query.offset :]])
 
 
+def rowid_span(conn: sqlite3.Connection, query: Query) -> tuple[int, int]:
+    """The first and last rowid an event in the time range of ``query`` may have (from
+    ``rowid_blocks``; first > last when none may)."""
+    _, first, last = _walk_bounds(conn, query, True)
+    return first, last
+
+
 def _walk_bounds(
     conn: sqlite3.Connection, query: Query, newest_first: bool
 ) -> tuple[Callable[[int], str | None], int, int]:

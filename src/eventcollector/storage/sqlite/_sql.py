@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from eventcollector.aggregation import field_text
+from eventcollector.filters import Field
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query
 from eventcollector.storage._sql_common import (
@@ -37,6 +39,13 @@ def fts_match_expanded(expansions: list[list[str] | str]) -> str:
         else:
             parts.append("(" + " OR ".join(f'"{_quoted(w)}"' for w in words) + ")")
     return " AND ".join(parts)
+
+
+def key_path(field: Field) -> str:
+    """The JSON path of a data path that is grouped or counted by (not filtered on)."""
+    if any('"' in key for key in field.path):
+        raise ValueError(f"by: a key with '\"' cannot be grouped in SQLite ({field_text(field)})")
+    return "$" + "".join(f'."{key}"' for key in field.path)
 
 
 def _quoted(word: str) -> str:
