@@ -60,6 +60,7 @@ from eventcollector.storage._where import JSON_COLUMNS
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._bucket_counts import bucket_counts
+from eventcollector.storage.sqlite._facet_cache import FacetCache
 from eventcollector.storage.sqlite._rollups import (
     TAG_KEY,
     TAGGED_EVENTS,
@@ -318,9 +319,12 @@ def facets(
     fields: Sequence[Field],
     top: int,
     literals: Mapping[Field, str] | None = None,
+    cache: FacetCache | None = None,
 ) -> list[Facet]:
-    """``literals``: the indexed data paths' expression text (see ``_indexes``)."""
-    if split_by_hours(query) is None:
+    """``literals``: the indexed data paths' expression text (see ``_indexes``);
+    ``cache``: the counts of whole hours kept between calls (``_facet_cache``)."""
+    split = split_by_hours(query)
+    if split is None:
         # A filter no rollup answers: every field from one pass over the matching rows,
         # which evaluates the filter once, not once per field (and once more to count).
         total, counted = tally(conn, query, fields, reads.count(conn, _rolled_up_part(query)))
@@ -337,7 +341,12 @@ def facets(
     scanned = [
         f for f in fields if f not in found and f != TAG and (f.path or f.name not in GROUP_FIELDS)
     ]
-    found.update(zip(scanned, tally(conn, query, scanned, total)[1], strict=True))
+    counted = (
+        tally(conn, query, scanned, total)[1]
+        if cache is None or not scanned
+        else (cache.counts(conn, query, scanned, split))
+    )
+    found.update(zip(scanned, counted, strict=True))
     out = []
     for f in fields:
         if f == TAG:

@@ -11,6 +11,7 @@ import orjson
 
 from eventcollector.query import Query
 from eventcollector.storage.sqlite import _sql as sql
+from eventcollector.storage.sqlite._facet_cache import COUNT_DELETED
 from eventcollector.storage.sqlite._ingest import settle_journal
 from eventcollector.storage.sqlite._rollups import (
     drop_empty_rollups,
@@ -45,6 +46,7 @@ def delete_chunk(tx: Transaction, query: Query) -> int:
         return 0
     rowids = orjson.dumps([v[0] for v in victims])
     update_rollups(conn, _SUBTRACT_FROM_ROLLUPS, (rowids,))  # while the rows are there to count
+    conn.execute(COUNT_DELETED, (len(victims),))  # kept facet counts are then stale
     drop_empty_rollups(conn)
     conn.executemany(
         "INSERT INTO events_fts(events_fts, rowid, title, description) VALUES ('delete', ?, ?, ?)",

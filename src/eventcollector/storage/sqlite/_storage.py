@@ -57,6 +57,7 @@ from eventcollector.storage.sqlite._connection import (
     refuse_network_filesystem,
 )
 from eventcollector.storage.sqlite._dialect import DIALECT
+from eventcollector.storage.sqlite._facet_cache import FacetCache
 from eventcollector.storage.sqlite._ingest import insert_batches, settle_journal
 from eventcollector.storage.sqlite._retention import CLEANUP_CHUNK, delete_chunk
 from eventcollector.storage.sqlite._schema import NotOurDatabase, migrate
@@ -107,6 +108,7 @@ class SQLiteStorage:
         self._insert_batches = partial(insert_batches, announce=self._announce_issues)
         #: Indexed data paths -> the expression text their index is built on.
         self._literals: dict[Field, str] = {}
+        self._facet_cache = FacetCache()
         self._lease = alerts.Lease(self.path)
 
     # -- lifecycle -----------------------------------------------------------
@@ -339,6 +341,7 @@ class SQLiteStorage:
                 fields=fields,
                 top=top,
                 literals=self._literals,
+                cache=self._facet_cache,
             )
         )
 

@@ -1,0 +1,153 @@
+"""Facet counts kept per whole hour (``_facet_cache``): what users must not notice.
+
+Every answer equals the reference's, before and after what changes an hour: a late event
+into a kept hour, a cleanup (by age or by filter), another process writing the file; and
+for any time range, its edges more or less than half an hour. A second call reads the
+kept hours instead of their rows.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from _common import make_event
+from eventcollector.aggregation import facet_fields, identity
+from eventcollector.aggregation_reference import facet_events
+from eventcollector.filters import parse_filter
+from eventcollector.model import Event
+from eventcollector.query import Query
+from eventcollector.storage.sqlite import SQLiteStorage, _facet_cache
+
+BASE = datetime(2026, 3, 1, tzinfo=UTC)
+NOW = BASE + timedelta(days=2)
+FIELDS = facet_fields(["system", "severity", "data.stage", "data.n"], 3)
+
+
+def _event(i: int, minutes: float, **overrides: object) -> Event:
+    fields: dict[str, object] = {
+        "system": ("mahavishnu", "crackerjack", "akosha")[i % 3],
+        "severity": ("info", "warning", "error")[i % 3],
+        "title": f"e{i}",
+        "data": {"stage": ("build", "test", "deploy", 1, True)[i % 5], "n": i % 4},
+        "timestamp": BASE + timedelta(minutes=minutes),
+        "now": NOW,
+    }
+    fields.update(overrides)
+    return make_event(**fields)
+
+
+EVENTS = [_event(i, i * 4.5) for i in range(200)]  # 15 hours, 13-14 events an hour
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
+    storage = SQLiteStorage(tmp_path / "events.db")
+    await storage.open()
+    await storage.append(EVENTS)
+    yield storage
+    await storage.close()
+
+
+def _shape(facets: Sequence[object]) -> list[object]:
+    return [
+        (f.field, sorted((identity(v), n) for v, n in f.values), f.other)  # type: ignore[attr-defined]
+        for f in facets
+    ]
+
+
+async def _check(store: SQLiteStorage, events: list[Event], query: Query) -> None:
+    got = await store.facets(query, FIELDS, 3)
+    assert _shape(got) == _shape(facet_events(events, query, FIELDS, 3)), query
+
+
+async def test_a_second_call_reads_the_kept_hours_and_agrees(store: SQLiteStorage) -> None:
+    query = Query(since=BASE + timedelta(hours=2, minutes=10), until=BASE + timedelta(hours=11))
+    cache = store._facet_cache
+    await _check(store, EVENTS, query)
+    counted = cache.misses
+    assert counted > 0
+    assert cache.hits == 0
+    await _check(store, EVENTS, query)
+    assert cache.misses == counted  # every whole hour was kept
+    assert cache.hits == counted
+
+
+async def test_kept_hours_follow_late_events_cleanups_and_other_writers(
+    store: SQLiteStorage, tmp_path: Path
+) -> None:
+    events = list(EVENTS)
+    for query in (Query(), Query(since=BASE + timedelta(hours=1), systems=("akosha",))):
+        await _check(store, events, query)  # every hour kept
+    late = _event(7, 3 * 60 + 5, data={"stage": "late", "n": 9})  # into a kept hour
+    await store.append([late])
+    events.append(late)
+    for query in (Query(), Query(since=BASE + timedelta(hours=1), systems=("akosha",))):
+        await _check(store, events, query)
+    # Delete one kept hour's deploys, and bring its count back with as many new events:
+    # the hour's count is as it was, but not its values.
+    hour = BASE + timedelta(hours=2)
+    where = parse_filter(f"timestamp:>={hour.isoformat()} data.stage:deploy")
+    deleted = await store.cleanup_old_events(0, now=hour + timedelta(hours=1), where=where)
+    doomed = [
+        e
+        for e in events
+        if hour <= e.timestamp < hour + timedelta(hours=1) and e.data["stage"] == "deploy"
+    ]
+    assert deleted == len(doomed) > 0
+    events = [e for e in events if e not in doomed]
+    refill = [
+        _event(1000 + k, 2 * 60 + k, data={"stage": "refill", "n": 0}) for k in range(deleted)
+    ]
+    await store.append(refill)
+    events += refill
+    await _check(store, events, Query())
+    # Another process (here another storage on the file) writes into a kept hour.
+    other = SQLiteStorage(store.path)
+    await other.open()
+    try:
+        stranger = _event(5, 6 * 60 + 1, data={"stage": "stranger", "n": 2})
+        await other.append([stranger])
+        events.append(stranger)
+    finally:
+        await other.close()
+    await _check(store, events, Query())
+    await store.cleanup_old_events(0, now=BASE + timedelta(hours=6))  # by age
+    await _check(store, [e for e in events if e.timestamp >= BASE + timedelta(hours=6)], Query())
+
+
+async def test_any_time_range_agrees_cold_and_warm(store: SQLiteStorage) -> None:
+    """Edges of more and less than half an hour, on the hour, open at either end."""
+    rng = random.Random(12)
+    span = 15 * 60
+    ranges: list[tuple[float | None, float | None]] = [(None, None), (None, 400.0), (125.0, None)]
+    ranges += [(120.0, 180.0), (130.0, 170.0), (100.0, 110.0), (61.0, 62.0)]
+    for _ in range(12):
+        a, b = sorted(rng.uniform(-30, span + 30) for _ in range(2))
+        ranges.append((a, b))
+    for low, high in ranges:
+        query = Query(
+            since=None if low is None else BASE + timedelta(minutes=low),
+            until=None if high is None else BASE + timedelta(minutes=high),
+            severities=("info", "error") if rng.random() < 0.3 else (),
+        )
+        await _check(store, EVENTS, query)
+        await _check(store, EVENTS, query)
+
+
+async def test_values_past_the_bounds_are_not_kept_and_still_counted(
+    store: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_facet_cache, "MAX_HOUR_VALUES", 3)  # data.stage has 5 an hour
+    await _check(store, EVENTS, Query())
+    await _check(store, EVENTS, Query())
+    assert store._facet_cache.hits == 0
+    monkeypatch.setattr(_facet_cache, "MAX_HOUR_VALUES", 1_000)
+    monkeypatch.setattr(_facet_cache, "MAX_KEPT_VALUES", 20)  # a few hours' worth
+    await _check(store, EVENTS, Query())
+    await _check(store, EVENTS, Query())
+    assert 0 < store._facet_cache._values <= 20
