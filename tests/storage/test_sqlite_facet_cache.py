@@ -25,7 +25,12 @@ from eventcollector.storage.sqlite import SQLiteStorage, _facet_cache
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = BASE + timedelta(days=2)
-FIELDS = facet_fields(["system", "severity", "data.stage", "data.n"], 3)
+FIELDS = facet_fields(["system", "severity", "tag", "data.stage", "data.n"], 3)
+#: Filters no rollup answers: every field is then counted hour by hour.
+KEPT_FILTERS = [None, "data.stage:build OR -system:akosha", "-tag:y", "tag:x data.n:>1"]
+#: Full text and issues: counted in one pass, nothing kept.
+ONE_PASS_FILTERS = ["e1", "system:akosha OR e2", "-fingerprint:*"]
+FILTERS = KEPT_FILTERS + ONE_PASS_FILTERS
 
 
 def _event(i: int, minutes: float, **overrides: object) -> Event:
@@ -34,6 +39,7 @@ def _event(i: int, minutes: float, **overrides: object) -> Event:
         "severity": ("info", "warning", "error")[i % 3],
         "title": f"e{i}",
         "data": {"stage": ("build", "test", "deploy", 1, True)[i % 5], "n": i % 4},
+        "tags": [["x"], ["x", "y"], []][i % 3],
         "timestamp": BASE + timedelta(minutes=minutes),
         "now": NOW,
     }
@@ -65,14 +71,23 @@ async def _check(store: SQLiteStorage, events: list[Event], query: Query) -> Non
     assert _shape(got) == _shape(facet_events(events, query, FIELDS, 3)), query
 
 
-async def test_a_second_call_reads_the_kept_hours_and_agrees(store: SQLiteStorage) -> None:
-    query = Query(since=BASE + timedelta(hours=2, minutes=10), until=BASE + timedelta(hours=11))
+@pytest.mark.parametrize("text", FILTERS)
+async def test_a_second_call_reads_the_kept_hours_and_agrees(
+    store: SQLiteStorage, text: str | None
+) -> None:
+    query = Query(
+        since=BASE + timedelta(hours=2, minutes=10),
+        until=BASE + timedelta(hours=11),
+        where=None if text is None else parse_filter(text),
+    )
     cache = store._facet_cache
     await _check(store, EVENTS, query)
     counted = cache.misses
-    assert counted > 0
-    assert cache.hits == 0
     await _check(store, EVENTS, query)
+    if text in ONE_PASS_FILTERS:
+        assert (cache.hits, cache.misses) == (0, 0)
+        return
+    assert counted > 0
     assert cache.misses == counted  # every whole hour was kept
     assert cache.hits == counted
 
@@ -81,12 +96,17 @@ async def test_kept_hours_follow_late_events_cleanups_and_other_writers(
     store: SQLiteStorage, tmp_path: Path
 ) -> None:
     events = list(EVENTS)
-    for query in (Query(), Query(since=BASE + timedelta(hours=1), systems=("akosha",))):
+    queries = [
+        Query(),
+        Query(since=BASE + timedelta(hours=1), systems=("akosha",)),
+        Query(where=parse_filter("-tag:y")),
+    ]
+    for query in queries:
         await _check(store, events, query)  # every hour kept
     late = _event(7, 3 * 60 + 5, data={"stage": "late", "n": 9})  # into a kept hour
     await store.append([late])
     events.append(late)
-    for query in (Query(), Query(since=BASE + timedelta(hours=1), systems=("akosha",))):
+    for query in queries:
         await _check(store, events, query)
     # Delete one kept hour's deploys, and bring its count back with as many new events:
     # the hour's count is as it was, but not its values.
@@ -105,7 +125,8 @@ async def test_kept_hours_follow_late_events_cleanups_and_other_writers(
     ]
     await store.append(refill)
     events += refill
-    await _check(store, events, Query())
+    for query in queries:
+        await _check(store, events, query)
     # Another process (here another storage on the file) writes into a kept hour.
     other = SQLiteStorage(store.path)
     await other.open()
@@ -134,6 +155,7 @@ async def test_any_time_range_agrees_cold_and_warm(store: SQLiteStorage) -> None
             since=None if low is None else BASE + timedelta(minutes=low),
             until=None if high is None else BASE + timedelta(minutes=high),
             severities=("info", "error") if rng.random() < 0.3 else (),
+            where=None if (text := rng.choice(FILTERS)) is None else parse_filter(text),
         )
         await _check(store, EVENTS, query)
         await _check(store, EVENTS, query)

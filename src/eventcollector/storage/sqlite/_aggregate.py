@@ -60,7 +60,7 @@ from eventcollector.storage._where import JSON_COLUMNS
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._bucket_counts import bucket_counts
-from eventcollector.storage.sqlite._facet_cache import FacetCache
+from eventcollector.storage.sqlite._facet_cache import FacetCache, hour_by_hour
 from eventcollector.storage.sqlite._rollups import (
     TAG_KEY,
     TAGGED_EVENTS,
@@ -326,8 +326,14 @@ def facets(
     split = split_by_hours(query)
     if split is None:
         # A filter no rollup answers: every field from one pass over the matching rows,
-        # which evaluates the filter once, not once per field (and once more to count).
-        total, counted = tally(conn, query, fields, reads.count(conn, _rolled_up_part(query)))
+        # which evaluates the filter once, not once per field (and once more to count);
+        # hour by hour where whole hours can be kept.
+        rolled_up = _rolled_up_part(query)
+        hours = split_by_hours(rolled_up)
+        if cache is None or hours is None or not hour_by_hour(query):
+            total, counted = tally(conn, query, fields, reads.count(conn, rolled_up))
+        else:
+            total, counted = cache.counts(conn, query, fields, hours)
         return [
             facet(field_text(f), c, sum(n for _, n in c) if f == TAG else total, top)
             for f, c in zip(fields, counted, strict=True)
@@ -341,12 +347,13 @@ def facets(
     scanned = [
         f for f in fields if f not in found and f != TAG and (f.path or f.name not in GROUP_FIELDS)
     ]
-    counted = (
-        tally(conn, query, scanned, total)[1]
-        if cache is None or not scanned
-        else (cache.counts(conn, query, scanned, split))
-    )
-    found.update(zip(scanned, counted, strict=True))
+    if scanned:
+        tallied = (
+            tally(conn, query, scanned, total)
+            if cache is None
+            else cache.counts(conn, query, scanned, split)
+        )
+        found.update(zip(scanned, tallied[1], strict=True))
     out = []
     for f in fields:
         if f == TAG:
