@@ -173,3 +173,16 @@ async def test_values_past_the_bounds_are_not_kept_and_still_counted(
     await _check(store, EVENTS, Query())
     await _check(store, EVENTS, Query())
     assert 0 < store._facet_cache._values <= 20
+
+
+async def test_retention_of_old_hours_keeps_the_recent_ones(store: SQLiteStorage) -> None:
+    """A cleanup makes stale only the hours it deleted from: retention running beside a
+    dashboard does not make every view a first one."""
+    query = Query(since=BASE + timedelta(hours=8))
+    await _check(store, EVENTS, query)
+    cache = store._facet_cache
+    counted = cache.misses
+    await store.cleanup_old_events(0, now=BASE + timedelta(hours=3))
+    await _check(store, [e for e in EVENTS if e.timestamp >= BASE + timedelta(hours=3)], query)
+    assert cache.misses == counted
+    assert cache.hits == counted

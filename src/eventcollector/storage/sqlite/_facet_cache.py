@@ -6,8 +6,9 @@ day of 1M events, about a second at 10M). The same facet is asked again and agai
 (Explore refreshes, a dashboard, a second user), and an hour that is over rarely
 changes. So each hour's counts are kept with the hour's version: the number of events
 in it (``hour_totals``; every insert into the hour raises it) and the events ever
-deleted (``event_meta``'s ``deleted_events``; every cleanup raises it). A kept count is
-used only while both are what they were when it was counted. Another process writing
+deleted from it (``event_meta``'s "deleted HOUR"; a cleanup raises the hours it deletes
+from, so retention of old hours leaves the recent ones kept). A kept count is used only
+while both are what they were when it was counted. Another process writing
 the file changes them as this one does. A change by raw SQL does not, and the rollups
 would be wrong after it too.
 
@@ -39,10 +40,13 @@ __all__ = ["COUNT_DELETED", "MAX_HOUR_VALUES", "MAX_KEPT_VALUES", "FacetCache", 
 MAX_KEPT_VALUES = 200_000  # ~100 bytes each: ~20 MB
 MAX_HOUR_VALUES = 1_000
 _HOUR = timedelta(hours=1)
-_DELETED = "SELECT value FROM event_meta WHERE key = 'deleted_events'"
-#: Run by cleanup in the transaction that deletes (parameter: how many).
+#: ``event_meta`` keys "deleted HOUR": the events ever deleted from that hour.
+_DELETED_PREFIX = "deleted "
+_DELETED = "SELECT substr(key, 9), value FROM event_meta WHERE key >= ? AND key <= ?"
+#: Run by cleanup before it deletes (parameter: a JSON array of the rowids).
 COUNT_DELETED = (
-    "INSERT INTO event_meta(key, value) VALUES ('deleted_events', ?)"
+    f"INSERT INTO event_meta(key, value) SELECT '{_DELETED_PREFIX}' || substr(e.timestamp, 1, 13),"
+    " count(*) FROM events e WHERE e.rowid IN (SELECT value FROM json_each(?)) GROUP BY 1"
     " ON CONFLICT(key) DO UPDATE SET value = value + excluded.value"
 )
 
@@ -169,14 +173,14 @@ def _has_sets(node: Filter) -> bool:
 
 def _versions(conn: sqlite3.Connection, split: HourSplit) -> dict[str, _Version]:
     """Each hour with events that the split or its edges touch: (events, deleted)."""
-    (deleted,) = conn.execute(_DELETED).fetchone() or (0,)
     edge_hours = [hour_text(edge.since) for edge in split.edges if edge.since is not None]
     low = "" if split.first_hour is None else min([split.first_hour, *edge_hours])
     high = "~" if split.end_hour is None else max([split.end_hour, *edge_hours])
+    deleted = dict(conn.execute(_DELETED, (_DELETED_PREFIX + low, _DELETED_PREFIX + high)))
     rows = conn.execute(
         "SELECT hour, n FROM hour_totals WHERE hour >= ? AND hour <= ?", (low, high)
     )
-    return {hour: (int(n), int(deleted)) for hour, n in rows}
+    return {hour: (int(n), int(deleted.get(hour, 0))) for hour, n in rows}
 
 
 def _bound(versions: dict[str, _Version], edge: Query) -> int:

@@ -46,7 +46,7 @@ def delete_chunk(tx: Transaction, query: Query) -> int:
         return 0
     rowids = orjson.dumps([v[0] for v in victims])
     update_rollups(conn, _SUBTRACT_FROM_ROLLUPS, (rowids,))  # while the rows are there to count
-    conn.execute(COUNT_DELETED, (len(victims),))  # kept facet counts are then stale
+    conn.execute(COUNT_DELETED, (rowids,))  # the kept facet counts of their hours go stale
     drop_empty_rollups(conn)
     conn.executemany(
         "INSERT INTO events_fts(events_fts, rowid, title, description) VALUES ('delete', ?, ?, ?)",
