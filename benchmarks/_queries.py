@@ -82,7 +82,7 @@ def _last_hour() -> Query:
 def _first_view(storage: Storage, call: Awaitable[Any]) -> Awaitable[Any]:
     """``call`` with the SQLite store's kept facet counts forgotten first."""
     if isinstance(storage, SQLiteStorage):
-        storage._facet_cache.clear()
+        storage._hour_cache.clear()
     return call
 
 

@@ -60,7 +60,12 @@ from eventcollector.storage._where import JSON_COLUMNS
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._bucket_counts import bucket_counts
-from eventcollector.storage.sqlite._facet_cache import FacetCache, hour_by_hour
+from eventcollector.storage.sqlite._hour_cache import (
+    HourCache,
+    facet_counts,
+    hour_by_hour,
+    hourly_groups,
+)
 from eventcollector.storage.sqlite._rollups import (
     TAG_KEY,
     TAGGED_EVENTS,
@@ -145,14 +150,17 @@ def _top_values(conn: sqlite3.Connection, query: Query, field: Field, top: int) 
 
 
 def aggregate(
-    conn: sqlite3.Connection, query: Query, spec: AggregateSpec, now: datetime
+    conn: sqlite3.Connection,
+    query: Query,
+    spec: AggregateSpec,
+    now: datetime,
+    cache: HourCache | None = None,
 ) -> AggregateResult:
+    """``cache``: the groups of whole hours kept between calls (``_hour_cache``)."""
     seconds = spec.bucket_seconds(query.since, query.until, now)
     until = query.until or now
     if spec.by and spec.metrics == (Metric("count"),) and split_by_hours(query) is None:
-        # Under a filter no rollup answers, ranking the keys first would evaluate it over
-        # every row once more: counts are grouped by every value and folded here.
-        folded, ranks = _fold(spec, _grouped(conn, query, spec, seconds, [[]] * len(spec.by)))
+        folded, ranks = _fold(spec, _every_value(conn, query, spec, seconds, cache))
         return finish(spec, seconds, query.since, until, folded, ranks)
     tops = [_top_values(conn, query, field, spec.top) for field in spec.by]
     orders = [[v for v, _, _ in ranked] + [OTHER] for ranked in tops]
@@ -162,6 +170,28 @@ def aggregate(
     if groups is None:
         groups = _grouped(conn, query, spec, seconds, tops)
     return finish(spec, seconds, query.since, until, groups, orders)
+
+
+def _every_value(
+    conn: sqlite3.Connection,
+    query: Query,
+    spec: AggregateSpec,
+    seconds: int | None,
+    cache: HourCache | None,
+) -> Groups:
+    """Counts by every value of the keys, under a filter no rollup answers: ranking the
+    keys first would evaluate it over every row once more. By hour where the buckets lie
+    within hours and the hours' groups can be kept."""
+    every_value: list[Ranked] = [[]] * len(spec.by)
+
+    def count(part: Query) -> Groups:
+        return _grouped(conn, part, spec, seconds, every_value)
+
+    hours = split_by_hours(_rolled_up_part(query))
+    within_hours = seconds is not None and _HOUR_SECONDS % seconds == 0
+    if cache is None or hours is None or not within_hours or not hour_by_hour(query):
+        return count(query)
+    return hourly_groups(cache, conn, query, hours, (spec.by, seconds), count)
 
 
 def _fold(spec: AggregateSpec, groups: Groups) -> tuple[Groups, list[list[Key]]]:
@@ -266,6 +296,7 @@ _SIDE_TAG_COUNTS = (
 )
 _UNTAGGED = "SELECT count(*) FROM (SELECT e.tags FROM events e{where}) WHERE tags = '[]'"
 _HOUR = timedelta(hours=1)
+_HOUR_SECONDS = 3_600
 #: Above this share of the store's events, reading every ``event_tags`` pair costs less
 #: than ``json_each`` over the matching rows (measured: even at about a third).
 _SIDE_TABLE_SHARE = 0.4
@@ -319,10 +350,10 @@ def facets(
     fields: Sequence[Field],
     top: int,
     literals: Mapping[Field, str] | None = None,
-    cache: FacetCache | None = None,
+    cache: HourCache | None = None,
 ) -> list[Facet]:
     """``literals``: the indexed data paths' expression text (see ``_indexes``);
-    ``cache``: the counts of whole hours kept between calls (``_facet_cache``)."""
+    ``cache``: the counts of whole hours kept between calls (``_hour_cache``)."""
     split = split_by_hours(query)
     if split is None:
         # A filter no rollup answers: every field from one pass over the matching rows,
@@ -333,7 +364,7 @@ def facets(
         if cache is None or hours is None or not hour_by_hour(query):
             total, counted = tally(conn, query, fields, reads.count(conn, rolled_up))
         else:
-            total, counted = cache.counts(conn, query, fields, hours)
+            total, counted = facet_counts(cache, conn, query, fields, hours)
         return [
             facet(field_text(f), c, sum(n for _, n in c) if f == TAG else total, top)
             for f, c in zip(fields, counted, strict=True)
@@ -351,7 +382,7 @@ def facets(
         tallied = (
             tally(conn, query, scanned, total)
             if cache is None
-            else cache.counts(conn, query, scanned, split)
+            else facet_counts(cache, conn, query, scanned, split)
         )
         found.update(zip(scanned, tallied[1], strict=True))
     out = []

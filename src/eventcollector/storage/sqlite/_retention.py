@@ -11,7 +11,7 @@ import orjson
 
 from eventcollector.query import Query
 from eventcollector.storage.sqlite import _sql as sql
-from eventcollector.storage.sqlite._facet_cache import COUNT_DELETED
+from eventcollector.storage.sqlite._hour_cache import COUNT_DELETED
 from eventcollector.storage.sqlite._ingest import settle_journal
 from eventcollector.storage.sqlite._rollups import (
     drop_empty_rollups,

@@ -57,7 +57,7 @@ from eventcollector.storage.sqlite._connection import (
     refuse_network_filesystem,
 )
 from eventcollector.storage.sqlite._dialect import DIALECT
-from eventcollector.storage.sqlite._facet_cache import FacetCache
+from eventcollector.storage.sqlite._hour_cache import HourCache
 from eventcollector.storage.sqlite._ingest import insert_batches, settle_journal
 from eventcollector.storage.sqlite._retention import CLEANUP_CHUNK, delete_chunk
 from eventcollector.storage.sqlite._schema import NotOurDatabase, migrate
@@ -108,7 +108,7 @@ class SQLiteStorage:
         self._insert_batches = partial(insert_batches, announce=self._announce_issues)
         #: Indexed data paths -> the expression text their index is built on.
         self._literals: dict[Field, str] = {}
-        self._facet_cache = FacetCache()
+        self._hour_cache = HourCache()
         self._lease = alerts.Lease(self.path)
 
     # -- lifecycle -----------------------------------------------------------
@@ -329,7 +329,13 @@ class SQLiteStorage:
         """Groups and metrics over the matching events (see ``eventcollector.aggregation``)."""
         now = datetime.now(UTC)
         return await self._read(
-            partial(aggregation.aggregate, query=self._plan(query.unbounded), spec=spec, now=now)
+            partial(
+                aggregation.aggregate,
+                query=self._plan(query.unbounded),
+                spec=spec,
+                now=now,
+                cache=self._hour_cache,
+            )
         )
 
     async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
@@ -341,7 +347,7 @@ class SQLiteStorage:
                 fields=fields,
                 top=top,
                 literals=self._literals,
-                cache=self._facet_cache,
+                cache=self._hour_cache,
             )
         )
 

@@ -1,4 +1,4 @@
-"""Facet counts kept per whole hour (``_facet_cache``): what users must not notice.
+"""Facet counts kept per whole hour (``_hour_cache``): what users must not notice.
 
 Every answer equals the reference's, before and after what changes an hour: a late event
 into a kept hour, a cleanup (by age or by filter), another process writing the file; and
@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from _common import make_event
-from eventcollector.aggregation import facet_fields, identity
-from eventcollector.aggregation_reference import facet_events
+from eventcollector.aggregation import AggregateSpec, facet_fields, identity
+from eventcollector.aggregation_reference import aggregate_events, facet_events
 from eventcollector.filters import parse_filter
 from eventcollector.model import Event
 from eventcollector.query import Query
-from eventcollector.storage.sqlite import SQLiteStorage, _facet_cache
+from eventcollector.storage.sqlite import SQLiteStorage, _hour_cache
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = BASE + timedelta(days=2)
@@ -80,7 +80,7 @@ async def test_a_second_call_reads_the_kept_hours_and_agrees(
         until=BASE + timedelta(hours=11),
         where=None if text is None else parse_filter(text),
     )
-    cache = store._facet_cache
+    cache = store._hour_cache
     await _check(store, EVENTS, query)
     counted = cache.misses
     await _check(store, EVENTS, query)
@@ -164,15 +164,15 @@ async def test_any_time_range_agrees_cold_and_warm(store: SQLiteStorage) -> None
 async def test_values_past_the_bounds_are_not_kept_and_still_counted(
     store: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_facet_cache, "MAX_HOUR_VALUES", 3)  # data.stage has 5 an hour
+    monkeypatch.setattr(_hour_cache, "MAX_HOUR_VALUES", 3)  # data.stage has 5 an hour
     await _check(store, EVENTS, Query())
     await _check(store, EVENTS, Query())
-    assert store._facet_cache.hits == 0
-    monkeypatch.setattr(_facet_cache, "MAX_HOUR_VALUES", 1_000)
-    monkeypatch.setattr(_facet_cache, "MAX_KEPT_VALUES", 20)  # a few hours' worth
+    assert store._hour_cache.hits == 0
+    monkeypatch.setattr(_hour_cache, "MAX_HOUR_VALUES", 1_000)
+    monkeypatch.setattr(_hour_cache, "MAX_KEPT_VALUES", 20)  # a few hours' worth
     await _check(store, EVENTS, Query())
     await _check(store, EVENTS, Query())
-    assert 0 < store._facet_cache._values <= 20
+    assert 0 < store._hour_cache._size <= 20
 
 
 async def test_retention_of_old_hours_keeps_the_recent_ones(store: SQLiteStorage) -> None:
@@ -180,9 +180,62 @@ async def test_retention_of_old_hours_keeps_the_recent_ones(store: SQLiteStorage
     dashboard does not make every view a first one."""
     query = Query(since=BASE + timedelta(hours=8))
     await _check(store, EVENTS, query)
-    cache = store._facet_cache
+    cache = store._hour_cache
     counted = cache.misses
     await store.cleanup_old_events(0, now=BASE + timedelta(hours=3))
     await _check(store, [e for e in EVENTS if e.timestamp >= BASE + timedelta(hours=3)], query)
     assert cache.misses == counted
     assert cache.hits == counted
+
+
+SPECS = [
+    AggregateSpec.parse(["severity"], interval="15m"),
+    AggregateSpec.parse(["data.stage", "system"], interval="1h", top=2),
+    AggregateSpec.parse(["data.n"], interval="5m"),
+]
+
+
+async def _check_aggregate(
+    store: SQLiteStorage, events: list[Event], query: Query, spec: AggregateSpec
+) -> None:
+    got = await store.aggregate(query, spec)
+    want = aggregate_events(events, query, spec, NOW)
+    assert [(r.bucket, r.keys, r.values) for r in got.rows] == [
+        (r.bucket, r.keys, r.values) for r in want.rows
+    ], (query, spec)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=["15m-severity", "1h-stage-system", "5m-n"])
+async def test_counts_by_bucket_under_a_filter_keep_their_hours_and_agree(
+    store: SQLiteStorage, spec: AggregateSpec
+) -> None:
+    """Counts by a bucket within the hour under a filter: every whole hour's groups are
+    kept; late events and a cleanup change the hours they touch."""
+    events = list(EVENTS)
+    queries = [
+        Query(
+            since=BASE + timedelta(minutes=50),
+            until=BASE + timedelta(hours=12, minutes=7),
+            where=parse_filter(text),
+        )
+        for text in KEPT_FILTERS
+        if text is not None
+    ]
+    cache = store._hour_cache
+    for query in queries:
+        await _check_aggregate(store, events, query, spec)
+    counted = cache.misses
+    assert counted > 0
+    for query in queries:
+        await _check_aggregate(store, events, query, spec)
+    assert (cache.misses, cache.hits) == (counted, counted)
+    late = _event(1, 4 * 60 + 20, data={"stage": "build", "n": 3})
+    await store.append([late])
+    events.append(late)
+    await store.cleanup_old_events(0, now=BASE + timedelta(hours=3))
+    events = [e for e in events if e.timestamp >= BASE + timedelta(hours=3)]
+    for query in queries:
+        await _check_aggregate(store, events, query, spec)
+    for text in ONE_PASS_FILTERS:  # counted in one pass, as before
+        query = queries[0].with_(where=parse_filter(text))
+        await _check_aggregate(store, events, query, spec)
