@@ -72,7 +72,7 @@ from eventcollector.storage.sqlite._rollups import (
     quarter_serves,
     tag_counts,
 )
-from eventcollector.storage.sqlite._tally import integral, tally
+from eventcollector.storage.sqlite._tally import CHUNK_ROWS, integral, tally
 
 __all__ = ["aggregate", "facets"]
 
@@ -362,7 +362,7 @@ def facets(
         rolled_up = _rolled_up_part(query)
         hours = split_by_hours(rolled_up)
         if cache is None or hours is None or not hour_by_hour(query):
-            total, counted = tally(conn, query, fields, reads.count(conn, rolled_up))
+            total, counted = tally(conn, query, fields, _candidates(conn, query, rolled_up))
         else:
             total, counted = facet_counts(cache, conn, query, fields, hours)
         return [
@@ -396,6 +396,14 @@ def facets(
             counts = [(v, n) for v, _, n in _top_values(conn, query, f, top)]
         out.append(facet(field_text(f), counts, total, top))
     return out
+
+
+def _candidates(conn: sqlite3.Connection, query: Query, rolled_up: Query) -> int:
+    """At most the events ``query`` matches: the rollups' count of ``rolled_up`` when it
+    is small enough for one pass, else the exact count. A full-text filter may match few
+    of many (its set is computed again by every statement of a ranged pass)."""
+    upper = reads.count(conn, rolled_up)
+    return upper if upper <= CHUNK_ROWS else reads.count(conn, query)
 
 
 def _rolled_up_part(query: Query) -> Query:
