@@ -239,3 +239,17 @@ async def test_counts_by_bucket_under_a_filter_keep_their_hours_and_agree(
     for text in ONE_PASS_FILTERS:  # counted in one pass, as before
         query = queries[0].with_(where=parse_filter(text))
         await _check_aggregate(store, events, query, spec)
+
+
+async def test_a_range_of_more_hours_than_kept_is_counted_in_one_pass(
+    store: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_hour_cache, "MAX_HOURS", 3)
+    spec = SPECS[0]
+    for text in KEPT_FILTERS:
+        query = Query(until=NOW, where=None if text is None else parse_filter(text))
+        await _check(store, EVENTS, query)
+        await _check_aggregate(store, EVENTS, query, spec)
+    assert (store._hour_cache.hits, store._hour_cache.misses) == (0, 0)
+    await _check(store, EVENTS, Query(since=BASE + timedelta(hours=12)))  # 3 whole hours
+    assert store._hour_cache.misses > 0

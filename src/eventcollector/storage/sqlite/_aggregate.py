@@ -189,9 +189,11 @@ def _every_value(
 
     hours = split_by_hours(_rolled_up_part(query))
     within_hours = seconds is not None and _HOUR_SECONDS % seconds == 0
-    if cache is None or hours is None or not within_hours or not hour_by_hour(query):
-        return count(query)
-    return hourly_groups(cache, conn, query, hours, (spec.by, seconds), count)
+    if cache is not None and hours is not None and within_hours and hour_by_hour(query):
+        groups = hourly_groups(cache, conn, query, hours, (spec.by, seconds), count)
+        if groups is not None:
+            return groups
+    return count(query)
 
 
 def _fold(spec: AggregateSpec, groups: Groups) -> tuple[Groups, list[list[Key]]]:
@@ -361,10 +363,12 @@ def facets(
         # hour by hour where whole hours can be kept.
         rolled_up = _rolled_up_part(query)
         hours = split_by_hours(rolled_up)
-        if cache is None or hours is None or not hour_by_hour(query):
-            total, counted = tally(conn, query, fields, _candidates(conn, query, rolled_up))
-        else:
-            total, counted = facet_counts(cache, conn, query, fields, hours)
+        tallied = None
+        if cache is not None and hours is not None and hour_by_hour(query):
+            tallied = facet_counts(cache, conn, query, fields, hours)
+        if tallied is None:
+            tallied = tally(conn, query, fields, _candidates(conn, query, rolled_up))
+        total, counted = tallied
         return [
             facet(field_text(f), c, sum(n for _, n in c) if f == TAG else total, top)
             for f, c in zip(fields, counted, strict=True)
@@ -379,12 +383,9 @@ def facets(
         f for f in fields if f not in found and f != TAG and (f.path or f.name not in GROUP_FIELDS)
     ]
     if scanned:
-        tallied = (
-            tally(conn, query, scanned, total)
-            if cache is None
-            else facet_counts(cache, conn, query, scanned, split)
-        )
-        found.update(zip(scanned, tallied[1], strict=True))
+        kept = None if cache is None else facet_counts(cache, conn, query, scanned, split)
+        _, counted = tally(conn, query, scanned, total) if kept is None else kept
+        found.update(zip(scanned, counted, strict=True))
     out = []
     for f in fields:
         if f == TAG:

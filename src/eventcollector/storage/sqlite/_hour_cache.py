@@ -18,7 +18,7 @@ more than half an hour as its hour less the rest). A filter that searches the fu
 or names issues is counted in one pass instead (``hour_by_hour``). Up to
 ``MAX_KEPT_VALUES`` values are kept in all, the least recently used dropped first. An
 hour with more than ``MAX_HOUR_VALUES`` distinct values of a field, or groups, is not
-kept (ids, say).
+kept (ids, say), and a range of more than ``MAX_HOURS`` hours is counted in one pass.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from eventcollector.storage.sqlite._tally import Counts, tally
 
 __all__ = [
     "COUNT_DELETED",
+    "MAX_HOURS",
     "MAX_HOUR_VALUES",
     "MAX_KEPT_VALUES",
     "HourCache",
@@ -50,6 +51,9 @@ __all__ = [
 
 MAX_KEPT_VALUES = 200_000  # ~100 bytes each: ~20 MB
 MAX_HOUR_VALUES = 1_000
+#: A range of more hours with events is counted in one pass: a statement an hour would
+#: cost more than it saves, and their values would not all stay kept.
+MAX_HOURS = 31 * 24
 _HOUR = timedelta(hours=1)
 #: ``event_meta`` keys "deleted HOUR": the events ever deleted from that hour.
 _DELETED_PREFIX = "deleted "
@@ -118,15 +122,18 @@ def facet_counts(
     query: Query,
     fields: Sequence[Field],
     split: HourSplit,
-) -> tuple[int, list[Counts]]:
+) -> tuple[int, list[Counts]] | None:
     """The events ``query`` matches and each field's counts over them: whole hours kept
-    or counted, edges counted. ``split`` divides the query's time range (its edges'
-    filters are not read: only their bounds)."""
+    or counted, edges counted; None past ``MAX_HOURS``. ``split`` divides the query's
+    time range (its edges' filters are not read: only their bounds)."""
     versions = _versions(conn, split)
+    hours = _whole_hours(versions, split)
+    if hours is None:
+        return None
     base = query.with_(since=None, until=None)
     total = 0
     merged: list[Counter[tuple[int, Key]]] = [Counter() for _ in fields]
-    for hour, version in _whole_hours(versions, split):
+    for hour, version in hours:
         total += _add(merged, _facet_hour(cache, conn, base, fields, hour, version))
     for bounds in split.edges:
         edge = query.with_(since=bounds.since, until=bounds.until)
@@ -172,14 +179,18 @@ def hourly_groups(
     split: HourSplit,
     shape: Hashable,
     count: Callable[[Query], Groups],
-) -> Groups:
+) -> Groups | None:
     """An aggregate's groups over ``query``, in buckets within an hour: each whole
     hour's kept or counted by ``count`` (``shape`` names what it counts), the edges
-    counted. A bucket lies within one hour, so the hours' groups never overlap."""
+    counted; None past ``MAX_HOURS``. A bucket lies within one hour, so the hours'
+    groups never overlap."""
     versions = _versions(conn, split)
+    hours = _whole_hours(versions, split)
+    if hours is None:
+        return None
     base = query.with_(since=None, until=None)
     groups: Groups = {}
-    for hour, version in _whole_hours(versions, split):
+    for hour, version in hours:
         key = ("groups", shape, base, hour)
         counted: Groups | None = cache.get(key, version)
         if counted is None:
@@ -193,13 +204,17 @@ def hourly_groups(
     return groups
 
 
-def _whole_hours(versions: dict[str, _Version], split: HourSplit) -> Iterator[tuple[str, _Version]]:
-    for hour, version in versions.items():
-        if split.first_hour is not None and hour < split.first_hour:
-            continue  # an edge's hour
-        if split.end_hour is not None and hour >= split.end_hour:
-            continue
-        yield hour, version
+def _whole_hours(
+    versions: dict[str, _Version], split: HourSplit
+) -> list[tuple[str, _Version]] | None:
+    """The split's whole hours with events; None when they are more than ``MAX_HOURS``."""
+    hours = [
+        (hour, version)
+        for hour, version in versions.items()
+        if (split.first_hour is None or hour >= split.first_hour)
+        and (split.end_hour is None or hour < split.end_hour)
+    ]
+    return None if len(hours) > MAX_HOURS else hours
 
 
 def hour_by_hour(query: Query) -> bool:
