@@ -90,6 +90,10 @@ async def test_a_second_call_reads_the_kept_hours_and_agrees(
     assert counted > 0
     assert cache.misses == counted  # every whole hour was kept
     assert cache.hits == counted
+    kept = (await store.health())["hour_cache"]
+    assert (kept["hits"], kept["misses"]) == (counted, counted)
+    assert kept["hours"] > 0
+    assert kept["values"] > 0
 
 
 async def test_kept_hours_follow_late_events_cleanups_and_other_writers(

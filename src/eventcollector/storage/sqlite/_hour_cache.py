@@ -86,6 +86,16 @@ class HourCache:
             self._kept.clear()
             self._size = 0
 
+    def stats(self) -> dict[str, int]:
+        """For /health: what is kept, and how often it answered."""
+        with self._lock:
+            return {
+                "hours": len(self._kept),
+                "values": self._size,
+                "hits": self.hits,
+                "misses": self.misses,
+            }
+
     def get(self, key: Hashable, version: _Version) -> Any:
         """The value kept under ``key`` at ``version``, else None."""
         with self._lock:

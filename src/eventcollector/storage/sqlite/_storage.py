@@ -469,6 +469,7 @@ class SQLiteStorage:
                 # Non-zero after a read only while the writer cannot settle (a full disk).
                 "journaled_events": conn.execute(_JOURNAL_COUNT).fetchone()[0],
                 "indexes": indexes.list_indexes(conn),
+                "hour_cache": self._hour_cache.stats(),
             }
 
         return await self._read(check)
