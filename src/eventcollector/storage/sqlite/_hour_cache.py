@@ -49,7 +49,7 @@ __all__ = [
     "hourly_groups",
 ]
 
-MAX_KEPT_VALUES = 200_000  # ~100 bytes each: ~20 MB
+MAX_KEPT_VALUES = 200_000  # ~100 bytes a facet value, ~300 a group: 20-60 MB
 MAX_HOUR_VALUES = 1_000
 #: A range of more hours with events is counted in one pass: a statement an hour would
 #: cost more than it saves, and their values would not all stay kept.
