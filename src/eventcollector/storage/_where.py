@@ -125,8 +125,9 @@ class Dialect(ABC):
     def has_tag(self) -> str: ...
 
     @abstractmethod
-    def issue_events(self, condition: str) -> str:
-        """The event is in an issue (``issues i``) for which ``condition`` holds."""
+    def issue_events(self, condition: str, p: Params) -> str:
+        """The event is in an issue (``issues i``) for which ``condition`` holds (its
+        values already in ``p``)."""
 
     @abstractmethod
     def text(
@@ -251,7 +252,7 @@ def _prefix(node: Prefix, d: Dialect, p: Params) -> str:
     if field.name == "tag":
         return d.tag_range(low, high, p)
     if field.name == "fingerprint":
-        return d.issue_events(_range("i.fingerprint", low, high, p) if low else d.true)
+        return d.issue_events(_range("i.fingerprint", low, high, p) if low else d.true, p)
     column = COLUMNS[field.name]
     if not low:
         return f"{column} IS NOT NULL"
@@ -272,7 +273,7 @@ def _exists(node: Exists, d: Dialect, p: Params) -> str:
     if field.name == "tag":
         return d.has_tag()
     if field.name == "fingerprint":
-        return d.issue_events(d.true)
+        return d.issue_events(d.true, p)
     column = COLUMNS[field.name]
     return f"{column} IS NOT NULL" if field.name in _NOT_TEXT else f"{column} <> ''"
 
@@ -306,7 +307,7 @@ def _fixed_compare(node: Compare, d: Dialect, p: Params) -> str:
     if name == "tag":
         return d.tags_any((value,), p)  # type: ignore[arg-type]
     if name == "fingerprint":
-        return d.issue_events(f"i.fingerprint = {p.add(value)}")
+        return d.issue_events(f"i.fingerprint = {p.add(value)}", p)
     if name == "severity" and node.op != "=":
         names = _severity_names(node.op, value)  # type: ignore[arg-type]
         return d.any_of("e.severity", names, p) if names else d.false
@@ -323,7 +324,7 @@ def _fixed_any_of(node: AnyOf, d: Dialect, p: Params) -> str:
     if name == "tag":
         return d.tags_any(node.values, p)  # type: ignore[arg-type]
     if name == "fingerprint":
-        return d.issue_events(d.any_of("i.fingerprint", node.values, p))  # type: ignore[arg-type]
+        return d.issue_events(d.any_of("i.fingerprint", node.values, p), p)  # type: ignore[arg-type]
     if name in _NOT_TEXT:
         terms = [_fixed_compare(Compare(node.field, "=", v), d, p) for v in node.values]
         return "(" + " OR ".join(terms) + ")"

@@ -68,7 +68,7 @@ class PostgresDialect(Dialect):
     def has_tag(self) -> str:
         return "cardinality(e.tags) > 0"
 
-    def issue_events(self, condition: str) -> str:
+    def issue_events(self, condition: str, p: _where.Params) -> str:
         return (
             "e.id IN (SELECT ei.event_id FROM event_issues ei"
             f" JOIN issues i ON i.id = ei.issue_id WHERE {condition})"

@@ -60,19 +60,15 @@ from eventcollector.storage._where import JSON_COLUMNS
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._bucket_counts import bucket_counts
-from eventcollector.storage.sqlite._hour_cache import (
-    HourCache,
-    facet_counts,
-    hour_by_hour,
-    hourly_groups,
-)
+from eventcollector.storage.sqlite._hour_cache import HourCache, facet_counts, hourly_groups
 from eventcollector.storage.sqlite._rollups import (
     TAG_KEY,
     TAGGED_EVENTS,
     quarter_serves,
     tag_counts,
 )
-from eventcollector.storage.sqlite._tally import CHUNK_ROWS, integral, tally
+from eventcollector.storage.sqlite._select import expanded_match
+from eventcollector.storage.sqlite._tally import CHUNK_ROWS, integral, set_bounds, tally
 
 __all__ = ["aggregate", "facets"]
 
@@ -127,8 +123,10 @@ class _Select:
             self.params += [path, path]
         return f"c{i}"
 
-    def source(self, query: Query) -> tuple[str, list[Any]]:
-        where_sql, params = sql.where(query)
+    def source(
+        self, query: Query, rowids: tuple[int, int] | None = None, match: str | None = None
+    ) -> tuple[str, list[Any]]:
+        where_sql, params = sql.where(query, match=match, rowids=rowids)
         columns = ", ".join(self.columns) or "1"
         return f"(SELECT {columns} FROM events e{where_sql})", [*self.params, *params]
 
@@ -183,13 +181,14 @@ def _every_value(
     keys first would evaluate it over every row once more. By hour where the buckets lie
     within hours and the hours' groups can be kept."""
     every_value: list[Ranked] = [[]] * len(spec.by)
+    match = _expanded(conn, query)
 
     def count(part: Query) -> Groups:
-        return _grouped(conn, part, spec, seconds, every_value)
+        return _grouped(conn, part, spec, seconds, every_value, match)
 
     hours = split_by_hours(_rolled_up_part(query))
     within_hours = seconds is not None and _HOUR_SECONDS % seconds == 0
-    if cache is not None and hours is not None and within_hours and hour_by_hour(query):
+    if cache is not None and hours is not None and within_hours:
         groups = hourly_groups(cache, conn, query, hours, (spec.by, seconds), count)
         if groups is not None:
             return groups
@@ -226,6 +225,7 @@ def _grouped(
     spec: AggregateSpec,
     seconds: int | None,
     tops: list[Ranked],
+    match: str | None = None,
 ) -> Groups:
     select = _Select()
     outer: list[str] = []
@@ -247,7 +247,7 @@ def _grouped(
         select.number,
         lambda column, _: f"json_group_array({column}) FILTER (WHERE {column} IS NOT NULL)",
     )
-    source, params = select.source(query)
+    source, params = select.source(query, set_bounds(conn, query), match)
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(keys))}" if keys else ""
     rows = conn.execute(
         f"SELECT {', '.join(outer)} FROM {source}{group}", [*outer_params, *params]
@@ -363,11 +363,12 @@ def facets(
         # hour by hour where whole hours can be kept.
         rolled_up = _rolled_up_part(query)
         hours = split_by_hours(rolled_up)
+        match = _expanded(conn, query)
         tallied = None
-        if cache is not None and hours is not None and hour_by_hour(query):
-            tallied = facet_counts(cache, conn, query, fields, hours)
+        if cache is not None and hours is not None:
+            tallied = facet_counts(cache, conn, query, fields, hours, match)
         if tallied is None:
-            tallied = tally(conn, query, fields, _candidates(conn, query, rolled_up))
+            tallied = tally(conn, query, fields, _candidates(conn, query, rolled_up), match)
         total, counted = tallied
         return [
             facet(field_text(f), c, sum(n for _, n in c) if f == TAG else total, top)
@@ -397,6 +398,13 @@ def facets(
             counts = [(v, n) for v, _, n in _top_values(conn, query, f, top)]
         out.append(facet(field_text(f), counts, total, top))
     return out
+
+
+def _expanded(conn: sqlite3.Connection, query: Query) -> str | None:
+    """The FTS5 query of ``query.search`` with each prefix replaced by the words it
+    starts: statements over parts of the range (hours, rowid ranges) then each read the
+    posting lists lazily, where a prefix query merges every word's list each time."""
+    return None if query.search is None else expanded_match(conn, query.search)
 
 
 def _candidates(conn: sqlite3.Connection, query: Query, rolled_up: Query) -> int:

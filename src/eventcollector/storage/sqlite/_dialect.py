@@ -46,8 +46,16 @@ def _json_path(root: str, keys: tuple[str, ...]) -> str:
 
 
 class SQLiteDialect(Dialect):
+    """``rowids``: bounds on the rowids a statement may select (from ``rowid_blocks``),
+    which the sets computed over the whole store (the full-text match, an issue's events)
+    are then restricted to: a statement over one hour or one range of rows computes only
+    its part of them."""
+
     true = "1"
     false = "0"
+
+    def __init__(self, rowids: tuple[int, int] | None = None) -> None:
+        self.rowids = rowids
 
     def timestamp(self, value: datetime) -> Any:
         return format_timestamp(value)
@@ -76,10 +84,11 @@ class SQLiteDialect(Dialect):
     def has_tag(self) -> str:
         return "e.tags <> '[]'"
 
-    def issue_events(self, condition: str) -> str:
+    def issue_events(self, condition: str, p: Params) -> str:
+        within = self._within("ei.event_rowid", p)
         return (
             "e.rowid IN (SELECT ei.event_rowid FROM event_issues ei"
-            f" JOIN issues i ON i.id = ei.issue_id WHERE {condition})"
+            f" JOIN issues i ON i.id = ei.issue_id WHERE {condition}{within})"
         )
 
     def text(
@@ -95,8 +104,15 @@ class SQLiteDialect(Dialect):
         plus = "" if drives else "+"
         query = fts_query(words, phrase) if match is None else match
         return (
-            f"{plus}e.rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH {p.add(query)})"
+            f"{plus}e.rowid IN (SELECT rowid FROM events_fts"
+            f" WHERE events_fts MATCH {p.add(query)}{self._within('rowid', p)})"
         )
+
+    def _within(self, rowid: str, p: Params) -> str:
+        if self.rowids is None:
+            return ""
+        low, high = self.rowids
+        return f" AND {rowid} BETWEEN {p.add(low)} AND {p.add(high)}"
 
     # -- data paths: each use binds the path again (``?`` are positional) ----------
 

@@ -14,8 +14,7 @@ them as this one does. A change by raw SQL does not, and the rollups would be wr
 after it too.
 
 The edges, the partial hours at either end, are counted as they come (a facet's edge of
-more than half an hour as its hour less the rest). A filter that searches the full text
-or names issues is counted in one pass instead (``hour_by_hour``). Up to
+more than half an hour as its hour less the rest). Up to
 ``MAX_KEPT_VALUES`` values are kept in all, the least recently used dropped first. An
 hour with more than ``MAX_HOUR_VALUES`` distinct values of a field, or groups, is not
 kept (ids, say), and a range of more than ``MAX_HOURS`` hours is counted in one pass.
@@ -32,7 +31,7 @@ from datetime import timedelta
 from typing import Any
 
 from eventcollector.aggregation import Groups, Key, identity
-from eventcollector.filters import And, Field, Filter, Not, Or, Text
+from eventcollector.filters import Field
 from eventcollector.query import Query
 from eventcollector.storage._hour_split import HourSplit, hour_start, hour_text
 from eventcollector.storage.sqlite._reads import rest_of_hour
@@ -45,7 +44,6 @@ __all__ = [
     "MAX_KEPT_VALUES",
     "HourCache",
     "facet_counts",
-    "hour_by_hour",
     "hourly_groups",
 ]
 
@@ -132,10 +130,12 @@ def facet_counts(
     query: Query,
     fields: Sequence[Field],
     split: HourSplit,
+    match: str | None = None,
 ) -> tuple[int, list[Counts]] | None:
     """The events ``query`` matches and each field's counts over them: whole hours kept
     or counted, edges counted; None past ``MAX_HOURS``. ``split`` divides the query's
-    time range (its edges' filters are not read: only their bounds)."""
+    time range (its edges' filters are not read: only their bounds); ``match`` as for
+    ``tally``."""
     versions = _versions(conn, split)
     hours = _whole_hours(versions, split)
     if hours is None:
@@ -144,17 +144,17 @@ def facet_counts(
     total = 0
     merged: list[Counter[tuple[int, Key]]] = [Counter() for _ in fields]
     for hour, version in hours:
-        total += _add(merged, _facet_hour(cache, conn, base, fields, hour, version))
+        total += _add(merged, _facet_hour(cache, conn, base, fields, hour, version, match))
     for bounds in split.edges:
         edge = query.with_(since=bounds.since, until=bounds.until)
         rest = rest_of_hour(edge)
         if rest is None or rest[0] not in versions:
-            total += _add(merged, tally(conn, edge, fields, _bound(versions, edge)))
+            total += _add(merged, tally(conn, edge, fields, _bound(versions, edge), match))
             continue
         # More than half its hour: the hour's counts (kept, mostly) less the rest.
         hour, rest_query = rest
-        total += _add(merged, _facet_hour(cache, conn, base, fields, hour, versions[hour]))
-        total -= _add(merged, tally(conn, rest_query, fields, versions[hour][0]), -1)
+        total += _add(merged, _facet_hour(cache, conn, base, fields, hour, versions[hour], match))
+        total -= _add(merged, tally(conn, rest_query, fields, versions[hour][0], match), -1)
     return total, [[(key, n) for (_, key), n in c.items() if n > 0] for c in merged]
 
 
@@ -165,6 +165,7 @@ def _facet_hour(
     fields: Sequence[Field],
     hour: str,
     version: _Version,
+    match: str | None,
 ) -> tuple[int, list[Counts]]:
     key = ("facets", base, hour)
     kept: _Facets | None = cache.get(key, version)
@@ -172,7 +173,8 @@ def _facet_hour(
     if kept is not None and not missing:
         return kept.total, [kept.counts[f] for f in fields]
     start = hour_start(hour)
-    total, counted = tally(conn, base.with_(since=start, until=start + _HOUR), missing, version[0])
+    in_hour = base.with_(since=start, until=start + _HOUR)
+    total, counted = tally(conn, in_hour, missing, version[0], match)
     fresh = dict(zip(missing, counted, strict=True))
     known = {f: c for f, c in fresh.items() if len(c) <= MAX_HOUR_VALUES}
     if kept is not None:
@@ -225,23 +227,6 @@ def _whole_hours(
         and (split.end_hour is None or hour < split.end_hour)
     ]
     return None if len(hours) > MAX_HOURS else hours
-
-
-def hour_by_hour(query: Query) -> bool:
-    """Whether ``query``'s facets may be counted hour by hour: not when it searches the
-    full text or names issues. Their conditions are sets computed over the whole store
-    (an FTS5 match, an issue's events), once per statement, so once per hour."""
-    return query.search is None and (query.where is None or not _has_sets(query.where))
-
-
-def _has_sets(node: Filter) -> bool:
-    if isinstance(node, Text):
-        return True
-    if isinstance(node, Not):
-        return _has_sets(node.operand)
-    if isinstance(node, And | Or):
-        return any(_has_sets(n) for n in node.operands)
-    return node.field.name == "fingerprint"
 
 
 def _versions(conn: sqlite3.Connection, split: HourSplit) -> dict[str, _Version]:

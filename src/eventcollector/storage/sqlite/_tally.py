@@ -18,14 +18,14 @@ from typing import Any
 import orjson
 
 from eventcollector.aggregation import TAG, Key, identity
-from eventcollector.filters import Field
+from eventcollector.filters import And, Field, Filter, Not, Or, Text
 from eventcollector.query import Query
 from eventcollector.storage._sql_common import AGGREGATE_COLUMNS
 from eventcollector.storage._where import JSON_COLUMNS
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._select import rowid_span
 
-__all__ = ["CHUNK_ROWS", "integral", "tally"]
+__all__ = ["CHUNK_ROWS", "has_sets", "integral", "set_bounds", "tally"]
 
 #: Rows tallied by one statement: as Python objects their values take ~420 bytes an
 #: event for five fields (tracemalloc: 53 MiB at 126k events), so at most ~85 MiB.
@@ -35,17 +35,22 @@ Counts = list[tuple[Key, int]]
 
 
 def tally(
-    conn: sqlite3.Connection, query: Query, fields: Sequence[Field], candidates: int
+    conn: sqlite3.Connection,
+    query: Query,
+    fields: Sequence[Field],
+    candidates: int,
+    match: str | None = None,
 ) -> tuple[int, list[Counts]]:
     """The matching events, and per field its values' counts. A tag is counted once
     per (event, tag), an event without tags under None, as ``aggregation.tag_facet``
-    counts them. ``candidates`` bounds the matching events from above (a rollup's count)."""
+    counts them. ``candidates`` bounds the matching events from above (a rollup's count);
+    ``match``: the FTS5 query of ``query.search`` with its prefixes expanded (``_select``)."""
     if not fields:
         return 0, []
     try:
-        return _tally(conn, query, fields, candidates, _TAG_LIST)
+        return _tally(conn, query, fields, candidates, match, _TAG_LIST)
     except _OtherTagText:
-        return _tally(conn, query, fields, candidates, _TAG_LIST_PARSED)
+        return _tally(conn, query, fields, candidates, match, _TAG_LIST_PARSED)
 
 
 def _tally(
@@ -53,6 +58,7 @@ def _tally(
     query: Query,
     fields: Sequence[Field],
     candidates: int,
+    match: str | None,
     tag_list: str,
 ) -> tuple[int, list[Counts]]:
     columns, params = [], []
@@ -64,19 +70,23 @@ def _tally(
             params.append(sql.key_path(f))
         else:
             columns.append(f"json_group_array({AGGREGATE_COLUMNS[f.name]})")
-    where_sql, where_params = sql.where(query)
     select = f"SELECT count(*), {', '.join(columns)} FROM events e"
     if candidates <= CHUNK_ROWS:
+        where_sql, where_params = sql.where(query, match=match, rowids=set_bounds(conn, query))
         row = conn.execute(select + where_sql, [*params, *where_params]).fetchone()
         return _decoded(fields, row)
     # NOT INDEXED: each range is read by rowid; an index of the filter's (on timestamp,
     # say) would otherwise be walked whole for every range.
-    ranged = f"{select} NOT INDEXED{where_sql or ' WHERE 1'} AND e.rowid BETWEEN ? AND ?"
     first, last = rowid_span(conn, query)
+    sets = has_sets(query)
+    where_sql, where_params = sql.where(query, match=match)
     total = 0
     merged: list[Counter[tuple[int, Key]]] = [Counter() for _ in fields]
     for low in range(first, last + 1, CHUNK_ROWS):
-        bounds = [low, min(low + CHUNK_ROWS - 1, last)]
+        bounds = (low, min(low + CHUNK_ROWS - 1, last))
+        if sets:  # computed again for each range: only its part
+            where_sql, where_params = sql.where(query, match=match, rowids=bounds)
+        ranged = f"{select} NOT INDEXED{where_sql or ' WHERE 1'} AND e.rowid BETWEEN ? AND ?"
         row = conn.execute(ranged, [*params, *where_params, *bounds]).fetchone()
         matched, counted = _decoded(fields, row)
         total += matched
@@ -84,6 +94,30 @@ def _tally(
             for key, n in pairs:
                 counter[identity(key)] += n
     return total, [[(key, n) for (_, key), n in c.items()] for c in merged]
+
+
+def set_bounds(conn: sqlite3.Connection, query: Query) -> tuple[int, int] | None:
+    """For a query with a time range whose filter computes sets over the whole store
+    (a full-text match, an issue's events): the rowids its events may have, so that a
+    statement computes only its part of them (see ``SQLiteDialect``)."""
+    if (query.since is None and query.until is None) or not has_sets(query):
+        return None
+    return rowid_span(conn, query)
+
+
+def has_sets(query: Query) -> bool:
+    """Whether ``query`` searches the full text or names issues."""
+    return query.search is not None or (query.where is not None and _has_sets(query.where))
+
+
+def _has_sets(node: Filter) -> bool:
+    if isinstance(node, Text):
+        return True
+    if isinstance(node, Not):
+        return _has_sets(node.operand)
+    if isinstance(node, And | Or):
+        return any(_has_sets(n) for n in node.operands)
+    return node.field.name == "fingerprint"
 
 
 def _decoded(fields: Sequence[Field], row: tuple[Any, ...]) -> tuple[int, list[Counts]]:
