@@ -29,7 +29,13 @@ FIELDS = facet_fields(["system", "severity", "tag", "data.stage", "data.n"], 3)
 #: Filters no rollup answers: every field is then counted hour by hour.
 KEPT_FILTERS = [None, "data.stage:build OR -system:akosha", "-tag:y", "tag:x data.n:>1"]
 #: Full text and issues: their sets are computed within each statement's rowids.
-SET_FILTERS = ["e1", "system:akosha OR e2", "-fingerprint:*", 'fingerprint:* "e1"']
+SET_FILTERS = [
+    "e1",
+    "system:akosha OR e2",
+    "-fingerprint:*",
+    'fingerprint:* "e1"',
+    '"retry build" OR e3',  # a phrase: its words adjacent, not merely both there
+]
 FILTERS = KEPT_FILTERS + SET_FILTERS
 
 
@@ -38,6 +44,7 @@ def _event(i: int, minutes: float, **overrides: object) -> Event:
         "system": ("mahavishnu", "crackerjack", "akosha")[i % 3],
         "severity": ("info", "warning", "error")[i % 3],
         "title": f"e{i}",
+        "description": ("retry build now", "build then retry")[i % 2],
         "data": {"stage": ("build", "test", "deploy", 1, True)[i % 5], "n": i % 4},
         "tags": [["x"], ["x", "y"], []][i % 3],
         "timestamp": BASE + timedelta(minutes=minutes),

@@ -52,7 +52,7 @@ from eventcollector.aggregation import (
     ranked_encoded,
     tag_facet,
 )
-from eventcollector.filters import Field
+from eventcollector.filters import And, Field, Filter, Not, Or, Text, search_terms
 from eventcollector.query import GROUP_FIELDS, Query
 from eventcollector.storage._hour_split import hour_start, hour_text, split_by_hours
 from eventcollector.storage._sql_common import AGGREGATE_COLUMNS, metric_columns
@@ -60,6 +60,7 @@ from eventcollector.storage._where import JSON_COLUMNS
 from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._bucket_counts import bucket_counts
+from eventcollector.storage.sqlite._dialect import Expansions
 from eventcollector.storage.sqlite._hour_cache import HourCache, facet_counts, hourly_groups
 from eventcollector.storage.sqlite._rollups import (
     TAG_KEY,
@@ -124,9 +125,12 @@ class _Select:
         return f"c{i}"
 
     def source(
-        self, query: Query, rowids: tuple[int, int] | None = None, match: str | None = None
+        self,
+        query: Query,
+        rowids: tuple[int, int] | None = None,
+        expansions: Expansions | None = None,
     ) -> tuple[str, list[Any]]:
-        where_sql, params = sql.where(query, match=match, rowids=rowids)
+        where_sql, params = sql.where(query, expansions=expansions, rowids=rowids)
         columns = ", ".join(self.columns) or "1"
         return f"(SELECT {columns} FROM events e{where_sql})", [*self.params, *params]
 
@@ -181,10 +185,10 @@ def _every_value(
     keys first would evaluate it over every row once more. By hour where the buckets lie
     within hours and the hours' groups can be kept."""
     every_value: list[Ranked] = [[]] * len(spec.by)
-    match = _expanded(conn, query)
+    expansions = _expanded(conn, query)
 
     def count(part: Query) -> Groups:
-        return _grouped(conn, part, spec, seconds, every_value, match)
+        return _grouped(conn, part, spec, seconds, every_value, expansions)
 
     hours = split_by_hours(_rolled_up_part(query))
     within_hours = seconds is not None and _HOUR_SECONDS % seconds == 0
@@ -225,7 +229,7 @@ def _grouped(
     spec: AggregateSpec,
     seconds: int | None,
     tops: list[Ranked],
-    match: str | None = None,
+    expansions: Expansions | None = None,
 ) -> Groups:
     select = _Select()
     outer: list[str] = []
@@ -247,7 +251,7 @@ def _grouped(
         select.number,
         lambda column, _: f"json_group_array({column}) FILTER (WHERE {column} IS NOT NULL)",
     )
-    source, params = select.source(query, set_bounds(conn, query), match)
+    source, params = select.source(query, set_bounds(conn, query), expansions)
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(keys))}" if keys else ""
     rows = conn.execute(
         f"SELECT {', '.join(outer)} FROM {source}{group}", [*outer_params, *params]
@@ -363,12 +367,13 @@ def facets(
         # hour by hour where whole hours can be kept.
         rolled_up = _rolled_up_part(query)
         hours = split_by_hours(rolled_up)
-        match = _expanded(conn, query)
+        expansions = _expanded(conn, query)
         tallied = None
         if cache is not None and hours is not None:
-            tallied = facet_counts(cache, conn, query, fields, hours, match)
+            tallied = facet_counts(cache, conn, query, fields, hours, expansions)
         if tallied is None:
-            tallied = tally(conn, query, fields, _candidates(conn, query, rolled_up), match)
+            candidates = _candidates(conn, query, rolled_up)
+            tallied = tally(conn, query, fields, candidates, expansions)
         total, counted = tallied
         return [
             facet(field_text(f), c, sum(n for _, n in c) if f == TAG else total, top)
@@ -400,11 +405,29 @@ def facets(
     return out
 
 
-def _expanded(conn: sqlite3.Connection, query: Query) -> str | None:
-    """The FTS5 query of ``query.search`` with each prefix replaced by the words it
-    starts: statements over parts of the range (hours, rowid ranges) then each read the
-    posting lists lazily, where a prefix query merges every word's list each time."""
-    return None if query.search is None else expanded_match(conn, query.search)
+def _expanded(conn: sqlite3.Connection, query: Query) -> Expansions | None:
+    """The full-text words of ``query`` (its search and every term of its filter), each
+    with its prefixes replaced by the words they start: statements over parts of the
+    range (hours, rowid ranges) then read the posting lists lazily, where a prefix query
+    merges every word's list each time. Phrases keep their prefixes."""
+    terms = [] if query.search is None else [tuple(search_terms(query.search))]
+    if query.where is not None:
+        terms += [t.words for t in _text_terms(query.where) if not t.phrase or len(t.words) == 1]
+    expansions = {}
+    for words in terms:
+        if words and (match := expanded_match(conn, " ".join(words))) is not None:
+            expansions[words] = match
+    return expansions or None
+
+
+def _text_terms(node: Filter) -> list[Text]:
+    if isinstance(node, Text):
+        return [node]
+    if isinstance(node, Not):
+        return _text_terms(node.operand)
+    if isinstance(node, And | Or):
+        return [t for n in node.operands for t in _text_terms(n)]
+    return []
 
 
 def _candidates(conn: sqlite3.Connection, query: Query, rolled_up: Query) -> int:

@@ -5,7 +5,7 @@ FTS5 for full text, the ``event_tags`` table, timestamps as fixed-width ISO text
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -14,7 +14,10 @@ from eventcollector.filters import Field, Value
 from eventcollector.model import format_timestamp
 from eventcollector.storage._where import JSON_COLUMNS, Dialect, IndexedField, Params
 
-__all__ = ["DIALECT", "SQLiteDialect", "fts_query"]
+__all__ = ["DIALECT", "Expansions", "SQLiteDialect", "fts_query"]
+
+#: Full-text words (a term's, or a search's) -> an equivalent FTS5 query.
+Expansions = Mapping[tuple[str, ...], str]
 
 _INDEX_KEY = re.compile(r"[A-Za-z0-9_]+")
 # SQLite compares a path's quoted label with the key as written in the JSON text, so a
@@ -49,13 +52,17 @@ class SQLiteDialect(Dialect):
     """``rowids``: bounds on the rowids a statement may select (from ``rowid_blocks``),
     which the sets computed over the whole store (the full-text match, an issue's events)
     are then restricted to: a statement over one hour or one range of rows computes only
-    its part of them."""
+    its part of them. ``expansions``: per full-text term (its words), an equivalent FTS5
+    query with each prefix replaced by the indexed words it starts."""
 
     true = "1"
     false = "0"
 
-    def __init__(self, rowids: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, rowids: tuple[int, int] | None = None, expansions: Expansions | None = None
+    ) -> None:
         self.rowids = rowids
+        self.expansions = expansions
 
     def timestamp(self, value: datetime) -> Any:
         return format_timestamp(value)
@@ -102,6 +109,8 @@ class SQLiteDialect(Dialect):
     ) -> str:
         # "+e.rowid" keeps SQLite from driving the query by the full-text index (_select).
         plus = "" if drives else "+"
+        if match is None and not phrase and self.expansions is not None:
+            match = self.expansions.get(tuple(words))
         query = fts_query(words, phrase) if match is None else match
         return (
             f"{plus}e.rowid IN (SELECT rowid FROM events_fts"

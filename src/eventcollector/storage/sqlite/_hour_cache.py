@@ -34,6 +34,7 @@ from eventcollector.aggregation import Groups, Key, identity
 from eventcollector.filters import Field
 from eventcollector.query import Query
 from eventcollector.storage._hour_split import HourSplit, hour_start, hour_text
+from eventcollector.storage.sqlite._dialect import Expansions
 from eventcollector.storage.sqlite._reads import rest_of_hour
 from eventcollector.storage.sqlite._tally import Counts, tally
 
@@ -130,11 +131,11 @@ def facet_counts(
     query: Query,
     fields: Sequence[Field],
     split: HourSplit,
-    match: str | None = None,
+    expansions: Expansions | None = None,
 ) -> tuple[int, list[Counts]] | None:
     """The events ``query`` matches and each field's counts over them: whole hours kept
     or counted, edges counted; None past ``MAX_HOURS``. ``split`` divides the query's
-    time range (its edges' filters are not read: only their bounds); ``match`` as for
+    time range (its edges' filters are not read: only their bounds); ``expansions`` as for
     ``tally``."""
     versions = _versions(conn, split)
     hours = _whole_hours(versions, split)
@@ -144,17 +145,19 @@ def facet_counts(
     total = 0
     merged: list[Counter[tuple[int, Key]]] = [Counter() for _ in fields]
     for hour, version in hours:
-        total += _add(merged, _facet_hour(cache, conn, base, fields, hour, version, match))
+        total += _add(merged, _facet_hour(cache, conn, base, fields, hour, version, expansions))
     for bounds in split.edges:
         edge = query.with_(since=bounds.since, until=bounds.until)
         rest = rest_of_hour(edge)
         if rest is None or rest[0] not in versions:
-            total += _add(merged, tally(conn, edge, fields, _bound(versions, edge), match))
+            total += _add(merged, tally(conn, edge, fields, _bound(versions, edge), expansions))
             continue
         # More than half its hour: the hour's counts (kept, mostly) less the rest.
         hour, rest_query = rest
-        total += _add(merged, _facet_hour(cache, conn, base, fields, hour, versions[hour], match))
-        total -= _add(merged, tally(conn, rest_query, fields, versions[hour][0], match), -1)
+        total += _add(
+            merged, _facet_hour(cache, conn, base, fields, hour, versions[hour], expansions)
+        )
+        total -= _add(merged, tally(conn, rest_query, fields, versions[hour][0], expansions), -1)
     return total, [[(key, n) for (_, key), n in c.items() if n > 0] for c in merged]
 
 
@@ -165,7 +168,7 @@ def _facet_hour(
     fields: Sequence[Field],
     hour: str,
     version: _Version,
-    match: str | None,
+    expansions: Expansions | None,
 ) -> tuple[int, list[Counts]]:
     key = ("facets", base, hour)
     kept: _Facets | None = cache.get(key, version)
@@ -174,7 +177,7 @@ def _facet_hour(
         return kept.total, [kept.counts[f] for f in fields]
     start = hour_start(hour)
     in_hour = base.with_(since=start, until=start + _HOUR)
-    total, counted = tally(conn, in_hour, missing, version[0], match)
+    total, counted = tally(conn, in_hour, missing, version[0], expansions)
     fresh = dict(zip(missing, counted, strict=True))
     known = {f: c for f, c in fresh.items() if len(c) <= MAX_HOUR_VALUES}
     if kept is not None:

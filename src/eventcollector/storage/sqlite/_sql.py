@@ -18,7 +18,7 @@ from eventcollector.storage._sql_common import (
     stored_event,
 )
 from eventcollector.storage._where import Params, compile_where
-from eventcollector.storage.sqlite._dialect import DIALECT, SQLiteDialect
+from eventcollector.storage.sqlite._dialect import DIALECT, Expansions, SQLiteDialect
 
 COLUMNS = (
     "e.rowid, e.id, e.timestamp, e.system, e.event_type, e.severity, e.title, e.description,"
@@ -58,16 +58,18 @@ def where(
     search_drives: bool = True,
     match: str | None = None,
     rowids: tuple[int, int] | None = None,
+    expansions: Expansions | None = None,
 ) -> tuple[str, list[Any]]:
     """The WHERE clause (with leading keyword, or empty) and its parameters.
 
     With ``search_drives=False`` the full-text condition is written ``+e.rowid IN``,
     which keeps SQLite from driving the query by it (see ``_select``). ``match``
     replaces the FTS5 query made from ``query.search`` (an equivalent one). ``rowids``
-    bounds the rowids of every event ``query`` can match (see ``SQLiteDialect``).
+    bounds the rowids of every event ``query`` can match, and ``expansions`` gives
+    full-text words' FTS5 queries (see ``SQLiteDialect``).
     """
     p = Params()
-    dialect = DIALECT if rowids is None else SQLiteDialect(rowids)
+    dialect = DIALECT if rowids is None and not expansions else SQLiteDialect(rowids, expansions)
     where_sql = compile_where(query, dialect, p, search_drives=search_drives, match=match)
     return where_sql, p.values
 

@@ -23,6 +23,7 @@ from eventcollector.query import Query
 from eventcollector.storage._sql_common import AGGREGATE_COLUMNS
 from eventcollector.storage._where import JSON_COLUMNS
 from eventcollector.storage.sqlite import _sql as sql
+from eventcollector.storage.sqlite._dialect import Expansions
 from eventcollector.storage.sqlite._select import rowid_span
 
 __all__ = ["CHUNK_ROWS", "has_sets", "integral", "set_bounds", "tally"]
@@ -39,18 +40,18 @@ def tally(
     query: Query,
     fields: Sequence[Field],
     candidates: int,
-    match: str | None = None,
+    expansions: Expansions | None = None,
 ) -> tuple[int, list[Counts]]:
     """The matching events, and per field its values' counts. A tag is counted once
     per (event, tag), an event without tags under None, as ``aggregation.tag_facet``
     counts them. ``candidates`` bounds the matching events from above (a rollup's count);
-    ``match``: the FTS5 query of ``query.search`` with its prefixes expanded (``_select``)."""
+    ``expansions``: full-text words with their prefixes expanded (``SQLiteDialect``)."""
     if not fields:
         return 0, []
     try:
-        return _tally(conn, query, fields, candidates, match, _TAG_LIST)
+        return _tally(conn, query, fields, candidates, expansions, _TAG_LIST)
     except _OtherTagText:
-        return _tally(conn, query, fields, candidates, match, _TAG_LIST_PARSED)
+        return _tally(conn, query, fields, candidates, expansions, _TAG_LIST_PARSED)
 
 
 def _tally(
@@ -58,7 +59,7 @@ def _tally(
     query: Query,
     fields: Sequence[Field],
     candidates: int,
-    match: str | None,
+    expansions: Expansions | None,
     tag_list: str,
 ) -> tuple[int, list[Counts]]:
     columns, params = [], []
@@ -72,20 +73,22 @@ def _tally(
             columns.append(f"json_group_array({AGGREGATE_COLUMNS[f.name]})")
     select = f"SELECT count(*), {', '.join(columns)} FROM events e"
     if candidates <= CHUNK_ROWS:
-        where_sql, where_params = sql.where(query, match=match, rowids=set_bounds(conn, query))
+        where_sql, where_params = sql.where(
+            query, expansions=expansions, rowids=set_bounds(conn, query)
+        )
         row = conn.execute(select + where_sql, [*params, *where_params]).fetchone()
         return _decoded(fields, row)
     # NOT INDEXED: each range is read by rowid; an index of the filter's (on timestamp,
     # say) would otherwise be walked whole for every range.
     first, last = rowid_span(conn, query)
     sets = has_sets(query)
-    where_sql, where_params = sql.where(query, match=match)
+    where_sql, where_params = sql.where(query, expansions=expansions)
     total = 0
     merged: list[Counter[tuple[int, Key]]] = [Counter() for _ in fields]
     for low in range(first, last + 1, CHUNK_ROWS):
         bounds = (low, min(low + CHUNK_ROWS - 1, last))
         if sets:  # computed again for each range: only its part
-            where_sql, where_params = sql.where(query, match=match, rowids=bounds)
+            where_sql, where_params = sql.where(query, expansions=expansions, rowids=bounds)
         ranged = f"{select} NOT INDEXED{where_sql or ' WHERE 1'} AND e.rowid BETWEEN ? AND ?"
         row = conn.execute(ranged, [*params, *where_params, *bounds]).fetchone()
         matched, counted = _decoded(fields, row)
