@@ -23,6 +23,7 @@ from eventcollector.filters import (
     Prefix,
     Text,
     parse_filter,
+    terms,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -68,6 +69,18 @@ def test_negation_with_minus_and_not() -> None:
     assert p("NOT (a b)") == Not(And((word("a"), word("b"))))
     assert p("--a") == Not(Not(word("a")))
     assert p("a -tag:x") == And((word("a"), Not(eq("tag", "x"))))
+
+
+def test_terms_are_the_leaves_under_and_or_and_not_in_text_order() -> None:
+    node = parse_filter('-(a OR tag:x) "b c" (NOT data.n:1 d)', now=NOW)
+    assert list(terms(node)) == [
+        word("a"),
+        eq("tag", "x"),
+        Text(("b", "c"), phrase=True),
+        eq("data", 1, "n"),
+        word("d"),
+    ]
+    assert list(terms(word("a"))) == [word("a")]
 
 
 def test_lower_case_keywords_are_words() -> None:

@@ -25,8 +25,10 @@ from eventcollector.filters.nodes import (
     Operator,
     Or,
     Prefix,
+    Term,
     Text,
     Value,
+    terms,
     to_text,
 )
 
@@ -49,6 +51,7 @@ __all__ = [
     "Operator",
     "Or",
     "Prefix",
+    "Term",
     "Text",
     "Value",
     "all_of",
@@ -56,6 +59,7 @@ __all__ = [
     "parse_duration",
     "parse_filter",
     "search_terms",
+    "terms",
     "to_text",
 ]
 

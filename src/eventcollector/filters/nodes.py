@@ -10,6 +10,7 @@ for comparisons. ``str(node)`` is the canonical text, which parses back to an eq
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, TypeAlias
@@ -28,8 +29,10 @@ __all__ = [
     "Operator",
     "Or",
     "Prefix",
+    "Term",
     "Text",
     "Value",
+    "terms",
     "to_text",
 ]
 
@@ -163,6 +166,20 @@ def _value(value: Value) -> str:
     if isinstance(value, datetime):
         return format_timestamp(value)
     return repr(value)
+
+
+Term: TypeAlias = Compare | AnyOf | Prefix | Exists | Text
+
+
+def terms(node: Filter) -> Iterator[Term]:
+    """The terms of ``node`` under its AND, OR and NOT, in text order."""
+    if isinstance(node, Not):
+        yield from terms(node.operand)
+    elif isinstance(node, And | Or):
+        for operand in node.operands:
+            yield from terms(operand)
+    else:
+        yield node
 
 
 def _group(node: Filter, *kinds: type) -> str:

@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from eventcollector.aggregation import Groups, Key, identity
+from eventcollector.aggregation import Groups
 from eventcollector.filters import Field
 from eventcollector.query import Query
 from eventcollector.storage._hour_split import HourSplit, hour_start, hour_text
 from eventcollector.storage.sqlite._dialect import Expansions
 from eventcollector.storage.sqlite._reads import rest_of_hour
-from eventcollector.storage.sqlite._tally import Counts, tally
+from eventcollector.storage.sqlite._tally import Counts, Merged, add_counts, merged_counts, tally
 
 __all__ = [
     "COUNT_DELETED",
@@ -143,7 +143,7 @@ def facet_counts(
         return None
     base = query.with_(since=None, until=None)
     total = 0
-    merged: list[Counter[tuple[int, Key]]] = [Counter() for _ in fields]
+    merged: Merged = [Counter() for _ in fields]
     for hour, version in hours:
         total += _add(merged, _facet_hour(cache, conn, base, fields, hour, version, expansions))
     for bounds in split.edges:
@@ -158,7 +158,7 @@ def facet_counts(
             merged, _facet_hour(cache, conn, base, fields, hour, versions[hour], expansions)
         )
         total -= _add(merged, tally(conn, rest_query, fields, versions[hour][0], expansions), -1)
-    return total, [[(key, n) for (_, key), n in c.items() if n > 0] for c in merged]
+    return total, merged_counts(merged)
 
 
 def _facet_hour(
@@ -175,9 +175,7 @@ def _facet_hour(
     missing = [f for f in fields if kept is None or f not in kept.counts]
     if kept is not None and not missing:
         return kept.total, [kept.counts[f] for f in fields]
-    start = hour_start(hour)
-    in_hour = base.with_(since=start, until=start + _HOUR)
-    total, counted = tally(conn, in_hour, missing, version[0], expansions)
+    total, counted = tally(conn, _in_hour(base, hour), missing, version[0], expansions)
     fresh = dict(zip(missing, counted, strict=True))
     known = {f: c for f, c in fresh.items() if len(c) <= MAX_HOUR_VALUES}
     if kept is not None:
@@ -209,8 +207,7 @@ def hourly_groups(
         key = ("groups", shape, base, hour)
         counted: Groups | None = cache.get(key, version)
         if counted is None:
-            start = hour_start(hour)
-            counted = count(base.with_(since=start, until=start + _HOUR))
+            counted = count(_in_hour(base, hour))
             if len(counted) <= MAX_HOUR_VALUES:
                 cache.put(key, version, counted, len(counted))
         groups.update(counted)
@@ -250,12 +247,13 @@ def _bound(versions: dict[str, _Version], edge: Query) -> int:
     return versions.get(hour_text(edge.since), (0, 0))[0]
 
 
-def _add(
-    merged: list[Counter[tuple[int, Key]]], tallied: tuple[int, list[Counts]], sign: int = 1
-) -> int:
+def _add(merged: Merged, tallied: tuple[int, list[Counts]], sign: int = 1) -> int:
     """Add (or subtract) one part's counts; its events."""
     total, counted = tallied
-    for counter, pairs in zip(merged, counted, strict=True):
-        for key, n in pairs:
-            counter[identity(key)] += sign * n
+    add_counts(merged, counted, sign)
     return total
+
+
+def _in_hour(base: Query, hour: str) -> Query:
+    start = hour_start(hour)
+    return base.with_(since=start, until=start + _HOUR)

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from eventcollector.aggregation import TAG, Key, identity
-from eventcollector.filters import And, Field, Filter, Not, Or, Text
+from eventcollector.filters import Field, Text, terms
 from eventcollector.query import Query
 from eventcollector.storage._sql_common import AGGREGATE_COLUMNS
 from eventcollector.storage._where import JSON_COLUMNS
@@ -26,13 +26,25 @@ from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._dialect import Expansions
 from eventcollector.storage.sqlite._select import rowid_span
 
-__all__ = ["CHUNK_ROWS", "has_sets", "integral", "set_bounds", "tally"]
+__all__ = [
+    "CHUNK_ROWS",
+    "Counts",
+    "Merged",
+    "add_counts",
+    "has_sets",
+    "integral",
+    "merged_counts",
+    "set_bounds",
+    "tally",
+]
 
 #: Rows tallied by one statement: as Python objects their values take ~420 bytes an
 #: event for five fields (tracemalloc: 53 MiB at 126k events), so at most ~85 MiB.
 CHUNK_ROWS = 200_000
 
 Counts = list[tuple[Key, int]]
+#: Per field, counts by ``aggregation.identity`` of the value (True and 1 apart).
+Merged = list[Counter[tuple[int, Key]]]
 
 
 def tally(
@@ -81,22 +93,21 @@ def _tally(
     # NOT INDEXED: each range is read by rowid; an index of the filter's (on timestamp,
     # say) would otherwise be walked whole for every range.
     first, last = rowid_span(conn, query)
-    sets = has_sets(query)
-    where_sql, where_params = sql.where(query, expansions=expansions)
+    # A filter's sets are computed again for each range: only its part of them.
+    same_where = None if has_sets(query) else sql.where(query, expansions=expansions)
     total = 0
-    merged: list[Counter[tuple[int, Key]]] = [Counter() for _ in fields]
+    merged: Merged = [Counter() for _ in fields]
     for low in range(first, last + 1, CHUNK_ROWS):
         bounds = (low, min(low + CHUNK_ROWS - 1, last))
-        if sets:  # computed again for each range: only its part
-            where_sql, where_params = sql.where(query, expansions=expansions, rowids=bounds)
+        where_sql, where_params = same_where or sql.where(
+            query, expansions=expansions, rowids=bounds
+        )
         ranged = f"{select} NOT INDEXED{where_sql or ' WHERE 1'} AND e.rowid BETWEEN ? AND ?"
         row = conn.execute(ranged, [*params, *where_params, *bounds]).fetchone()
         matched, counted = _decoded(fields, row)
         total += matched
-        for counter, pairs in zip(merged, counted, strict=True):
-            for key, n in pairs:
-                counter[identity(key)] += n
-    return total, [[(key, n) for (_, key), n in c.items()] for c in merged]
+        add_counts(merged, counted)
+    return total, merged_counts(merged)
 
 
 def set_bounds(conn: sqlite3.Connection, query: Query) -> tuple[int, int] | None:
@@ -110,17 +121,23 @@ def set_bounds(conn: sqlite3.Connection, query: Query) -> tuple[int, int] | None
 
 def has_sets(query: Query) -> bool:
     """Whether ``query`` searches the full text or names issues."""
-    return query.search is not None or (query.where is not None and _has_sets(query.where))
-
-
-def _has_sets(node: Filter) -> bool:
-    if isinstance(node, Text):
+    if query.search is not None:
         return True
-    if isinstance(node, Not):
-        return _has_sets(node.operand)
-    if isinstance(node, And | Or):
-        return any(_has_sets(n) for n in node.operands)
-    return node.field.name == "fingerprint"
+    return query.where is not None and any(
+        isinstance(t, Text) or t.field.name == "fingerprint" for t in terms(query.where)
+    )
+
+
+def add_counts(merged: Merged, counted: list[Counts], sign: int = 1) -> None:
+    """Add (``sign`` -1: subtract) one part's counts per field to ``merged``."""
+    for counter, pairs in zip(merged, counted, strict=True):
+        for key, n in pairs:
+            counter[identity(key)] += sign * n
+
+
+def merged_counts(merged: Merged) -> list[Counts]:
+    """Per field, the values that ``merged`` counts above zero."""
+    return [[(key, n) for (_, key), n in c.items() if n > 0] for c in merged]
 
 
 def _decoded(fields: Sequence[Field], row: tuple[Any, ...]) -> tuple[int, list[Counts]]:
