@@ -28,6 +28,7 @@ from eventcollector.filters.nodes import (
     Term,
     Text,
     Value,
+    is_filter,
     terms,
     to_text,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "Text",
     "Value",
     "all_of",
+    "is_filter",
     "matches",
     "parse_duration",
     "parse_filter",

@@ -19,8 +19,8 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from eventcollector.filters._fields import field_node, utc_now
-from eventcollector.filters._lexer import FilterError, Lexer, Token
+from eventcollector.filters._fields import TIMESTAMP, field_node, utc_now
+from eventcollector.filters._lexer import KEYWORDS, TOKEN, FilterError, scan_error, unescape
 from eventcollector.filters._search import search_terms
 from eventcollector.filters.nodes import And, Filter, Not, Or, Text
 
@@ -34,7 +34,7 @@ CACHE_SIZE = 1_024
 _parsed: dict[str, Filter] = {}  # oldest first
 _parsed_lock = threading.Lock()
 
-_ENDS_AND = frozenset({"OR", ")", "end"})
+_ENDS_AND = frozenset({"OR", "close", "end"})
 
 
 def parse_filter(text: str, *, now: datetime | None = None) -> Filter:
@@ -72,77 +72,109 @@ def clear_cache() -> None:
 
 
 class _Parser:
-    __slots__ = ("depth", "lexer", "now", "terms", "timed", "token")
+    """The current token is ``kind`` (the name of the pattern's alternative, or the
+    keyword a word spells) and ``match``."""
+
+    __slots__ = ("depth", "kind", "match", "now", "pos", "terms", "text", "timed")
 
     def __init__(self, text: str, now: datetime) -> None:
-        self.lexer = Lexer(text)
+        self.text = text
+        self.pos = 0
         self.now = now
         self.terms = 0
         self.depth = 0
         #: A timestamp term was read: the AST may depend on ``now`` (relative times).
         self.timed = False
-        self.token = self.lexer.next()
+        self._step()
 
-    def _advance(self) -> Token:
-        token = self.token
-        self.token = self.lexer.next()
-        return token
+    def _step(self) -> None:
+        match = _match(self.text, self.pos)
+        if match is None:  # at a quote that never closes, or a bracket outside a list
+            raise scan_error(self.text, self.pos)
+        kind = match.lastgroup
+        if kind == "word" and match.group(kind) in KEYWORDS:
+            kind = match.group(kind)
+        self.kind = kind
+        self.match = match
+        self.pos = match.end()
 
     def parse(self) -> Filter:
         node = self._or(None)
-        if self.token.kind != "end":  # only ")" stops both loops before the end
-            raise FilterError("unexpected ')'", self.token.column)
+        if self.kind != "end":  # only ")" stops both loops before the end
+            raise FilterError("unexpected ')'", self._column())
         return node
 
-    def _or(self, after: Token | None) -> Filter:
+    def _column(self) -> int:
+        return self.match.start(self.match.lastgroup) + 1  # type: ignore[arg-type]
+
+    def _or(self, after: str | None) -> Filter:
         operands = [self._and(after)]
-        while self.token.kind == "OR":
-            operands.append(self._and(self._advance()))
+        while self.kind == "OR":
+            self._step()
+            operands.append(self._and("OR"))
         return operands[0] if len(operands) == 1 else Or(tuple(operands))
 
-    def _and(self, after: Token | None) -> Filter:
+    def _and(self, after: str | None) -> Filter:
         operands = [self._unary(after)]
-        while self.token.kind not in _ENDS_AND:
-            joiner = self._advance() if self.token.kind == "AND" else None
-            operands.append(self._unary(joiner))
+        while self.kind not in _ENDS_AND:
+            if self.kind == "AND":
+                self._step()
+                operands.append(self._unary("AND"))
+            else:
+                operands.append(self._unary(None))
         return operands[0] if len(operands) == 1 else And(tuple(operands))
 
-    def _nest(self, token: Token) -> None:
+    def _nest(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise FilterError(f"nested deeper than {MAX_DEPTH}", token.column)
+            raise FilterError(f"nested deeper than {MAX_DEPTH}", self._column())
 
-    def _unary(self, after: Token | None) -> Filter:
-        token = self.token
-        self.token = self.lexer.next()
-        kind = token.kind
-        if kind in ("word", "phrase", "field"):
+    def _unary(self, after: str | None) -> Filter:
+        kind = self.kind
+        match = self.match
+        node: Filter
+        if kind in _TERMS:
             self.terms += 1
             if self.terms > MAX_TERMS:
-                raise FilterError(f"more than {MAX_TERMS} terms", token.column)
+                raise FilterError(f"more than {MAX_TERMS} terms", self._column())
             if kind == "field":
-                if token.path[0] == "timestamp":
+                node, self.pos = field_node(match, self.now)
+                if node.field is TIMESTAMP:  # type: ignore[union-attr]
                     self.timed = True
-                return field_node(token, self.now)
-            words = tuple(search_terms(token.text))
+                self._step()
+                return node
+            self._step()
+            text = match.group(kind)
+            if kind == "phrase":
+                text = unescape(text[1:-1])
+            words = tuple(search_terms(text))
             if not words:
-                raise FilterError(f"no words to search for in {token.text!r}", token.column)
+                column = match.start(kind) + 1
+                raise FilterError(f"no words to search for in {text!r}", column)
             return Text(words, kind == "phrase")
-        if kind in ("NOT", "-"):
-            self._nest(token)
-            node: Filter = Not(self._unary(token))
+        if kind in _NEGATIONS:
+            self._nest()
+            self._step()
+            node = Not(self._unary(_NEGATIONS[kind]))
             self.depth -= 1
             return node
-        if kind == "(":
-            self._nest(token)
-            node = self._or(token)
-            if self.token.kind != ")":
+        if kind == "open":
+            self._nest()
+            column = self._column()
+            self._step()
+            node = self._or("(")
+            if self.kind != "close":
                 raise FilterError(
-                    f"expected ')' to close the '(' from column {token.column}", self.token.column
+                    f"expected ')' to close the '(' from column {column}", self._column()
                 )
-            self._advance()
+            self._step()
             self.depth -= 1
             return node
-        expected = "expected a term" if after is None else f"expected a term after {after.text!r}"
-        found = "" if kind == "end" else f", found {token.text!r}"
-        raise FilterError(expected + found, token.column)
+        expected = "expected a term" if after is None else f"expected a term after {after!r}"
+        found = "" if kind == "end" else f", found {match.group(match.lastgroup)!r}"  # type: ignore[arg-type]
+        raise FilterError(expected + found, self._column())
+
+
+_match = TOKEN.match
+_TERMS = frozenset({"field", "word", "phrase"})
+_NEGATIONS = {"NOT": "NOT", "neg": "-"}

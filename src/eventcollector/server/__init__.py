@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 try:
-    import msgspec  # noqa: F401
     import opentelemetry.proto  # noqa: F401
     import prometheus_client  # noqa: F401
     import sse_starlette  # noqa: F401

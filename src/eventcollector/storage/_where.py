@@ -14,7 +14,6 @@ from __future__ import annotations
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,20 +71,18 @@ _SQL_OPS = {"=": "=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 
 
 class Params:
-    """Bound values and their placeholders: ``?`` in order, or ``$1, $2, ...``."""
-
-    numbered = False
+    """Bound values and their placeholders: ``?`` in order (a backend with numbered
+    placeholders overrides ``add``)."""
 
     def __init__(self) -> None:
         self.values: list[Any] = []
 
     def add(self, value: Any) -> str:
         self.values.append(value)
-        return f"${len(self.values)}" if self.numbered else "?"
+        return "?"
 
 
-@dataclass(frozen=True, slots=True)
-class IndexedField(Field):
+class IndexedField(Field, frozen=True):
     """A data/metadata path with an expression index: ``literal`` is the dialect's
     expression text for it, built from the index registry (keys ``[A-Za-z0-9_]+``), so
     the query says exactly what the index DDL says."""
@@ -354,6 +351,7 @@ _LIFT_TEXT = {
     "source_component": "source_components",
 }
 _MICROSECOND = timedelta(microseconds=1)
+_LIFTABLE = (Compare, AnyOf)  # a tuple: ``Compare | AnyOf`` would build a union per call
 
 
 def lift(query: Query) -> Query:
@@ -381,22 +379,26 @@ def lift(query: Query) -> Query:
 
 
 def _lift_term(term: Filter, query: Query, changes: dict[str, Any]) -> bool:
-    if not isinstance(term, (Compare, AnyOf)) or term.field.path:
+    if not isinstance(term, _LIFTABLE) or term.field.path:
         return False
     name = term.field.name
-    if name == "timestamp" and isinstance(term, Compare):
-        return _lift_time(term.op, term.value, query, changes)  # type: ignore[arg-type]
+    if name == "timestamp":
+        return isinstance(term, Compare) and _lift_time(term.op, term.value, query, changes)  # type: ignore[arg-type]
     target = _LIFT_TEXT.get(name)
-    if target is None or getattr(query, target) or target in changes:
+    if target is None or target in changes or getattr(query, target):
         return False
+    values: tuple[Value, ...]
     if isinstance(term, AnyOf):
         values = tuple(dict.fromkeys(term.values))
     elif name == "severity" and term.op != "=":
-        values = tuple(_severity_names(term.op, term.value))  # type: ignore[arg-type]
+        values = _SEVERITY_NAMES[term.op, term.value]  # type: ignore[index]
     else:
         values = (term.value,)
-    if not values or not all(isinstance(v, str) for v in values):
+    if not values:
         return False
+    for value in values:
+        if not isinstance(value, str):
+            return False
     changes[target] = values
     return True
 
@@ -407,16 +409,23 @@ def _lift_time(op: str, value: datetime, query: Query, changes: dict[str, Any]) 
         after = value + _MICROSECOND
     except OverflowError:
         return False
-    bounds = {
-        ">=": {"since": value},
-        ">": {"since": after},
-        "<": {"until": value},
-        "<=": {"until": after},
-        "=": {"since": value, "until": after},
-    }[op]
-    if any(getattr(query, k) is not None or k in changes for k in bounds):
+    since = until = None
+    if op == ">=" or op == "=":
+        since = value
+    elif op == ">":
+        since = after
+    if op == "<":
+        until = value
+    elif op == "<=" or op == "=":
+        until = after
+    if (since is not None and (query.since is not None or "since" in changes)) or (
+        until is not None and (query.until is not None or "until" in changes)
+    ):
         return False
-    changes.update(bounds)
+    if since is not None:
+        changes["since"] = since
+    if until is not None:
+        changes["until"] = until
     return True
 
 

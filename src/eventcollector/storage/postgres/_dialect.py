@@ -26,7 +26,9 @@ _TSQUERY = "to_tsquery('simple'::regconfig, {})"
 class Params(_where.Params):
     """Numbered placeholders ($1, $2, ...) for bound values."""
 
-    numbered = True
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
 
 
 def tsquery_text(words: Sequence[str], phrase: bool) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -55,7 +54,7 @@ _COVERS: dict[str, set[str]] = {
 
 def count(conn: sqlite3.Connection, query: Query) -> int:
     """How many events match (order and paging ignored)."""
-    if query.search is not None and replace(query.unbounded, search=None) == _NO_FILTER:
+    if query.search is not None and query.unbounded.with_(search=None) == _NO_FILTER:
         # Counted in the full-text index alone: joining every match to events costs
         # ~20x more (134 vs 6 ms for a word in 17% of 1M events).
         match = expanded_match(conn, query.search)
