@@ -23,7 +23,9 @@ from eventcollector.filters import parse_filter
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query
 from eventcollector.storage import open_storage
+from eventcollector.storage.base import StorageError
 from eventcollector.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
+from eventcollector.storage.sqlite._connection import MIN_SQLITE, require_sqlite
 from eventcollector.storage.sqlite._schema import APPLICATION_ID
 from eventcollector.storage.sqlite._select import EXPAND_PREFIX_UP_TO
 
@@ -177,6 +179,14 @@ async def test_network_filesystem_is_refused(
     with pytest.raises(ValueError, match="network filesystem"):
         await SQLiteStorage(tmp_path / "events.db").open()
     assert not (tmp_path / "events.db").exists()
+
+
+def test_an_sqlite_older_than_our_sql_is_refused_with_the_reason() -> None:
+    """Ubuntu 22.04's SQLite has no -> operator: the check names both versions."""
+    require_sqlite()  # this machine's
+    require_sqlite(MIN_SQLITE)
+    with pytest.raises(StorageError, match=r"SQLite 3\.38\.0 or newer .* uses SQLite 3\.37\.2"):
+        require_sqlite((3, 37, 2))
 
 
 @pytest.mark.parametrize("ascending", [False, True])

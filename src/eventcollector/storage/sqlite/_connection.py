@@ -1,5 +1,6 @@
 """Opening SQLite connections: the settings every connection of ours gets, the
-readers' statement time budget, and the refusal of network filesystems."""
+readers' statement time budget, and the refusal of network filesystems and of an
+SQLite too old for our SQL."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 import sqlite3
 import time
 from typing import Any
+
+from eventcollector.storage.base import StorageError
 
 _NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs"}
@@ -70,6 +73,21 @@ def connect_reader(path: str, *, busy_ms: int, synchronous: str) -> ReaderConnec
     conn.execute("PRAGMA query_only = 1")
     conn.execute("PRAGMA mmap_size = 268435456")
     return conn
+
+
+#: The JSON operators -> and ->> (3.38.0) are the newest SQL we write.
+MIN_SQLITE = (3, 38, 0)
+
+
+def require_sqlite(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+    """Python links the system's SQLite (Ubuntu 22.04: 3.37.2): refuse an older one with
+    the reason, rather than fail later on the first statement that uses newer SQL."""
+    if version < MIN_SQLITE:
+        raise StorageError(
+            f"SQLite {'.'.join(map(str, MIN_SQLITE))} or newer is needed; this Python's "
+            f"sqlite3 module uses SQLite {'.'.join(map(str, version))}. Use a Python built "
+            "with a newer SQLite, or PostgreSQL (--db postgresql://...)."
+        )
 
 
 def refuse_network_filesystem(path: str) -> None:

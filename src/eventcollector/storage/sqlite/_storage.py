@@ -55,6 +55,7 @@ from eventcollector.storage.sqlite._connection import (
     connect,
     connect_reader,
     refuse_network_filesystem,
+    require_sqlite,
 )
 from eventcollector.storage.sqlite._dialect import DIALECT
 from eventcollector.storage.sqlite._hour_cache import HourCache
@@ -122,6 +123,7 @@ class SQLiteStorage:
         with self._lock:
             if self._writer is not None:
                 return
+            require_sqlite()
             refuse_network_filesystem(self.path)
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             try:
