@@ -24,12 +24,14 @@ from eventcollector.filters import (
     Or,
     Prefix,
     Text,
+    matches,
     parse_filter,
 )
 from eventcollector.fingerprint import fingerprint
 from eventcollector.model import Event, Severity
 from eventcollector.query import Query
 from eventcollector.storage import Storage
+from eventcollector.storage._where import fold_false
 from eventcollector.storage.postgres import _sql as postgres_sql
 from eventcollector.storage.sqlite import SQLiteStorage
 from eventcollector.storage.sqlite import _sql as sqlite_sql
@@ -282,6 +284,23 @@ RULES = [
     ("-(tag:a OR tag:noise)", [0, 2, 4]),
     ("NOT (data.n:5 data.b:*)", [0, 1, 3, 4]),
 ]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(node=_filters, events=st.lists(_events, min_size=1, max_size=6))
+def test_folding_terms_that_match_no_event_keeps_the_meaning(
+    node: Filter, events: list[Event]
+) -> None:
+    """``fold_false`` (SQLite folds full-text terms that start no indexed word): with the
+    terms that match none of the events folded away, every event is chosen as before."""
+
+    def matches_none(term: Filter) -> bool:
+        return isinstance(term, Text) and not any(matches(term, e) for e in events)
+
+    folded = fold_false(node, matches_none)
+    for event in events:
+        chosen = folded if isinstance(folded, bool) else matches(folded, event)
+        assert chosen == matches(node, event), (node, folded)
 
 
 async def test_decided_rules(storage: Storage) -> None:

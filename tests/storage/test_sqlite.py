@@ -23,11 +23,12 @@ from eventcollector.filters import parse_filter
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query
 from eventcollector.storage import open_storage
+from eventcollector.storage._where import NOTHING
 from eventcollector.storage.base import StorageError
 from eventcollector.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
 from eventcollector.storage.sqlite._connection import MIN_SQLITE, require_sqlite
 from eventcollector.storage.sqlite._schema import APPLICATION_ID
-from eventcollector.storage.sqlite._select import EXPAND_PREFIX_UP_TO
+from eventcollector.storage.sqlite._select import EXPAND_PREFIX_UP_TO, without_unmatchable_text
 
 # The spec's reference implementation's table and indexes, as its users have them.
 SPEC_SCHEMA = """
@@ -187,6 +188,33 @@ def test_an_sqlite_older_than_our_sql_is_refused_with_the_reason() -> None:
     require_sqlite(MIN_SQLITE)
     with pytest.raises(StorageError, match=r"SQLite 3\.38\.0 or newer .* uses SQLite 3\.37\.2"):
         require_sqlite((3, 37, 2))
+
+
+async def test_a_word_that_starts_no_indexed_word_is_folded_before_planning(
+    tmp_path: Path,
+) -> None:
+    """So the rest of the filter keeps its plan: ``zzq OR system:b`` is ``system:b``,
+    which walks the system's index for a page instead of sorting the range's events."""
+    storage = SQLiteStorage(tmp_path / "fold.db")
+    await storage.open()
+    try:
+        await storage.append([Event.create(system="b", event_type="t", title="build ok")])
+
+        async def folded(text: str, search: str | None = None) -> Query:
+            query = Query(where=parse_filter(text), search=search)
+            return await storage._read(lambda conn: without_unmatchable_text(conn, query))
+
+        assert (await folded("zzq OR system:b")).where == parse_filter("system:b")
+        assert (await folded("system:b -zzq")).where == parse_filter("system:b")
+        assert (await folded("-zzq")).where is None
+        assert (await folded("bui zzq")).where == NOTHING
+        assert (await folded('"build zzq" OR bu')).where == parse_filter("bu")
+        assert (await folded("system:b", search="zzq")) == Query(where=NOTHING)
+        kept = parse_filter("build OR ünïcode")  # not ASCII: the tokenizer's folding decides
+        assert (await folded("build OR ünïcode")).where == kept
+        assert await storage.count(Query(where=parse_filter("zzq OR system:b"))) == 1
+    finally:
+        await storage.close()
 
 
 @pytest.mark.parametrize("ascending", [False, True])

@@ -25,7 +25,7 @@ from eventcollector.storage.sqlite import SQLiteStorage, _hour_cache
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = BASE + timedelta(days=2)
-FIELDS = facet_fields(["system", "severity", "tag", "data.stage", "data.n"], 3)
+FIELDS = facet_fields(["system", "severity", "type", "component", "tag", "data.stage", "data.n"], 3)
 #: Filters no rollup answers: every field is then counted hour by hour.
 KEPT_FILTERS = [None, "data.stage:build OR -system:akosha", "-tag:y", "tag:x data.n:>1"]
 #: Full text and issues: their sets are computed within each statement's rowids.
@@ -47,6 +47,8 @@ def _event(i: int, minutes: float, **overrides: object) -> Event:
         "description": ("retry build now", "build then retry")[i % 2],
         "data": {"stage": ("build", "test", "deploy", 1, True)[i % 5], "n": i % 4},
         "tags": [["x"], ["x", "y"], []][i % 3],
+        "event_type": ("job.run", "job.done")[i % 2],
+        "source_component": ("api", "db", None, "api")[i % 4],
         "timestamp": BASE + timedelta(minutes=minutes),
         "now": NOW,
     }
@@ -175,7 +177,10 @@ async def test_values_past_the_bounds_are_not_kept_and_still_counted(
     monkeypatch.setattr(_hour_cache, "MAX_HOUR_VALUES", 3)  # data.stage has 5 an hour
     await _check(store, EVENTS, Query())
     await _check(store, EVENTS, Query())
-    assert store._hour_cache.hits == 0
+    kept = [entry for _, entry, _ in store._hour_cache._kept.values()]
+    assert kept  # the other fields' hours
+    stage = facet_fields(["data.stage"], 3)[0]
+    assert all(stage not in entry.counts for entry in kept)
     monkeypatch.setattr(_hour_cache, "MAX_HOUR_VALUES", 1_000)
     monkeypatch.setattr(_hour_cache, "MAX_KEPT_VALUES", 20)  # a few hours' worth
     await _check(store, EVENTS, Query())

@@ -455,3 +455,32 @@ def _mark(node: Filter, literals: Mapping[Field, str]) -> Filter:
     if isinstance(node, Prefix):
         return Prefix(field, node.prefix)
     return Exists(field)
+
+
+#: A filter no event passes: an empty list of ids (the reference: no id is in it; SQL:
+#: ``e.id IN ()``, a constant SQLite's planner skips the table for).
+NOTHING: Filter = AnyOf(Field("id"), ())
+
+
+def fold_false(node: Filter, is_false: Callable[[Filter], bool]) -> Filter | bool:
+    """``node`` with the terms ``is_false`` says no event passes folded away: an AND
+    with one is False, an OR drops it, a NOT of one is True; True or False when the
+    whole filter folds to a constant."""
+    if isinstance(node, Not):
+        operand = fold_false(node.operand, is_false)
+        return (not operand) if isinstance(operand, bool) else Not(operand)
+    if isinstance(node, And | Or):
+        absorbing = isinstance(node, Or)  # True absorbs an OR, False an AND
+        kept: list[Filter] = []
+        for operand in node.operands:
+            folded = fold_false(operand, is_false)
+            if folded is absorbing:
+                return absorbing
+            if not isinstance(folded, bool):
+                kept.append(folded)
+        if not kept:
+            return not absorbing
+        if len(kept) == len(node.operands):
+            return node
+        return kept[0] if len(kept) == 1 else type(node)(tuple(kept))
+    return False if is_false(node) else node

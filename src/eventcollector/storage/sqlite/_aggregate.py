@@ -69,7 +69,7 @@ from eventcollector.storage.sqlite._rollups import (
     tag_counts,
 )
 from eventcollector.storage.sqlite._select import expanded_match
-from eventcollector.storage.sqlite._tally import CHUNK_ROWS, integral, set_bounds, tally
+from eventcollector.storage.sqlite._tally import CHUNK_ROWS, Counts, integral, set_bounds, tally
 
 __all__ = ["aggregate", "facets"]
 
@@ -381,16 +381,29 @@ def facets(
         ]
     total = reads.count(conn, query)
     found: dict[Field, list[tuple[Key, int]]] = {}
-    if literals and reads.walkable(query):
+    walkable = reads.walkable(query)
+    if literals and walkable:
         for f in fields:
             if f in literals and (walked := _walk_path(conn, query, literals[f], total)):
                 found[f] = walked
+    # Kept per hour: the rollup dimensions (summed from the rollups once an hour, not
+    # on every call), the fields counted from the rows, and with them the component
+    # (one more column of the same pass), whose index otherwise answers a time range
+    # alone without reading the rows (a first view).
+    hourly = [f for f in fields if f not in found and f != TAG]
+    if walkable and all(f in _ROLLED_UP_FIELDS or f == _COMPONENT for f in hourly):
+        hourly = [f for f in hourly if f != _COMPONENT]
+    kept = None
+    if cache is not None and hourly:
+        dims = (_ROLLED_UP_FIELDS, _rolled_up_counts)
+        kept = facet_counts(cache, conn, query, hourly, split, rolled_up=dims)
+    if kept is not None:
+        found.update(zip(hourly, kept[1], strict=True))
     scanned = [
         f for f in fields if f not in found and f != TAG and (f.path or f.name not in GROUP_FIELDS)
     ]
     if scanned:
-        kept = None if cache is None else facet_counts(cache, conn, query, scanned, split)
-        _, counted = tally(conn, query, scanned, total) if kept is None else kept
+        _, counted = tally(conn, query, scanned, total)
         found.update(zip(scanned, counted, strict=True))
     out = []
     for f in fields:
@@ -403,6 +416,16 @@ def facets(
             counts = [(v, n) for v, _, n in _top_values(conn, query, f, top)]
         out.append(facet(field_text(f), counts, total, top))
     return out
+
+
+_COMPONENT = Field("source_component")
+#: The fields the hourly rollups count by.
+_ROLLED_UP_FIELDS = frozenset(Field(name) for name in ("system", "event_type", "severity"))
+
+
+def _rolled_up_counts(conn: sqlite3.Connection, query: Query, field: Field) -> Counts:
+    """One rollup dimension's counts over ``query`` (whole hours: from the rollups)."""
+    return list(reads.group_count(conn, query, field.name).items())  # type: ignore[arg-type]
 
 
 def _expanded(conn: sqlite3.Connection, query: Query) -> Expansions | None:

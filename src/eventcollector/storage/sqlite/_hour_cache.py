@@ -44,6 +44,7 @@ __all__ = [
     "MAX_HOUR_VALUES",
     "MAX_KEPT_VALUES",
     "HourCache",
+    "RolledUp",
     "facet_counts",
     "hourly_groups",
 ]
@@ -125,6 +126,10 @@ class _Facets:
     counts: dict[Field, Counts]
 
 
+#: Counts one field's values over a query's whole hour from the rollups.
+RolledUp = Callable[[sqlite3.Connection, Query, Field], Counts]
+
+
 def facet_counts(
     cache: HourCache,
     conn: sqlite3.Connection,
@@ -132,11 +137,13 @@ def facet_counts(
     fields: Sequence[Field],
     split: HourSplit,
     expansions: Expansions | None = None,
+    rolled_up: tuple[frozenset[Field], RolledUp] | None = None,
 ) -> tuple[int, list[Counts]] | None:
     """The events ``query`` matches and each field's counts over them: whole hours kept
     or counted, edges counted; None past ``MAX_HOURS``. ``split`` divides the query's
     time range (its edges' filters are not read: only their bounds); ``expansions`` as for
-    ``tally``."""
+    ``tally``; ``rolled_up``: the fields whose whole hours the rollups count, and how
+    (instead of a pass over the hour's rows)."""
     versions = _versions(conn, split)
     hours = _whole_hours(versions, split)
     if hours is None:
@@ -145,7 +152,8 @@ def facet_counts(
     total = 0
     merged: Merged = [Counter() for _ in fields]
     for hour, version in hours:
-        total += _add(merged, _facet_hour(cache, conn, base, fields, hour, version, expansions))
+        kept = _facet_hour(cache, conn, base, fields, hour, version, expansions, rolled_up)
+        total += _add(merged, kept)
     for bounds in split.edges:
         edge = query.with_(since=bounds.since, until=bounds.until)
         rest = rest_of_hour(edge)
@@ -155,7 +163,8 @@ def facet_counts(
         # More than half its hour: the hour's counts (kept, mostly) less the rest.
         hour, rest_query = rest
         total += _add(
-            merged, _facet_hour(cache, conn, base, fields, hour, versions[hour], expansions)
+            merged,
+            _facet_hour(cache, conn, base, fields, hour, versions[hour], expansions, rolled_up),
         )
         total -= _add(merged, tally(conn, rest_query, fields, versions[hour][0], expansions), -1)
     return total, merged_counts(merged)
@@ -169,14 +178,28 @@ def _facet_hour(
     hour: str,
     version: _Version,
     expansions: Expansions | None,
+    rolled_up: tuple[frozenset[Field], RolledUp] | None,
 ) -> tuple[int, list[Counts]]:
     key = ("facets", base, hour)
     kept: _Facets | None = cache.get(key, version)
     missing = [f for f in fields if kept is None or f not in kept.counts]
     if kept is not None and not missing:
         return kept.total, [kept.counts[f] for f in fields]
-    total, counted = tally(conn, _in_hour(base, hour), missing, version[0], expansions)
-    fresh = dict(zip(missing, counted, strict=True))
+    hour_query = _in_hour(base, hour)
+    fresh: dict[Field, Counts] = {}
+    dims, count_rolled_up = rolled_up if rolled_up is not None else (frozenset(), None)
+    scanned = [f for f in missing if f not in dims]
+    total = None
+    if scanned:
+        total, counted = tally(conn, hour_query, scanned, version[0], expansions)
+        fresh.update(zip(scanned, counted, strict=True))
+    if count_rolled_up is not None:
+        for f in missing:
+            if f in dims:
+                fresh[f] = count_rolled_up(conn, hour_query, f)
+                if total is None:  # every event has a value of each rollup dimension
+                    total = sum(n for _, n in fresh[f])
+    assert total is not None  # some field is missing
     known = {f: c for f, c in fresh.items() if len(c) <= MAX_HOUR_VALUES}
     if kept is not None:
         known = {**kept.counts, **known}

@@ -6,11 +6,13 @@ Run on reader threads inside one read transaction (see ``_reads``).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from eventcollector.filters import Text, terms
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query, search_terms
+from eventcollector.storage._where import NOTHING, fold_false
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._schema import ROWID_BLOCK_BITS
 
@@ -110,6 +112,36 @@ def expanded_match(conn: sqlite3.Connection, text: str) -> str | None:
         else:
             expansions.append(words)
     return sql.fts_match_expanded(expansions)
+
+
+def without_unmatchable_text(conn: sqlite3.Connection, query: Query) -> Query:
+    """``query`` with every full-text term that cannot match folded away (``fold_false``):
+    one of its words starts no indexed word. A typo under OR or NOT then no longer keeps
+    the rest of the filter from its plan (``zzz OR system:a`` walks the system's index for
+    a page, where SQLite would gather and sort every event of the system in the range).
+    A search or filter left with nothing to match becomes ``NOTHING``."""
+    texts = [] if query.where is None else [t for t in terms(query.where) if isinstance(t, Text)]
+    if query.search is None and not texts:
+        return query
+    starts_nothing: dict[str, bool] = {}
+
+    def unmatchable(words: Sequence[str]) -> bool:
+        for word in words:
+            if word.isascii() and word.isalnum():  # else the tokenizer's folding decides
+                if word not in starts_nothing:
+                    starts_nothing[word] = _indexed_words(conn, word) == []
+                if starts_nothing[word]:
+                    return True
+        return False
+
+    if query.search is not None and unmatchable(search_terms(query.search)):
+        return query.with_(search=None, where=NOTHING)
+    if query.where is None or not any(unmatchable(t.words) for t in texts):
+        return query
+    folded = fold_false(query.where, lambda t: isinstance(t, Text) and unmatchable(t.words))
+    if isinstance(folded, bool):
+        return query.with_(where=None if folded else NOTHING)
+    return query.with_(where=folded)
 
 
 def _indexed_words(conn: sqlite3.Connection, prefix: str) -> list[str] | None:

@@ -62,6 +62,7 @@ from eventcollector.storage.sqlite._hour_cache import HourCache
 from eventcollector.storage.sqlite._ingest import insert_batches, settle_journal
 from eventcollector.storage.sqlite._retention import CLEANUP_CHUNK, delete_chunk
 from eventcollector.storage.sqlite._schema import NotOurDatabase, migrate
+from eventcollector.storage.sqlite._select import without_unmatchable_text
 from eventcollector.storage.sqlite._writer import Writer
 
 __all__ = ["SQLiteStorage"]
@@ -304,53 +305,54 @@ class SQLiteStorage:
             if conn.in_transaction:
                 conn.execute("COMMIT")
 
+    async def _read_planned(self, fn: Callable[..., T], query: Query, **kwargs: Any) -> T:
+        """``fn(conn, query=..., **kwargs)`` on a reader, with ``query`` planned there:
+        first its full-text terms that cannot match folded away (which needs the index,
+        see ``_select.without_unmatchable_text``), then ``_plan``."""
+
+        def planned(conn: sqlite3.Connection) -> T:
+            return fn(conn, query=self._plan(without_unmatchable_text(conn, query)), **kwargs)
+
+        return await self._read(planned)
+
     async def query(self, query: Query) -> list[Event]:
         """The matching events, ordered and paged as the query says."""
-        return await self._read(partial(reads.select_events, query=self._plan(query)))
+        return await self._read_planned(reads.select_events, query)
 
     async def count(self, query: Query) -> int:
         """How many events match, ignoring order, limit and offset."""
-        return await self._read(partial(reads.count, query=self._plan(query.unbounded)))
+        return await self._read_planned(reads.count, query.unbounded)
 
     async def group_count(self, query: Query, field: GroupField) -> dict[str, int]:
         """Matching events counted by one field (None values under "")."""
         field = group_field(field)
-        return await self._read(
-            partial(reads.group_count, query=self._plan(query.unbounded), field=field)
-        )
+        return await self._read_planned(reads.group_count, query.unbounded, field=field)
 
     async def duration_stats(self, query: Query, *, percentiles: bool = True) -> DurationStats:
         """min/max/avg and p50/p95/p99 of duration_ms over matching events."""
-        return await self._read(
-            partial(
-                reads.duration_stats, query=self._plan(query.unbounded), percentiles=percentiles
-            )
+        return await self._read_planned(
+            reads.duration_stats, query.unbounded, percentiles=percentiles
         )
 
     async def aggregate(self, query: Query, spec: AggregateSpec) -> AggregateResult:
         """Groups and metrics over the matching events (see ``eventcollector.aggregation``)."""
-        now = datetime.now(UTC)
-        return await self._read(
-            partial(
-                aggregation.aggregate,
-                query=self._plan(query.unbounded),
-                spec=spec,
-                now=now,
-                cache=self._hour_cache,
-            )
+        return await self._read_planned(
+            aggregation.aggregate,
+            query.unbounded,
+            spec=spec,
+            now=datetime.now(UTC),
+            cache=self._hour_cache,
         )
 
     async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
         """The top values of each field with their counts, in one read."""
-        return await self._read(
-            partial(
-                aggregation.facets,
-                query=self._plan(query.unbounded),
-                fields=fields,
-                top=top,
-                literals=self._literals,
-                cache=self._hour_cache,
-            )
+        return await self._read_planned(
+            aggregation.facets,
+            query.unbounded,
+            fields=fields,
+            top=top,
+            literals=self._literals,
+            cache=self._hour_cache,
         )
 
     async def read_after(
