@@ -61,10 +61,16 @@ from eventcollector.storage.sqlite import _reads as reads
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._bucket_counts import bucket_counts
 from eventcollector.storage.sqlite._dialect import Expansions
-from eventcollector.storage.sqlite._hour_cache import HourCache, facet_counts, hourly_groups
+from eventcollector.storage.sqlite._hour_cache import (
+    Counters,
+    HourCache,
+    facet_counts,
+    hourly_groups,
+)
 from eventcollector.storage.sqlite._rollups import (
     TAG_KEY,
     TAGGED_EVENTS,
+    hour_counts,
     quarter_serves,
     tag_counts,
 )
@@ -386,17 +392,19 @@ def facets(
         for f in fields:
             if f in literals and (walked := _walk_path(conn, query, literals[f], total)):
                 found[f] = walked
-    # Kept per hour: the rollup dimensions (summed from the rollups once an hour, not
-    # on every call), the fields counted from the rows, and with them the component
-    # (one more column of the same pass), whose index otherwise answers a time range
-    # alone without reading the rows (a first view).
+    # Kept per hour: the rollup dimensions (summed from the rollups once an hour, not on
+    # every call), the component (over a time range alone, walked in its index hour by
+    # hour, which reads no rows) and the fields counted from the rows.
     hourly = [f for f in fields if f not in found and f != TAG]
-    if walkable and all(f in _ROLLED_UP_FIELDS or f == _COMPONENT for f in hourly):
-        hourly = [f for f in hourly if f != _COMPONENT]
     kept = None
     if cache is not None and hourly:
-        dims = (_ROLLED_UP_FIELDS, _rolled_up_counts)
-        kept = facet_counts(cache, conn, query, hourly, split, rolled_up=dims)
+        counters = Counters(
+            _ROLLED_UP_FIELDS,
+            _rolled_up_counts,
+            frozenset({_COMPONENT}) if walkable else frozenset(),
+            _walked_components,
+        )
+        kept = facet_counts(cache, conn, query, hourly, split, counters=counters)
     if kept is not None:
         found.update(zip(hourly, kept[1], strict=True))
     scanned = [
@@ -423,9 +431,21 @@ _COMPONENT = Field("source_component")
 _ROLLED_UP_FIELDS = frozenset(Field(name) for name in ("system", "event_type", "severity"))
 
 
-def _rolled_up_counts(conn: sqlite3.Connection, query: Query, field: Field) -> Counts:
-    """One rollup dimension's counts over ``query`` (whole hours: from the rollups)."""
-    return list(reads.group_count(conn, query, field.name).items())  # type: ignore[arg-type]
+def _rolled_up_counts(conn: sqlite3.Connection, query: Query, field: Field) -> dict[str, Counts]:
+    """One rollup dimension's counts in each hour of ``query``'s whole hours."""
+    split = split_by_hours(query)
+    assert split is not None
+    assert split.first_hour is not None
+    assert split.end_hour is not None
+    by_hour: dict[str, Counts] = {}
+    for hour, value, n in hour_counts(conn, query, split.first_hour, split.end_hour, field.name):
+        by_hour.setdefault(hour, []).append((value, n))
+    return by_hour
+
+
+def _walked_components(conn: sqlite3.Connection, query: Query, field: Field) -> Counts:
+    """The components of a time range alone (in ``idx_events_component``), None counted."""
+    return [(k or None, n) for k, n in reads.group_count(conn, query, "source_component").items()]
 
 
 def _expanded(conn: sqlite3.Connection, query: Query) -> Expansions | None:

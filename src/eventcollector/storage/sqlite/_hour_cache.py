@@ -43,8 +43,8 @@ __all__ = [
     "MAX_HOURS",
     "MAX_HOUR_VALUES",
     "MAX_KEPT_VALUES",
+    "Counters",
     "HourCache",
-    "RolledUp",
     "facet_counts",
     "hourly_groups",
 ]
@@ -66,6 +66,7 @@ COUNT_DELETED = (
 )
 
 _Version = tuple[int, int]
+_Hours = list[tuple[str, _Version]]
 
 
 class HourCache:
@@ -107,6 +108,12 @@ class HourCache:
             self.hits += 1
             return kept[1]
 
+    def peek(self, key: Hashable, version: _Version) -> Any:
+        """``get`` without counting a hit or a miss, or marking the value used."""
+        with self._lock:
+            kept = self._kept.get(key)
+            return None if kept is None or kept[0] != version else kept[1]
+
     def put(self, key: Hashable, version: _Version, value: Any, size: int) -> None:
         """Keep ``value`` (``size``: its count of values, for the bound)."""
         with self._lock:
@@ -126,8 +133,16 @@ class _Facets:
     counts: dict[Field, Counts]
 
 
-#: Counts one field's values over a query's whole hour from the rollups.
-RolledUp = Callable[[sqlite3.Connection, Query, Field], Counts]
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """How some fields of a whole hour are counted without a pass over its rows:
+    ``rolled_up`` counts one field over every hour of a query's range (by hour) at once,
+    ``walked`` one field over one hour (in an index)."""
+
+    rolled_up_fields: frozenset[Field]
+    rolled_up: Callable[[sqlite3.Connection, Query, Field], dict[str, Counts]]
+    walked_fields: frozenset[Field]
+    walked: Callable[[sqlite3.Connection, Query, Field], Counts]
 
 
 def facet_counts(
@@ -137,75 +152,115 @@ def facet_counts(
     fields: Sequence[Field],
     split: HourSplit,
     expansions: Expansions | None = None,
-    rolled_up: tuple[frozenset[Field], RolledUp] | None = None,
+    counters: Counters | None = None,
 ) -> tuple[int, list[Counts]] | None:
     """The events ``query`` matches and each field's counts over them: whole hours kept
     or counted, edges counted; None past ``MAX_HOURS``. ``split`` divides the query's
     time range (its edges' filters are not read: only their bounds); ``expansions`` as for
-    ``tally``; ``rolled_up``: the fields whose whole hours the rollups count, and how
-    (instead of a pass over the hour's rows)."""
+    ``tally``; ``counters``: the fields of a whole hour counted otherwise than from its
+    rows (the rollups' for every hour not kept, one statement a field)."""
     versions = _versions(conn, split)
     hours = _whole_hours(versions, split)
     if hours is None:
         return None
     base = query.with_(since=None, until=None)
-    total = 0
-    merged: Merged = [Counter() for _ in fields]
-    for hour, version in hours:
-        kept = _facet_hour(cache, conn, base, fields, hour, version, expansions, rolled_up)
-        total += _add(merged, kept)
+    # (edge, None): counted from its rows; (hour, rest): the hour less the rest of it.
+    edges: list[tuple[Query, None] | tuple[str, Query]] = []
     for bounds in split.edges:
         edge = query.with_(since=bounds.since, until=bounds.until)
         rest = rest_of_hour(edge)
         if rest is None or rest[0] not in versions:
-            total += _add(merged, tally(conn, edge, fields, _bound(versions, edge), expansions))
+            edges.append((edge, None))
+        else:  # more than half its hour: the hour's counts (kept, mostly) less the rest
+            edges.append(rest)
+    counted = _Hour(cache, conn, base, fields, expansions, counters)
+    counted.roll_up(hours + [(part, versions[part]) for part, _ in edges if isinstance(part, str)])
+    total = 0
+    merged: Merged = [Counter() for _ in fields]
+    for hour, version in hours:
+        total += _add(merged, counted(hour, version))
+    for part, rest_query in edges:
+        if rest_query is None:
+            assert isinstance(part, Query)
+            total += _add(merged, tally(conn, part, fields, _bound(versions, part), expansions))
             continue
-        # More than half its hour: the hour's counts (kept, mostly) less the rest.
-        hour, rest_query = rest
-        total += _add(
-            merged,
-            _facet_hour(cache, conn, base, fields, hour, versions[hour], expansions, rolled_up),
-        )
-        total -= _add(merged, tally(conn, rest_query, fields, versions[hour][0], expansions), -1)
+        assert isinstance(part, str)
+        total += _add(merged, counted(part, versions[part]))
+        less = tally(conn, rest_query, fields, versions[part][0], expansions)
+        total -= _add(merged, less, -1)
     return total, merged_counts(merged)
 
 
-def _facet_hour(
-    cache: HourCache,
-    conn: sqlite3.Connection,
-    base: Query,
-    fields: Sequence[Field],
-    hour: str,
-    version: _Version,
-    expansions: Expansions | None,
-    rolled_up: tuple[frozenset[Field], RolledUp] | None,
-) -> tuple[int, list[Counts]]:
-    key = ("facets", base, hour)
-    kept: _Facets | None = cache.get(key, version)
-    missing = [f for f in fields if kept is None or f not in kept.counts]
-    if kept is not None and not missing:
-        return kept.total, [kept.counts[f] for f in fields]
-    hour_query = _in_hour(base, hour)
-    fresh: dict[Field, Counts] = {}
-    dims, count_rolled_up = rolled_up if rolled_up is not None else (frozenset(), None)
-    scanned = [f for f in missing if f not in dims]
-    total = None
-    if scanned:
-        total, counted = tally(conn, hour_query, scanned, version[0], expansions)
-        fresh.update(zip(scanned, counted, strict=True))
-    if count_rolled_up is not None:
+class _Hour:
+    """One whole hour's facet counts, kept or counted (and then kept). The rolled-up
+    fields of the hours not kept are counted for all of them at once (``roll_up``)."""
+
+    def __init__(
+        self,
+        cache: HourCache,
+        conn: sqlite3.Connection,
+        base: Query,
+        fields: Sequence[Field],
+        expansions: Expansions | None,
+        counters: Counters | None,
+    ) -> None:
+        self.cache, self.conn, self.base = cache, conn, base
+        self.fields, self.expansions, self.counters = fields, expansions, counters
+        self.rolled = (
+            [] if counters is None else [f for f in fields if f in counters.rolled_up_fields]
+        )
+        self.walked = [] if counters is None else [f for f in fields if f in counters.walked_fields]
+        #: Per rolled-up field, its counts by hour over the hours in ``rolled_hours``.
+        self.rolled_up: dict[Field, dict[str, Counts]] = {f: {} for f in self.rolled}
+        self.rolled_hours: set[str] = set()
+
+    def roll_up(self, hours: _Hours) -> None:
+        """Count the rolled-up fields of every hour of ``hours`` not kept with them."""
+        missing = [hour for hour, version in hours if not self._kept_rolled(hour, version)]
+        self._roll_up([hour for hour, _ in hours], missing)
+
+    def _roll_up(self, hours: list[str], missing: list[str]) -> None:
+        # One statement a field over the span of the missing hours.
+        if not (self.rolled and missing and self.counters is not None):
+            return
+        first, last = min(missing), max(missing)
+        span = self.base.with_(since=hour_start(first), until=hour_start(last) + _HOUR)
+        for f in self.rolled:
+            self.rolled_up[f].update(self.counters.rolled_up(self.conn, span, f))
+        self.rolled_hours.update(hour for hour in hours if first <= hour <= last)
+
+    def _kept_rolled(self, hour: str, version: _Version) -> bool:
+        kept: _Facets | None = self.cache.peek(("facets", self.base, hour), version)
+        return kept is not None and all(f in kept.counts for f in self.rolled)
+
+    def __call__(self, hour: str, version: _Version) -> tuple[int, list[Counts]]:
+        key = ("facets", self.base, hour)
+        kept: _Facets | None = self.cache.get(key, version)
+        fields = self.fields
+        missing = [f for f in fields if kept is None or f not in kept.counts]
+        if kept is not None and not missing:
+            return kept.total, [kept.counts[f] for f in fields]
+        rolled = [f for f in missing if f in self.rolled_up]
+        if rolled and hour not in self.rolled_hours:  # dropped since roll_up looked
+            self._roll_up([hour], [hour])
+        fresh = {f: self.rolled_up[f].get(hour, []) for f in rolled}
+        hour_query = _in_hour(self.base, hour)
         for f in missing:
-            if f in dims:
-                fresh[f] = count_rolled_up(conn, hour_query, f)
-                if total is None:  # every event has a value of each rollup dimension
-                    total = sum(n for _, n in fresh[f])
-    assert total is not None  # some field is missing
-    known = {f: c for f, c in fresh.items() if len(c) <= MAX_HOUR_VALUES}
-    if kept is not None:
-        known = {**kept.counts, **known}
-    if known:
-        cache.put(key, version, _Facets(total, known), sum(len(c) for c in known.values()))
-    return total, [fresh[f] if f in fresh else known[f] for f in fields]
+            if f in self.walked and self.counters is not None:
+                fresh[f] = self.counters.walked(self.conn, hour_query, f)
+        scanned = [f for f in missing if f not in fresh]
+        if scanned:
+            total, counted = tally(self.conn, hour_query, scanned, version[0], self.expansions)
+            fresh.update(zip(scanned, counted, strict=True))
+        else:  # every event has a value of each counted field (None included)
+            total = sum(n for _, n in next(iter(fresh.values())))
+        known = {f: c for f, c in fresh.items() if len(c) <= MAX_HOUR_VALUES}
+        if kept is not None:
+            known = {**kept.counts, **known}
+        if known:
+            size = sum(len(c) for c in known.values())
+            self.cache.put(key, version, _Facets(total, known), size)
+        return total, [fresh[f] if f in fresh else known[f] for f in fields]
 
 
 def hourly_groups(

@@ -115,6 +115,20 @@ def quarter_counts(
     ).fetchall()
 
 
+def hour_counts(
+    conn: sqlite3.Connection, query: Query, first: str, end: str, key: str
+) -> list[tuple[str, str, int]]:
+    """(hour, value of ``key``, events) of the whole hours from ``first`` to ``end``
+    ("YYYY-MM-DDTHH", end excluded) under ``query``'s system, type and severity filters;
+    ``key``: system, event_type or severity."""
+    column = f"c.{_KEYS[_KEYS.index(key)]}"  # from the allow-list
+    where_sql, params = _where(_dimension_filters(query), _time_range("c.hour", first, end))
+    return conn.execute(
+        f"SELECT c.hour, {column}, sum(c.n) FROM event_counts c{where_sql} GROUP BY 1, 2",
+        params,
+    ).fetchall()
+
+
 def tag_counts(
     conn: sqlite3.Connection, query: Query, first: str | None, end: str | None
 ) -> list[tuple[str, int]]:
