@@ -16,7 +16,7 @@ from typing import Any
 from eventcollector.filters import parse_filter
 from eventcollector.filters._parser import clear_cache
 from eventcollector.query import Query
-from eventcollector.storage._where import lift
+from eventcollector.storage._plan import lift
 from eventcollector.storage.postgres import _dialect as postgres_dialect
 from eventcollector.storage.postgres import _sql as postgres_sql
 from eventcollector.storage.sqlite import _sql as sqlite_sql

@@ -31,7 +31,8 @@ from eventcollector.fingerprint import fingerprint
 from eventcollector.model import Event, Severity
 from eventcollector.query import Query
 from eventcollector.storage import Storage
-from eventcollector.storage._where import fold_false
+from eventcollector.storage._plan import fold_false
+from eventcollector.storage._where import prefix_bounds
 from eventcollector.storage.postgres import _sql as postgres_sql
 from eventcollector.storage.sqlite import SQLiteStorage
 from eventcollector.storage.sqlite import _sql as sqlite_sql
@@ -301,6 +302,14 @@ def test_folding_terms_that_match_no_event_keeps_the_meaning(
     for event in events:
         chosen = folded if isinstance(folded, bool) else matches(folded, event)
         assert chosen == matches(node, event), (node, folded)
+
+
+def test_prefix_bounds_hold_exactly_the_strings_with_the_prefix() -> None:
+    assert prefix_bounds("acme/") == ("acme/", "acme0")
+    assert prefix_bounds("a\ud7ff") == ("a\ud7ff", "a\ue000")  # past the surrogates
+    assert prefix_bounds("x\U0010ffff") == ("x\U0010ffff", "y")  # the last character
+    assert prefix_bounds("\U0010ffff") == ("\U0010ffff", None)
+    assert prefix_bounds("") == ("", None)
 
 
 async def test_decided_rules(storage: Storage) -> None:

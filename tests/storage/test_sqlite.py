@@ -23,7 +23,7 @@ from eventcollector.filters import parse_filter
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query
 from eventcollector.storage import open_storage
-from eventcollector.storage._where import NOTHING
+from eventcollector.storage._plan import NOTHING
 from eventcollector.storage.base import StorageError
 from eventcollector.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
 from eventcollector.storage.sqlite._connection import MIN_SQLITE, require_sqlite

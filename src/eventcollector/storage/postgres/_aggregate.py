@@ -1,37 +1,30 @@
-"""Aggregations and facets in PostgreSQL (semantics: ``eventcollector.aggregation``).
+"""Aggregations in PostgreSQL (semantics: ``eventcollector.aggregation``); facets are
+``_facets``'s, on ``Select`` and ``top_values``.
 
 The same shape as SQLite's: one statement over a derived table of the matching events
 (JSON paths bound as ``text[]``), keys encoded as text (``aggregation.decode_key``),
 values outside the top N folded into "~"; buckets by ``date_bin``, percentiles by
 ``percentile_cont`` (the same linear interpolation as the reference). Top values of
 system, event type, severity and component come from ``group_count`` (rollups).
-A tag facet unnests the matching events' ``tags`` arrays (PostgreSQL keeps no tag side
-table: the array with its GIN index serves the tag filters).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from eventcollector.aggregation import (
     OTHER,
-    TAG,
     AggregateResult,
     AggregateSpec,
-    Facet,
     Groups,
     Ranked,
     decode_key,
-    facet,
-    field_text,
     finish,
     group_id,
     ranked_counts,
     ranked_encoded,
-    tag_facet,
 )
 from eventcollector.filters import Field
 from eventcollector.query import GROUP_FIELDS, Query
@@ -41,7 +34,7 @@ from eventcollector.storage.postgres import _reads as reads
 from eventcollector.storage.postgres._dialect import Params
 from eventcollector.storage.postgres._sql import where
 
-__all__ = ["aggregate", "facets"]
+__all__ = ["Select", "aggregate", "top_values"]
 
 # A JSON scalar as key text: s<string>, n<number> (trailing zeros trimmed: 1.0 is 1), b0/b1.
 _ENCODE = (
@@ -50,17 +43,9 @@ _ENCODE = (
     " WHEN 'boolean' THEN CASE WHEN {v} = 'true'::jsonb THEN 'b1' ELSE 'b0' END ELSE '' END"
 )
 _EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
-# The top tags of the matching events (an untagged one under ''; the LEFT JOIN keeps it)
-# and, on each row, the number of (event, tag) pairs.
-_TAG_COUNTS = (
-    "SELECT k, n, total FROM (SELECT coalesce('s' || tg.tag, '') AS k, count(*) AS n,"
-    " rank() OVER (ORDER BY count(*) DESC) AS r, sum(count(*)) OVER () AS total"
-    " FROM events e LEFT JOIN LATERAL unnest(e.tags) AS tg(tag) ON true{where}"
-    " GROUP BY 1) AS t WHERE r <= {top}"
-)
 
 
-class _Select:
+class Select:
     """The inner SELECT's columns (each value extracted once); parameters go to ``p``."""
 
     def __init__(self, p: Params) -> None:
@@ -94,13 +79,13 @@ class _Select:
         return f"(SELECT {columns} FROM events e{where(query, self.p)}) AS s"
 
 
-async def _top_values(conn: Any, query: Query, field: Field, top: int) -> Ranked:
+async def top_values(conn: Any, query: Query, field: Field, top: int) -> Ranked:
     """The top values (value, encoded, count), ranked as ``aggregation.rank`` does."""
     if not field.path and field.name in GROUP_FIELDS:
         counts = await reads.group_count(conn, query, field.name)  # type: ignore[arg-type]
         return ranked_counts(counts, top)
     p = Params()
-    select = _Select(p)
+    select = Select(p)
     key = select.key(field)
     source = select.source(query)
     rows = await conn.fetch(
@@ -114,9 +99,9 @@ async def _top_values(conn: Any, query: Query, field: Field, top: int) -> Ranked
 
 async def aggregate(conn: Any, query: Query, spec: AggregateSpec, now: datetime) -> AggregateResult:
     seconds = spec.bucket_seconds(query.since, query.until, now)
-    tops = [await _top_values(conn, query, field, spec.top) for field in spec.by]
+    tops = [await top_values(conn, query, field, spec.top) for field in spec.by]
     p = Params()
-    select = _Select(p)
+    select = Select(p)
     outer: list[str] = []
     if seconds is not None:
         width = p.add(timedelta(seconds=seconds))
@@ -167,55 +152,3 @@ def _value(op: str, field: Field | None, raw: Any) -> Any:
     ):
         return int(raw)
     return raw
-
-
-async def _tag_facet(conn: Any, query: Query, top: int) -> Facet:
-    p = Params()
-    statement = _TAG_COUNTS.format(where=where(query, p), top=p.add(top))
-    return tag_facet(await conn.fetch(statement, *p.values), top)
-
-
-async def facets(conn: Any, query: Query, fields: Sequence[Field], top: int) -> list[Facet]:
-    total = await reads.count(conn, query)
-    scanned = [
-        f for f in fields if f != TAG and (f.path or not reads.counted_from_rollups(query, f.name))
-    ]
-    found = dict(zip(scanned, await _scanned_top_values(conn, query, scanned, top), strict=True))
-    out = []
-    for f in fields:
-        if f == TAG:
-            out.append(await _tag_facet(conn, query, top))
-            continue
-        ranked = found[f] if f in found else await _top_values(conn, query, f, top)
-        out.append(facet(field_text(f), [(v, n) for v, _, n in ranked], total, top))
-    return out
-
-
-async def _scanned_top_values(
-    conn: Any, query: Query, fields: Sequence[Field], top: int
-) -> list[Ranked]:
-    """The top values of every field that needs the events, from one scan: GROUPING SETS
-    hash each field's values in the same pass, where a GROUP BY per field read the rows
-    once per field (docs/performance.md: five facets over 24 h of 200k, 35 vs 38-48 ms)."""
-    if len(fields) < 2:
-        return [await _top_values(conn, query, f, top) for f in fields]
-    p = Params()
-    select = _Select(p)
-    keys = [f"{select.key(f)} AS k{i}" for i, f in enumerate(fields)]
-    names = [f"k{i}" for i in range(len(fields))]
-    # GROUPING() sets a bit for each column a row is not grouped by, the first the highest.
-    grouping = f"GROUPING({', '.join(names)})"
-    every = (1 << len(fields)) - 1
-    which = {every - (1 << (len(fields) - 1 - i)): i for i in range(len(fields))}
-    rows = await conn.fetch(
-        f"SELECT g, k, n FROM (SELECT {grouping} AS g, coalesce({', '.join(names)}) AS k,"
-        f" count(*) AS n, rank() OVER (PARTITION BY {grouping} ORDER BY count(*) DESC) AS r"
-        f" FROM (SELECT {', '.join(keys)} FROM {select.source(query)}) AS keyed"
-        f" GROUP BY GROUPING SETS ({', '.join(f'({n})' for n in names)})) AS t"
-        f" WHERE r <= {p.add(top)}",
-        *p.values,
-    )
-    per_field: list[list[tuple[str, int]]] = [[] for _ in fields]
-    for g, k, n in rows:
-        per_field[which[g]].append((k, n))
-    return [ranked_encoded(found, top) for found in per_field]

@@ -36,7 +36,7 @@ from eventcollector.issues import (
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage._indexes import literals
-from eventcollector.storage._where import lift, mark_indexed
+from eventcollector.storage._plan import lift, mark_indexed
 from eventcollector.storage.base import (
     DEFAULT_QUERY_TIMEOUT,
     QueryTimeout,
@@ -46,6 +46,7 @@ from eventcollector.storage.base import (
 from eventcollector.storage.base import query_timeout as query_timeout_seconds
 from eventcollector.storage.postgres import _aggregate as aggregation
 from eventcollector.storage.postgres import _alerts as alerts
+from eventcollector.storage.postgres import _facets
 from eventcollector.storage.postgres import _indexes as indexes
 from eventcollector.storage.postgres import _issues as issues
 from eventcollector.storage.postgres import _reads as reads
@@ -355,7 +356,7 @@ class PostgresStorage:
         """The top values of each field with their counts, in one snapshot."""
         plan = self._plan(query.unbounded)
         return await self._read(
-            lambda conn: reads.snapshot(conn, aggregation.facets, plan, fields, top)
+            lambda conn: reads.snapshot(conn, _facets.facets, plan, fields, top)
         )
 
     async def read_after(

@@ -12,7 +12,7 @@ from typing import Any
 from eventcollector.filters import Text, terms
 from eventcollector.model import Event, format_timestamp
 from eventcollector.query import Query, search_terms
-from eventcollector.storage._where import NOTHING, fold_false
+from eventcollector.storage._plan import NOTHING, fold_false
 from eventcollector.storage.sqlite import _sql as sql
 from eventcollector.storage.sqlite._schema import ROWID_BLOCK_BITS
 

@@ -36,7 +36,7 @@ from eventcollector.issues import (
 from eventcollector.model import Event
 from eventcollector.query import DurationStats, GroupField, Query, group_field
 from eventcollector.storage._indexes import REGISTRY, literals, parse_index_path
-from eventcollector.storage._where import lift, mark_indexed
+from eventcollector.storage._plan import lift, mark_indexed
 from eventcollector.storage.base import (
     DEFAULT_QUERY_TIMEOUT,
     QueryTimeout,
@@ -46,6 +46,7 @@ from eventcollector.storage.base import (
 from eventcollector.storage.base import query_timeout as query_timeout_seconds
 from eventcollector.storage.sqlite import _aggregate as aggregation
 from eventcollector.storage.sqlite import _alerts as alerts
+from eventcollector.storage.sqlite import _facets
 from eventcollector.storage.sqlite import _indexes as indexes
 from eventcollector.storage.sqlite import _issues as issues
 from eventcollector.storage.sqlite import _reads as reads
@@ -347,7 +348,7 @@ class SQLiteStorage:
     async def facets(self, query: Query, fields: Sequence[Field], top: int = 10) -> list[Facet]:
         """The top values of each field with their counts, in one read."""
         return await self._read_planned(
-            aggregation.facets,
+            _facets.facets,
             query.unbounded,
             fields=fields,
             top=top,
