@@ -113,6 +113,15 @@ def test_a_bad_filter_is_one_line_naming_the_column(
     assert result.err == "error: filter: expected a value after 'severity:' at column 10\n"
 
 
+def test_a_negated_word_alone_is_told_to_go_after_the_double_dash(
+    ec: Runner, stored: list[Event]
+) -> None:
+    """``-timeout`` could be options (-t -i ...): the error says how to write the filter."""
+    assert_error(ec("count", "-timeout"), 2, "No such option", "eventcollector count -- '-word'")
+    assert ec("count", "--", "-timeout").out == f"{len(_expected(stored, '-timeout'))}\n"
+    assert_error(ec("stats", "-x"), 2, "No such option: -x", "see 'eventcollector stats --help'")
+
+
 def test_export_refuses_a_file_name_where_the_filter_goes(ec: Runner, stored: list[Event]) -> None:
     for name in ("events.jsonl.gz", "out.jsonl", "-"):
         assert_error(ec("export", name), 2, f"{name!r} looks like a file name", f"-o {name}")

@@ -63,6 +63,13 @@ def _describe(exc: BaseException) -> tuple[str, int]:
     return f"unexpected {type(exc).__name__}: {exc} (set {_DEBUG_ENV}=1 for a traceback)", 1
 
 
+def _negated_word(exc: Exception, ctx: Any) -> bool:
+    """Whether an unknown short option may be a filter's negated word (``-timeout``)."""
+    option = getattr(exc, "option_name", "") or ""
+    filtered = any(p.name == "filter_text" for p in getattr(ctx.command, "params", ()))
+    return isinstance(exc, _click_errors.NoSuchOption) and filtered and option[:2] != "--"
+
+
 class _Group(TyperGroup):
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
@@ -93,6 +100,9 @@ class _Group(TyperGroup):
             ctx = getattr(exc, "ctx", None)
             if isinstance(exc, _click_errors.UsageError) and ctx is not None:
                 hint = f" (see '{ctx.command_path} --help')"
+                if _negated_word(exc, ctx):
+                    example = f"{ctx.command_path} -- '-word'"
+                    hint = f" (a filter that starts with '-' goes after '--': {example})"
             _fail(exc.format_message() + hint, exc.exit_code)
         except typer.Abort:
             _fail("aborted", 130)
