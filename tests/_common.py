@@ -60,6 +60,10 @@ def terminate(process: subprocess.Popen[Any] | None, grace: float = 15) -> None:
         process.wait(5)
 
 
+class PortTaken(RuntimeError):
+    """The server could not bind its port: another process took it first."""
+
+
 def wait_for_health(
     process: subprocess.Popen[bytes],
     url: str,
@@ -68,15 +72,24 @@ def wait_for_health(
     timeout: float,
     probe_timeout: float,
     give_up: Callable[[], object],
+    db: Path | None = None,
 ) -> None:
-    """Return once ``url``/health answers 200; raise if the process exits or ``timeout``
-    passes (then after calling ``give_up`` to stop it), with the server's log."""
+    """Return once ``url``/health answers 200 (with ``db``: from the server on that
+    file); raise if the process exits or ``timeout`` passes (then after calling
+    ``give_up`` to stop it), with the server's log.
+
+    ``free_port`` cannot reserve the port: a server another test worker started on it
+    meanwhile answers too, and ours then exits, unable to bind (``PortTaken``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()}")
+            text = log.read_text()
+            if "address already in use" in text:
+                raise PortTaken(text)
+            raise RuntimeError(f"server exited: {text}")
         try:
-            if httpx.get(f"{url}/health", timeout=probe_timeout).status_code == 200:
+            r = httpx.get(f"{url}/health", timeout=probe_timeout)
+            if r.status_code == 200 and (db is None or r.json().get("db_path") == str(db)):
                 return
         except httpx.TransportError:
             pass

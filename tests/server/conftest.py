@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from _common import free_port, serve_command, terminate, wait_for_health
+from _common import PortTaken, free_port, serve_command, terminate, wait_for_health
 
 
 class Server:
@@ -24,15 +24,27 @@ class Server:
         self.directory = directory
         self.db = directory / "events.db"
         self.keys_file = directory / "events.keys.json"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log = directory / "server.log"
-        command = serve_command(self.port, self.db, "--host", host, *options)
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=log)
-        wait_for_health(
-            self.process, self.url, self.log, timeout=20.0, probe_timeout=1, give_up=self.stop
-        )
+        for attempt in range(3):  # another worker may take the free port first
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            command = serve_command(self.port, self.db, "--host", host, *options)
+            with open(self.log, "ab") as log:
+                self.process = subprocess.Popen(command, stdout=log, stderr=log)
+            try:
+                wait_for_health(
+                    self.process,
+                    self.url,
+                    self.log,
+                    timeout=20.0,
+                    probe_timeout=1,
+                    give_up=self.stop,
+                    db=None if "--db" in options else self.db,  # a URL in its place
+                )
+                return
+            except PortTaken:
+                if attempt == 2:
+                    raise
 
     def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
