@@ -178,14 +178,12 @@ _COMPONENT = Field("source_component")
 _ROLLED_UP_FIELDS = frozenset(Field(name) for name in ("system", "event_type", "severity"))
 
 
-def _rolled_up_counts(conn: sqlite3.Connection, query: Query, field: Field) -> dict[str, Counts]:
-    """One rollup dimension's counts in each hour of ``query``'s whole hours."""
-    split = split_by_hours(query)
-    assert split is not None
-    assert split.first_hour is not None
-    assert split.end_hour is not None
+def _rolled_up_counts(
+    conn: sqlite3.Connection, query: Query, first: str, end: str, field: Field
+) -> dict[str, Counts]:
+    """One rollup dimension's counts in each whole hour from ``first`` to ``end``."""
     by_hour: dict[str, Counts] = {}
-    for hour, value, n in hour_counts(conn, query, split.first_hour, split.end_hour, field.name):
+    for hour, value, n in hour_counts(conn, query, first, end, field.name):
         by_hour.setdefault(hour, []).append((value, n))
     return by_hour
 

@@ -136,11 +136,12 @@ class _Facets:
 @dataclass(frozen=True, slots=True)
 class Counters:
     """How some fields of a whole hour are counted without a pass over its rows:
-    ``rolled_up`` counts one field over every hour of a query's range (by hour) at once,
-    ``walked`` one field over one hour (in an index)."""
+    ``rolled_up(conn, query, first, end, field)`` counts one field over every hour from
+    ``first`` to ``end`` (hour keys, end excluded) under ``query``'s filters at once, by
+    hour; ``walked`` one field over one hour (in an index)."""
 
     rolled_up_fields: frozenset[Field]
-    rolled_up: Callable[[sqlite3.Connection, Query, Field], dict[str, Counts]]
+    rolled_up: Callable[[sqlite3.Connection, Query, str, str, Field], dict[str, Counts]]
     walked_fields: frozenset[Field]
     walked: Callable[[sqlite3.Connection, Query, Field], Counts]
 
@@ -206,12 +207,12 @@ class _Hour:
     ) -> None:
         self.cache, self.conn, self.base = cache, conn, base
         self.fields, self.expansions, self.counters = fields, expansions, counters
-        self.rolled = (
-            [] if counters is None else [f for f in fields if f in counters.rolled_up_fields]
+        rolled, walked = (
+            (counters.rolled_up_fields, counters.walked_fields) if counters else ((), ())
         )
-        self.walked = [] if counters is None else [f for f in fields if f in counters.walked_fields]
+        self.walked = [f for f in fields if f in walked]
         #: Per rolled-up field, its counts by hour over the hours in ``rolled_hours``.
-        self.rolled_up: dict[Field, dict[str, Counts]] = {f: {} for f in self.rolled}
+        self.rolled_up: dict[Field, dict[str, Counts]] = {f: {} for f in fields if f in rolled}
         self.rolled_hours: set[str] = set()
 
     def roll_up(self, hours: _Hours) -> None:
@@ -221,17 +222,17 @@ class _Hour:
 
     def _roll_up(self, hours: list[str], missing: list[str]) -> None:
         # One statement a field over the span of the missing hours.
-        if not (self.rolled and missing and self.counters is not None):
+        if not (self.rolled_up and missing and self.counters is not None):
             return
         first, last = min(missing), max(missing)
-        span = self.base.with_(since=hour_start(first), until=hour_start(last) + _HOUR)
-        for f in self.rolled:
-            self.rolled_up[f].update(self.counters.rolled_up(self.conn, span, f))
+        end = hour_text(hour_start(last) + _HOUR)
+        for f, by_hour in self.rolled_up.items():
+            by_hour.update(self.counters.rolled_up(self.conn, self.base, first, end, f))
         self.rolled_hours.update(hour for hour in hours if first <= hour <= last)
 
     def _kept_rolled(self, hour: str, version: _Version) -> bool:
         kept: _Facets | None = self.cache.peek(("facets", self.base, hour), version)
-        return kept is not None and all(f in kept.counts for f in self.rolled)
+        return kept is not None and all(f in kept.counts for f in self.rolled_up)
 
     def __call__(self, hour: str, version: _Version) -> tuple[int, list[Counts]]:
         key = ("facets", self.base, hour)

@@ -128,8 +128,8 @@ def without_unmatchable_text(conn: sqlite3.Connection, query: Query) -> Query:
     def unmatchable(words: Sequence[str]) -> bool:
         for word in words:
             if word.isascii() and word.isalnum():  # else the tokenizer's folding decides
-                if word not in starts_nothing:
-                    starts_nothing[word] = _indexed_words(conn, word) == []
+                if word not in starts_nothing:  # one seek, not the word's expansion
+                    starts_nothing[word] = _next_word(conn, word, word) is None
                 if starts_nothing[word]:
                     return True
         return False
@@ -145,25 +145,27 @@ def without_unmatchable_text(conn: sqlite3.Connection, query: Query) -> Query:
 
 
 def _indexed_words(conn: sqlite3.Connection, prefix: str) -> list[str] | None:
-    """The indexed words starting with ``prefix``, or None past EXPAND_PREFIX_UP_TO.
-
-    Each step seeks the next word in the vocabulary: its "instance" form yields one
-    row per occurrence lazily, so LIMIT 1 reads one, where the "row" form would count
-    every occurrence first. A word plus NUL sorts right after the word itself.
-    """
+    """The indexed words starting with ``prefix``, or None past EXPAND_PREFIX_UP_TO."""
     words: list[str] = []
     after = prefix
-    end = prefix + "\U0010ffff"  # after every word with the prefix (all chars sort lower)
     while len(words) <= EXPAND_PREFIX_UP_TO:
-        row = conn.execute(
-            "SELECT term FROM events_fts_vocab WHERE term >= ? AND term < ? LIMIT 1",
-            (after, end),
-        ).fetchone()
-        if row is None:
+        word = _next_word(conn, after, prefix)
+        if word is None:
             return words
-        words.append(row[0])
-        after = row[0] + "\0"
+        words.append(word)
+        after = word + "\0"  # a word plus NUL sorts right after the word itself
     return None
+
+
+def _next_word(conn: sqlite3.Connection, after: str, prefix: str) -> str | None:
+    """The first indexed word from ``after`` on that starts with ``prefix``: one seek in
+    the vocabulary, whose "instance" form yields one row per occurrence lazily (LIMIT 1
+    reads one, where the "row" form would count every occurrence first)."""
+    end = prefix + "\U0010ffff"  # after every word with the prefix (all chars sort lower)
+    row = conn.execute(
+        "SELECT term FROM events_fts_vocab WHERE term >= ? AND term < ? LIMIT 1", (after, end)
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 def _search_in_time_order(conn: sqlite3.Connection, query: Query, match: str) -> list[Event]:
