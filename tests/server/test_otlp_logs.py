@@ -115,8 +115,10 @@ def test_python_sdk_log_mapping(python_sdk: dict[str, Any]) -> None:
     assert placed["event_type"] == "order.placed"  # the event.name attribute
     assert placed["description"] == "order placed\nfor 3 items"
     assert placed["data"]["order_id"] == 42
-    assert placed["metadata"]["resource"]["service.name"] == "Checkout Service"
-    assert placed["metadata"]["resource"]["deployment.environment"] == "ci"
+    # Dotted attribute names are namespaces: nested, so a filter path finds them.
+    assert placed["metadata"]["resource"]["service"]["name"] == "Checkout Service"
+    assert placed["metadata"]["resource"]["deployment"]["environment"] == "ci"
+    assert placed["data"]["event"]["name"] == "order.placed"
     assert placed["metadata"]["scope"]["name"] == "shop.checkout"
     assert placed["correlation_id"] is None
     assert events["stock low"]["event_type"] == "log.warning"
@@ -124,13 +126,31 @@ def test_python_sdk_log_mapping(python_sdk: dict[str, Any]) -> None:
     failed = events["payment failed"]
     assert failed["correlation_id"] == python_sdk["trace_id"]
     assert failed["data"]["span_id"] == python_sdk["span_id"]
-    assert failed["data"]["exception.type"] == "ZeroDivisionError"
-    assert failed["data"]["exception.message"] == "division by zero"
-    assert "Traceback" in failed["data"]["exception.stacktrace"]
+    exception = failed["data"]["exception"]
+    assert exception["type"] == "ZeroDivisionError"
+    assert exception["message"] == "division by zero"
+    assert "Traceback" in exception["stacktrace"]
     for event in events.values():
         assert event["system"] == "checkout_service"
         age = time.time() - _epoch(event["timestamp"])
         assert 0 <= age < 120
+
+
+def test_dotted_attributes_are_found_by_filter_paths(
+    otlp: OtlpServer, python_sdk: dict[str, Any]
+) -> None:
+    found = otlp.events(q="data.exception.type:ZeroDivisionError")
+    assert [e["title"] for e in found] == ["payment failed"]
+    found = otlp.events(q='metadata.resource.service.name:"Checkout Service" severity:>=error')
+    assert {e["title"] for e in found} == {"payment failed", "shutting down"}
+
+
+def test_otlp_exceptions_group_by_their_type(otlp: OtlpServer, python_sdk: dict[str, Any]) -> None:
+    with otlp.server.client(otlp.keys["read"]) as client:
+        response = client.get("/v1/issues", params={"system": "checkout_service"})
+    assert response.status_code == 200, response.text
+    types = {issue["title"]: issue["error_type"] for issue in response.json()["issues"]}
+    assert types["division by zero"] == "ZeroDivisionError"
 
 
 def test_resent_export_is_stored_once(python_sdk: dict[str, Any]) -> None:
@@ -182,7 +202,7 @@ def test_node_sdk_sends_otlp_json(otlp: OtlpServer, node_modules: Path) -> None:
     failed = events["error"]
     assert failed["title"] == "node failed"
     assert failed["event_type"] == "log.error"
-    assert failed["data"] == {"user.id": "u-7", "retries": 3, "nested": {"deep": [1, "two"]}}
+    assert failed["data"] == {"user": {"id": "u-7"}, "retries": 3, "nested": {"deep": [1, "two"]}}
     assert failed["metadata"]["scope"] == {"name": "node.scope", "version": "2.1.0"}
     slow = events["warning"]  # severity from SeverityText; a map body becomes data
     assert slow["data"] == {"reason": "slow", "ms": 1500}
@@ -238,7 +258,7 @@ def test_spec_written_json(otlp: OtlpServer) -> None:
     assert stored["severity"] == "warning"
     assert stored["correlation_id"] == TRACE_ID
     assert stored["data"] == {
-        "disk.free": 1024, "ok": False, "ratio": 0.5, "tags": ["a"], "span_id": SPAN_ID,
+        "disk": {"free": 1024}, "ok": False, "ratio": 0.5, "tags": ["a"], "span_id": SPAN_ID,
     }  # fmt: skip
 
 

@@ -34,7 +34,8 @@ provider = TracerProvider(resource=Resource.create({"service.name": "Billing"}))
 provider.add_span_processor(BatchSpanProcessor(ResendingExporter()))
 tracer = provider.get_tracer("billing.api", "3.2")
 with tracer.start_as_current_span("POST /invoices", kind=SpanKind.SERVER,
-                                  attributes={"http.method": "POST"}) as root:
+                                  attributes={"http.request.method": "POST",
+                                              "http.route": "/invoices"}) as root:
     time.sleep(0.02)
     try:
         with tracer.start_as_current_span("charge card", attributes={"amount": 12.5}) as child:
@@ -76,7 +77,7 @@ def test_spans_become_events(trace: dict[str, Any]) -> None:
     assert "parent_span_id" not in root["data"]
     assert root["data"]["kind"] == "server"
     assert root["data"]["status"]["code"] == "unset"
-    assert root["data"]["http.method"] == "POST"
+    assert root["data"]["http"] == {"request": {"method": "POST"}, "route": "/invoices"}
     assert root["duration_ms"] >= 30
     assert root["data"]["duration_us"] // 1000 == root["duration_ms"]
     assert root["metadata"]["scope"] == {"name": "billing.api", "version": "3.2"}
@@ -92,9 +93,15 @@ def test_spans_become_events(trace: dict[str, Any]) -> None:
     assert error["severity"] == "error"
     assert error["title"] == "ValueError: card declined"
     assert "Traceback" in error["description"]
-    assert error["data"]["exception.type"] == "ValueError"
+    assert error["data"]["exception"]["type"] == "ValueError"
+    assert error["data"]["exception"]["message"] == "card declined"
     assert error["data"]["span_id"] == trace["child"]
     assert error["data"]["span_name"] == "charge card"
+
+
+def test_span_attributes_are_found_by_filter_paths(otlp: OtlpServer, trace: dict[str, Any]) -> None:
+    found = otlp.events(q="data.http.request.method:POST data.http.route:/invoices")
+    assert [e["data"]["span_id"] for e in found] == [trace["root"]]
 
 
 def test_resent_spans_are_stored_once(trace: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ import hashlib
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,7 +40,7 @@ from eventcollector.model import Event
 from eventcollector.server.errors import ApiError, limit_error
 from eventcollector.server.ingest._admit import admit
 from eventcollector.server.ingest._names import UNKNOWN_SERVICE, name_token
-from eventcollector.server.limits import request_body
+from eventcollector.server.limits import depth_exceeds, request_body
 from eventcollector.server.state import ServerState
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "hex_ids_to_base64",
     "json_records",
     "map_export",
+    "nested",
     "record_count",
     "scoped_records",
     "timestamp",
@@ -128,6 +129,60 @@ def attributes(pairs: Any, max_depth: int, depth: int = 1) -> dict[str, Any]:
     return {kv.key: any_value(kv.value, max_depth, depth) for kv in pairs}
 
 
+_MISSING: Any = object()
+
+
+def nested(
+    attrs: Mapping[str, Any],
+    max_depth: int,
+    under: Mapping[str, Any] | None = None,
+    fixed: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Attributes with their names split at the dots into objects, as the semantic
+    conventions mean them (``http.request.method`` is ``method`` in ``request`` in
+    ``http``), so that the filter path ``data.http.request.method`` finds them.
+
+    ``under``: keys the attributes go over (a log body's map); ``fixed``: our own
+    fields, which win and take nothing in. A name stays one key, as sent, where it
+    cannot be nested: an empty part (``a..b``), a part that holds a value other than an
+    object (``http`` = "x" besides ``http.method``: names with fewer parts are placed
+    first, so the outcome does not depend on their order), or past ``max_depth``.
+    """
+    out = dict(under or {})
+    dotted = []
+    for key, value in attrs.items():
+        if "." in key:
+            dotted.append(key)
+        else:
+            out[key] = value
+    if fixed:
+        out.update(fixed)
+    dotted.sort(key=lambda k: (k.count("."), k))
+    own: set[int] = set()  # ids of the objects made here, which may take keys in
+    for key in dotted:
+        value = attrs[key]
+        parts = key.split(".")
+        if not ("" in parts or (fixed and parts[0] in fixed)) and not depth_exceeds(
+            value, max_depth - 1, len(parts)
+        ):
+            node = out
+            for part in parts[:-1]:
+                child = node.get(part, _MISSING)
+                if child is _MISSING or (type(child) is dict and id(child) not in own):
+                    # A new object, or a copy of a map value (the caller's stays as it is).
+                    child = node[part] = {} if child is _MISSING else dict(child)
+                    own.add(id(child))
+                elif type(child) is not dict:
+                    break
+                node = child
+            else:
+                if parts[-1] not in node:
+                    node[parts[-1]] = value
+                    continue
+        out[key] = value
+    return out
+
+
 def timestamp(unix_nano: int) -> datetime:
     return _EPOCH + timedelta(microseconds=unix_nano // 1000)
 
@@ -151,7 +206,7 @@ def scope_context(resource: Any, scope: Any, max_depth: int) -> ScopeContext:
     resource_attrs = attributes(resource.attributes, max_depth)
     service = resource_attrs.get("service.name")
     system = name_token(service) if isinstance(service, str) else ""
-    metadata: dict[str, Any] = {"resource": resource_attrs}
+    metadata: dict[str, Any] = {"resource": nested(resource_attrs, max_depth)}
     if scope.name or scope.version:
         metadata["scope"] = {"name": scope.name, "version": scope.version}
     digest = hashlib.blake2b(resource.SerializeToString(), digest_size=16)

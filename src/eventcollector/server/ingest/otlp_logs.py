@@ -19,6 +19,7 @@ from eventcollector.server.ingest._otlp_common import (
     attributes,
     hex_ids_to_base64,
     json_records,
+    nested,
     timestamp,
 )
 
@@ -48,23 +49,26 @@ def _events(
     encoded = record.SerializeToString()
     if len(encoded) > max_event_bytes:
         raise ValueError(f"max_event_bytes: log record larger than {max_event_bytes} bytes")
-    data = attributes(record.attributes, max_depth)
+    attrs = attributes(record.attributes, max_depth)
     severity = _severity(record.severity_number, record.severity_text)
-    name = record.event_name or data.get("event.name")
+    name = record.event_name or attrs.get("event.name")
     event_type = (name_token(name) if isinstance(name, str) else "") or f"log.{severity}"
     title = description = ""
     body = record.body
     kind = body.WhichOneof("value")
+    under: dict[str, Any] | None = None
+    fixed: dict[str, Any] = {}
     if kind == "string_value":
         text = body.string_value.replace("\x00", "\ufffd")
         description = text[: LIMITS.description_length]
         title = first_line(text)
     elif kind == "kvlist_value":
-        data = {**any_value(body, max_depth), **data}
+        under = any_value(body, max_depth)
     elif kind is not None:
-        data["body"] = any_value(body, max_depth)
+        fixed["body"] = any_value(body, max_depth)
     if record.span_id:
-        data["span_id"] = record.span_id.hex()
+        fixed["span_id"] = record.span_id.hex()
+    data = nested(attrs, max_depth, under, fixed)
     unix_nano = record.time_unix_nano or record.observed_time_unix_nano
     event = Event.create(
         id=context.event_id(unix_nano, encoded),

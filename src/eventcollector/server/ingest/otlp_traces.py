@@ -22,6 +22,7 @@ from eventcollector.server.ingest._otlp_common import (
     children,
     hex_ids_to_base64,
     json_records,
+    nested,
     timestamp,
 )
 
@@ -42,19 +43,19 @@ def _span_event(
 ) -> Event:
     if span.ByteSize() > max_event_bytes:
         raise ValueError(f"max_event_bytes: span larger than {max_event_bytes} bytes")
-    data = attributes(span.attributes, max_depth)
     start, end = span.start_time_unix_nano, span.end_time_unix_nano
     duration_ns = max(0, end - start) if end else 0
     code = span.status.code
-    data["span_id"] = span.span_id.hex()
+    fixed: dict[str, Any] = {"span_id": span.span_id.hex()}
     if span.parent_span_id:
-        data["parent_span_id"] = span.parent_span_id.hex()
-    data["kind"] = _KINDS[span.kind] if 0 <= span.kind < len(_KINDS) else str(span.kind)
-    data["status"] = {
+        fixed["parent_span_id"] = span.parent_span_id.hex()
+    fixed["kind"] = _KINDS[span.kind] if 0 <= span.kind < len(_KINDS) else str(span.kind)
+    fixed["status"] = {
         "code": _STATUS_CODES[code] if 0 <= code < len(_STATUS_CODES) else str(code),
         "message": span.status.message,
     }
-    data["duration_us"] = duration_ns // 1000
+    fixed["duration_us"] = duration_ns // 1000
+    data = nested(attributes(span.attributes, max_depth), max_depth, fixed=fixed)
     return Event.create(
         id=_id(start, span.trace_id, span.span_id),
         timestamp=timestamp(start) if start else now,
@@ -74,12 +75,12 @@ def _exception_event(
     span: Any, index: int, context: ScopeContext, max_depth: int, now: datetime
 ) -> Event:
     event = span.events[index]
-    data = attributes(event.attributes, max_depth)
-    kind, message = data.get("exception.type"), data.get("exception.message")
+    attrs = attributes(event.attributes, max_depth)
+    kind, message = attrs.get("exception.type"), attrs.get("exception.message")
     summary = ": ".join(str(part) for part in (kind, message) if part) or "exception"
-    stacktrace = data.get("exception.stacktrace")
-    data["span_id"] = span.span_id.hex()
-    data["span_name"] = span.name
+    stacktrace = attrs.get("exception.stacktrace")
+    fixed = {"span_id": span.span_id.hex(), "span_name": span.name}
+    data = nested(attrs, max_depth, fixed=fixed)
     return Event.create(
         id=_id(event.time_unix_nano, span.trace_id, span.span_id, b"exception%d" % index),
         timestamp=timestamp(event.time_unix_nano) if event.time_unix_nano else now,
