@@ -1,12 +1,11 @@
 """The OpenAPI 3.1 document: schemas generated from msgspec types, paths listed here.
 
-The types below describe the wire format only; the server validates with the
-library's own model (``Event.from_dict``) and never decodes into them.
+The types are in ``_openapi_types`` (those of the alerts in ``_openapi_alerts``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
 import orjson
@@ -18,257 +17,24 @@ from eventcollector import __version__
 from eventcollector.aggregation import INTERVALS, MAX_BUCKETS, MAX_TOP
 from eventcollector.issue_activity import ACTIVITY_INTERVALS, MAX_ACTIVITY_ISSUES
 from eventcollector.issues import ISSUE_ORDERS, ISSUE_STATUSES
-from eventcollector.model import LIMITS, Severity
+from eventcollector.model import Severity
 from eventcollector.query import ORDER_FIELDS
 from eventcollector.server import _openapi_alerts
+from eventcollector.server._openapi_types import NAME_PATTERN, NO_SPACE_OR_COMMA, NOT_BLANK, TYPES
 from eventcollector.server.issues import MAX_PAGE
 from eventcollector.server.settings import ServerSettings
 
 __all__ = ["openapi_document", "routes"]
 
-_SEVERITY = Literal["debug", "info", "warning", "error", "critical"]
-# The model's rules (eventcollector.model), as JSON Schema: what a schema allows, the
-# server accepts (tests/server/test_openapi.py checks it).
-_NAME_PATTERN = "^[a-z0-9][a-z0-9_.-]*$"
-_NO_SPACE_OR_COMMA = "^[^\\s\\x00-\\x1f\\x7f,]+$"
-_NOT_BLANK = "\\S"
-
-
-def _token(length: int) -> Any:
-    return Annotated[str, msgspec.Meta(pattern=_NO_SPACE_OR_COMMA, max_length=length)]
-
-
-_Name = Annotated[str, msgspec.Meta(pattern=_NAME_PATTERN, max_length=LIMITS.name_length)]
-_Timestamp = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
-
-
-class EventIn(msgspec.Struct, forbid_unknown_fields=True):
-    system: _Name
-    event_type: _Name
-    title: Annotated[str, msgspec.Meta(pattern=_NOT_BLANK, max_length=LIMITS.title_length)]
-    id: _token(LIMITS.id_length) | None = None  # type: ignore[valid-type]
-    #: At most five minutes in the future (the server's clock).
-    timestamp: _Timestamp | None = None
-    severity: _SEVERITY = "info"
-    # null is taken for "none" in these four, as the model does.
-    description: Annotated[str, msgspec.Meta(max_length=LIMITS.description_length)] | None = ""
-    data: dict[str, Any] | None = {}
-    tags: (
-        Annotated[
-            list[_token(LIMITS.tag_length)],  # type: ignore[valid-type]
-            msgspec.Meta(max_length=LIMITS.tag_count),
-        ]
-        | None
-    ) = []
-    correlation_id: _token(LIMITS.correlation_id_length) | None = None  # type: ignore[valid-type]
-    source_component: _token(LIMITS.source_component_length) | None = None  # type: ignore[valid-type]
-    #: Milliseconds; a fraction is cut off.
-    duration_ms: Annotated[float, msgspec.Meta(ge=0, le=LIMITS.max_duration_ms)] | None = None
-    metadata: dict[str, Any] | None = {}
-
-
-class Event(msgspec.Struct):
-    id: str
-    timestamp: str
-    system: str
-    event_type: str
-    severity: _SEVERITY
-    title: str
-    description: str
-    data: dict[str, Any]
-    tags: list[str]
-    correlation_id: str | None
-    source_component: str | None
-    duration_ms: int | None
-    metadata: dict[str, Any]
-
-
-class Rejection(msgspec.Struct):
-    index: int
-    error: str
-
-
-class IngestResult(msgspec.Struct):
-    accepted: int
-    duplicates: int
-    rejected: list[Rejection]
-    ids: list[str | None]
-
-
-class IngestRejected(IngestResult):
-    """The 400 of a body whose every event was rejected: the result plus the error."""
-
-    error: str
-
-
-class EventPage(msgspec.Struct):
-    events: list[Event]
-    next_cursor: str | None
-
-
-class Count(msgspec.Struct):
-    count: int
-
-
-class GroupCounts(msgspec.Struct):
-    field: str
-    counts: dict[str, int]
-
-
-class DurationStats(msgspec.Struct):
-    count: int
-    min: int | None
-    max: int | None
-    avg: float | None
-    p50: float | None
-    p95: float | None
-    p99: float | None
-
-
-class Trace(msgspec.Struct):
-    correlation_id: str
-    events: list[Event]
-    span_ms: float | None
-
-
-class Statistics(msgspec.Struct):
-    total_events: int
-    by_system: dict[str, int]
-    by_severity: dict[str, int]
-    by_event_type: dict[str, int]
-    last_hour_count: int
-
-
-class CleanupRequest(msgspec.Struct, forbid_unknown_fields=True):
-    retention_days: float
-
-
-class Deleted(msgspec.Struct):
-    deleted: int
-
-
-class Error(msgspec.Struct, omit_defaults=True):
-    error: str
-    #: The limit refused or run past (``max_batch``, ``query_timeout``, ...) and its value.
-    limit: str | None = None
-    max: float | None = None
-
-
-class AggregateRow(msgspec.Struct, omit_defaults=True):
-    key: dict[str, str | int | float | bool | None]
-    values: dict[str, int | float | None]
-    #: Present with an interval: the bucket's start.
-    bucket: str | None = None
-    #: The keys whose value is the group of everything outside the top N (value null).
-    other: list[str] = []
-
-
-class Aggregate(msgspec.Struct):
-    by: list[str]
-    interval: str | None
-    metrics: list[str]
-    rows: list[AggregateRow]
-
-
-class FacetValue(msgspec.Struct):
-    value: str | int | float | bool | None
-    count: int
-
-
-class Facet(msgspec.Struct):
-    field: str
-    values: list[FacetValue]
-    other: int
-
-
-class Facets(msgspec.Struct):
-    facets: list[Facet]
-
-
-class StreamEvent(msgspec.Struct, tag="event", tag_field="type"):
-    event: Event
-
-
-class StreamMissed(msgspec.Struct, tag="missed", tag_field="type"):
-    count: int
-
-
-_STATUS = Literal["unresolved", "resolved", "ignored", "muted"]
-
-
-class Issue(msgspec.Struct):
-    id: int
-    fingerprint: str
-    title: str
-    systems: list[str]
-    event_type: str
-    error_type: str
-    count: int
-    first_seen: str
-    last_seen: str
-    last_event_id: str
-    status: _STATUS
-    muted_until: str | None
-    regressed: bool
-
-
-class IssuePage(msgspec.Struct):
-    issues: list[Issue]
-    next_offset: int | None
-
-
-class IssueEvents(msgspec.Struct):
-    issue_id: int
-    events: list[Event]
-
-
-class IssueActivity(msgspec.Struct):
-    interval: Literal["1h", "1d"]
-    #: The start of every bucket, oldest first.
-    buckets: list[_Timestamp]
-    #: Issue id (as text) -> one count per bucket.
-    issues: dict[str, list[int]]
-
-
-class IssueStatusChange(msgspec.Struct, forbid_unknown_fields=True):
-    status: _STATUS
-    #: ISO 8601: the end of a mute.
-    until: Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})] | None = None
-
-
-_TYPES: tuple[Any, ...] = (
-    Issue,
-    IssuePage,
-    IssueEvents,
-    IssueActivity,
-    IssueStatusChange,
-    EventIn,
-    Event,
-    IngestResult,
-    IngestRejected,
-    EventPage,
-    Count,
-    GroupCounts,
-    DurationStats,
-    Trace,
-    Statistics,
-    CleanupRequest,
-    Deleted,
-    Error,
-    Aggregate,
-    Facets,
-    StreamEvent | StreamMissed,
-    *_openapi_alerts.TYPES,
-)
-
-# Filters as the parser (query_params) takes them; the same promise as above.
+# Filters as the parser (query_params) takes them: what a schema allows, the server
+# accepts, as for the wire types.
 _SEVERITY_NAMES = [s.value for s in Severity]
-_NAMES = {"type": "array", "items": {"type": "string", "pattern": _NAME_PATTERN}}
+_NAMES = {"type": "array", "items": {"type": "string", "pattern": NAME_PATTERN}}
 _SEVERITIES = {"type": "array", "items": {"enum": _SEVERITY_NAMES}}
-_TOKENS = {"type": "array", "items": {"type": "string", "pattern": _NO_SPACE_OR_COMMA}}
+_TOKENS = {"type": "array", "items": {"type": "string", "pattern": NO_SPACE_OR_COMMA}}
 _TIME = {"type": "string", "format": "date-time"}
 _SPAN = {"type": "number", "minimum": 0}
-_TEXT = {"type": "string", "pattern": _NOT_BLANK}
+_TEXT = {"type": "string", "pattern": NOT_BLANK}
 
 _FILTERS: list[tuple[str, str, dict[str, Any]]] = [
     ("system", "One or more systems.", _NAMES),
@@ -427,7 +193,7 @@ def _aggregate_params() -> list[dict[str, Any]]:
 
 def openapi_document(settings: ServerSettings) -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        _TYPES, ref_template="#/components/schemas/{name}"
+        TYPES, ref_template="#/components/schemas/{name}"
     )
     filters = _filter_params()
     paging = [

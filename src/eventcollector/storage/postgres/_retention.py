@@ -5,16 +5,52 @@ same transaction.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import functools
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from eventcollector.query import Query
 from eventcollector.storage.postgres._dialect import Params
 from eventcollector.storage.postgres._rollups import add_to_rollups, drop_empty_rollups
-from eventcollector.storage.postgres._schema import day_start, partition_name
+from eventcollector.storage.postgres._schema import day_start, list_partitions, partition_name
 from eventcollector.storage.postgres._sql import where
 
 CLEANUP_CHUNK = 10_000
+
+Run = Callable[[Callable[[Any], Awaitable[Any]]], Awaitable[Any]]
+
+
+async def cleanup(run: Run, days: set[date], victims: Query, cutoff: datetime, whole: bool) -> int:
+    """Delete ``victims`` (the events before ``cutoff``, and matching a filter unless
+    ``whole``); the number deleted. ``run`` runs a step on a pooled connection; ``days``
+    are the partitions the writer knows of, kept in step.
+
+    Whole days past the cutoff are dropped as partitions; the rest is deleted in chunks,
+    day by day (a filtered cleanup also in whole days, from the filter's own lower time
+    bound), and a whole day that this left empty is then dropped."""
+    deleted = 0
+    for day in sorted(await run(list_partitions)):
+        day_end = day_start(day) + timedelta(days=1)
+        if victims.since is not None and day_end <= victims.since:
+            continue  # the filter selects nothing this old
+        whole_day = day_end <= cutoff
+        if whole and whole_day:
+            deleted += await run(functools.partial(drop_partition, day=day))
+            days.discard(day)
+        elif day_start(day) < cutoff:  # also each day, for a filtered cleanup
+            from_day = 0
+            while True:
+                n = await run(functools.partial(delete_chunk, day=day, query=victims))
+                from_day += n
+                if n < CLEANUP_CHUNK:
+                    break
+            deleted += from_day
+            # A filtered cleanup (retention archiving deletes by id) may empty a day.
+            emptied = whole_day and from_day
+            if emptied and await run(functools.partial(drop_if_empty, day=day)):
+                days.discard(day)
+    return deleted
 
 
 async def drop_partition(conn: Any, day: date) -> int:

@@ -61,16 +61,12 @@ from eventcollector.storage.postgres._dialect import DIALECT
 from eventcollector.storage.postgres._errors import connection_lost, translate
 from eventcollector.storage.postgres._listen import EventsCallback, Listener
 from eventcollector.storage.postgres._retention import (
-    CLEANUP_CHUNK,
-    delete_chunk,
-    drop_if_empty,
-    drop_partition,
+    cleanup,
 )
 from eventcollector.storage.postgres._schema import (
     SCHEMA_VERSION,
     NotOurSchema,
     create_partitions,
-    day_start,
     list_partitions,
     migrate,
     validate_schema,
@@ -219,29 +215,7 @@ class PostgresStorage:
         that this left empty."""
         cutoff = retention_cutoff(retention_days, now)
         victims = self._plan(Query(until=cutoff, where=where))
-        partitions = await self._run(list_partitions)
-        deleted = 0
-        for day in sorted(partitions):
-            day_end = day_start(day) + timedelta(days=1)
-            if victims.since is not None and day_end <= victims.since:
-                continue  # the filter selects nothing this old
-            whole_day = day_end <= cutoff
-            if where is None and whole_day:
-                deleted += await self._run(functools.partial(drop_partition, day=day))
-                self._writer.days.discard(day)
-            elif day_start(day) < cutoff:  # also each day, for a filtered cleanup
-                from_day = 0
-                while True:
-                    n = await self._run(functools.partial(delete_chunk, day=day, query=victims))
-                    from_day += n
-                    if n < CLEANUP_CHUNK:
-                        break
-                deleted += from_day
-                # A filtered cleanup (retention archiving deletes by id) may empty a day.
-                emptied = whole_day and from_day
-                if emptied and await self._run(functools.partial(drop_if_empty, day=day)):
-                    self._writer.days.discard(day)
-        return deleted
+        return await cleanup(self._run, self._writer.days, victims, cutoff, whole=where is None)
 
     # -- expression indexes (see storage._indexes) -----------------------------
 
