@@ -12,6 +12,7 @@ sys.path through the root conftest).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,36 @@ PG_ENV = "EVENTCOLLECTOR_TEST_POSTGRES"
 # -- the real server -----------------------------------------------------------------
 
 
+#: Ports handed out by ``free_port``: below Linux's ephemeral range (32768 up), where
+#: ``bind(0)`` and outgoing connections take theirs.
+_PORTS = range(10_000, 32_000)
+
+
+def _worker_ports() -> Iterator[int]:
+    """This test worker's own share of ``_PORTS``, round and round (pytest-xdist names
+    its workers gw0, gw1, ...)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    share = len(_PORTS) // max(count, 1)
+    start = _PORTS.start + share * (int(worker) % max(count, 1) if worker.isdigit() else 0)
+    return itertools.cycle(range(start, start + share))
+
+
+_next_ports = _worker_ports()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port to start a server on that no other test worker hands out: ports from
+    ``bind(0)`` were taken by another worker's server now and then between the check
+    and the server's own bind. One that something else holds is skipped."""
+    for port in _next_ports:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("unreachable: the ports cycle")
 
 
 def serve_command(port: int, db: str | Path, *options: str) -> list[str]:
@@ -78,8 +104,8 @@ def wait_for_health(
     file); raise if the process exits or ``timeout`` passes (then after calling
     ``give_up`` to stop it), with the server's log.
 
-    ``free_port`` cannot reserve the port: a server another test worker started on it
-    meanwhile answers too, and ours then exits, unable to bind (``PortTaken``)."""
+    ``free_port`` cannot reserve the port: should another process take it meanwhile,
+    that one may answer too, and ours then exits, unable to bind (``PortTaken``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -304,6 +304,23 @@ def test_a_data_path_facet_and_the_live_toggle(seeded: Server, page: Page) -> No
     assert page.input_value("#filter") == "data.repo:acme/jobs"
 
 
+def test_a_long_data_path_facet_keeps_its_remove_button(seeded: Server, page: Page) -> None:
+    path = "data.http.response.status_code.of_the_upstream_service"
+    page.goto(f"{seeded.url}/?facets={path}")
+    gen = wait_ready(page)
+    panel = page.locator(f".facet[data-field='{path}']")
+    remove = panel.locator(".facet-remove")
+    box, button = panel.bounding_box(), remove.bounding_box()
+    assert box is not None
+    assert button is not None
+    assert button["x"] + button["width"] <= box["x"] + box["width"]  # within the card
+    assert panel.locator("h3 wbr").count() == path.count(".")  # it wraps at the dots
+    remove.click()
+    wait_ready(page, gen)
+    assert "facets=" not in page.url
+    assert panel.count() == 0
+
+
 @pytest.fixture(scope="module")
 def hurried(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server whose reads may run 50 ms, over 20,000 events with nested data."""

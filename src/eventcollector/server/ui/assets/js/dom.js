@@ -57,6 +57,7 @@ export function fmtTime(iso) {
 
 export function fmtDuration(ms) {
   if (ms === null || ms === undefined) return "";
+  if (ms === 0) return "0 ms";  // a whole 0 (duration_ms is an integer), not "0.00"
   if (ms < 1) return `${ms.toFixed(2)} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;

@@ -9,6 +9,11 @@ export const FIXED_FACETS = [
   ["source_component", "Component"], ["tag", "Tags"],
 ];
 
+// A data path's name may break after each dot (a text node and <wbr> apart: no markup).
+function breakable(label) {
+  return label.split(".").flatMap((part, i) => (i ? [h("wbr"), `.${part}`] : [part]));
+}
+
 function facetPanel(field, label, values, other, onFilter, extra, empty = "no values") {
   const max = Math.max(1, ...values.map((v) => v.count));
   const list = h("ul", {},
@@ -32,7 +37,7 @@ function facetPanel(field, label, values, other, onFilter, extra, empty = "no va
     bar.style.width = `${Math.round(Number(bar.dataset.w) * 100)}%`;
   }
   return h("section", {class: "panel facet", dataset: {field}},
-    h("h3", {}, label, extra),
+    h("h3", {}, h("span", {class: "facet-name"}, breakable(label)), extra),
     values.length ? list : h("div", {class: "muted"}, empty),
     other ? h("div", {class: "muted facet-other"}, `${fmtCount(other)} in other values`) : null);
 }
