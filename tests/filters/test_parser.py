@@ -223,6 +223,9 @@ ERRORS = [
     ),
     ("data:1", "q: data: give a key (data.KEY) at column 1"),
     ('data."":1', "q: empty key in 'data.\"\"' at column 1"),
+    # Not read as the words "data", "http" and "x": a key path with an empty key.
+    ("data.http.:x", "q: empty key in 'data.http.' at column 1"),
+    ("a data..b:1", "q: empty key in 'data..b' at column 3"),
     (
         "severity:loud",
         "q: unknown severity 'loud' (one of debug, info, warning, error, critical) at column 10",

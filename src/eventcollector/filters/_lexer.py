@@ -40,7 +40,8 @@ _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 # One pattern finds the next token; its alternatives are named, so ``lastgroup`` is the
 # token's kind. A bare word or value ends at whitespace, a parenthesis, a quote or a
 # bracket; a field term runs to the end of its value unless that is a list. Possessive
-# quantifiers: a word is never re-tried as a shorter one.
+# quantifiers: a word is never re-tried as a shorter one. A key may be empty here
+# (``data..a:``), so that the field says so rather than the term reading as words.
 TOKEN = re.compile(
     r"""\s*+(?:
       (?P<neg>-)(?=\S)
@@ -49,7 +50,7 @@ TOKEN = re.compile(
     | (?P<phrase>"(?:[^"\\]|\\.)*+")
     | (?P<field>
         (?P<name>[^\s.:"()\[\]]++)
-        (?P<keys>(?:\.(?:"(?:[^"\\]|\\.)*+"|[^\s.:"()\[\]]++))*+)
+        (?P<keys>(?:\.(?:"(?:[^"\\]|\\.)*+"|[^\s.:"()\[\]]*+))*+)
         :(?P<op>[<>]=?)?
         (?:"(?P<quoted>(?:[^"\\]|\\.)*+)"(?P<star>\*)?|(?P<bare>[^\s()"\[\]]*+))
       )
