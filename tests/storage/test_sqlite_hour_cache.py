@@ -267,3 +267,20 @@ async def test_a_range_of_more_hours_than_kept_is_counted_in_one_pass(
     assert (store._hour_cache.hits, store._hour_cache.misses) == (0, 0)
     await _check(store, EVENTS, Query(since=BASE + timedelta(hours=12)))  # 3 whole hours
     assert store._hour_cache.misses > 0
+
+
+async def test_many_components_are_counted_from_the_rows(tmp_path: Path) -> None:
+    # Past the values walked in the component's index (256), each hour is counted from its rows.
+    events = [
+        _event(i, i * 1.5, source_component=f"c{i % 300:03d}" if i % 7 else None)
+        for i in range(900)
+    ]
+    storage = SQLiteStorage(tmp_path / "many.db")
+    await storage.open()
+    try:
+        await storage.append(events)
+        query = Query(since=BASE + timedelta(minutes=50), until=BASE + timedelta(hours=20))
+        for _ in range(2):  # counted, then kept
+            await _check(storage, events, query)
+    finally:
+        await storage.close()
