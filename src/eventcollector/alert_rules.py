@@ -44,7 +44,7 @@ NOTIFIER_KINDS = ("webhook", "slack", "email")
 STATES = ("ok", "pending", "firing", "resolved")
 State = Literal["ok", "pending", "firing", "resolved"]
 #: What a history record says happened.
-RECORD_KINDS = ("transition", "notified", "notify_failed", "repeat")
+RECORD_KINDS = ("transition", "notified", "notify_failed", "repeat", "silenced")
 
 _KEYS = frozenset(
     {"name", "filter", "window", "condition", "group_by", "for", "every", "trigger", "repeat",

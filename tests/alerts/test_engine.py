@@ -12,7 +12,7 @@ import asyncio
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import pytest
 from _common import Receiver, free_port
 from eventcollector import EventCollector
 from eventcollector.alert_rules import AlertRule, RuleLimits, parse_rule
+from eventcollector.alert_silences import AlertSilence
 from eventcollector.alerts import AlertEngine, Notifier, NotifySettings, SmtpServer
 from eventcollector.storage import AlertStore
 
@@ -425,3 +426,44 @@ async def test_a_slow_receiver_holds_up_neither_ingest_nor_evaluation(
 
 async def _has(store: AlertStore, kind: str) -> bool:
     return any(r.kind == kind for r in await store.alert_history("slow receiver"))
+
+
+async def test_a_silence_holds_notices_back_until_it_ends(
+    collector: EventCollector, engine_for: Any, receiver: Receiver
+) -> None:
+    store = await collector.alert_store()
+    per_system = rule(
+        name="silenced", filter="severity:error", window="1m", condition="count >= 1",
+        group_by="system", repeat="1h", notify=[f"webhook:{receiver.url}/silenced"],
+    )  # fmt: skip
+    await store.put_alert_rule(per_system, "api")
+    hour = datetime.now(UTC) + timedelta(hours=1)
+    alpha = await store.add_alert_silence(AlertSilence("silenced", hour, "alpha", "deploy"))
+    everything = await store.add_alert_silence(AlertSilence("*", hour, "gamma"))
+    assert alpha.id is not None
+    await engine_for([per_system])
+    await errors(collector, 1, system="alpha")
+    await errors(collector, 1, system="beta")
+    await until(lambda: len(receiver.received("/silenced")) == 1)
+    await evaluated_after(collector, "silenced", datetime.now(UTC))
+    assert [r["body"]["group"] for r in receiver.received("/silenced")] == ["beta"]
+    found = await states(collector, "silenced")
+    assert (found["alpha"].state, found["beta"].state) == ("firing", "firing")  # evaluated
+    held = [r for r in await store.alert_history("silenced") if r.kind == "silenced"]
+    assert [(r.group, r.state, r.target) for r in held] == [
+        ("alpha", "firing", f"silence {alpha.id}")
+    ]
+    assert held[0].sample_ids  # what was held back can be looked at
+    await errors(collector, 1, system="gamma")  # a silence of every rule, for one group
+    await until(lambda: _held(store, "gamma"))
+    # Ended: the group still FIRING notifies at its next evaluation, not after `repeat`.
+    assert await store.delete_alert_silence(alpha.id)
+    await until(lambda: len(receiver.received("/silenced")) == 2)
+    assert receiver.received("/silenced")[1]["body"]["group"] == "alpha"
+    assert [s.id for s in await store.alert_silences()] == [everything.id]
+    assert not await store.delete_alert_silence(alpha.id)  # ended already
+
+
+async def _held(store: AlertStore, group: str) -> bool:
+    history = await store.alert_history("silenced")
+    return any(r.kind == "silenced" and r.group == group for r in history)

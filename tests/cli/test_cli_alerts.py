@@ -129,3 +129,44 @@ def test_with_url_through_the_server(tmp_path: Path, server: tuple[str, str, str
     assert removed.returncode == 0, removed.stderr
     missing = cli("alerts", "test", "new issue", "--url", url, "--api-key", reader)
     assert (missing.returncode, missing.stderr) == (1, "error: name: no alert rule 'new issue'\n")
+
+
+def test_silences_on_the_local_store_and_through_the_server(
+    tmp_path: Path, server: tuple[str, str, str]
+) -> None:
+    db, rules = tmp_path / "events.db", tmp_path / "alerts.toml"
+    rules.write_text(RULES, encoding="utf-8")
+    _emit(db, "gateway")
+    assert cli("alerts", "add", str(rules), "--db", str(db)).returncode == 0
+    silenced = cli("alerts", "silence", "api errors", "--group", "gateway", "--db", str(db),
+                   "--reason", "deploy", "-f", "json")  # fmt: skip
+    assert silenced.returncode == 0, silenced.stderr
+    doc = json.loads(silenced.stdout)
+    assert (doc["rule"], doc["group"], doc["reason"]) == ("api errors", "gateway", "deploy")
+    assert cli("alerts", "silence", "*", "--for", "30m", "--db", str(db)).returncode == 0
+    table = cli("alerts", "silences", "--db", str(db), "-f", "table", env={"COLUMNS": "160"})
+    assert "gateway" in table.stdout
+    assert "(every)" in table.stdout  # the second one: every group of every rule
+    bad = cli("alerts", "silence", "api errors", "--for", "forever", "--db", str(db))
+    assert (bad.returncode, bad.stderr) == (
+        2,
+        "error: for: expected a duration such as '30s', '5m' or '1h', got 'forever'\n",
+    )
+    ended = cli("alerts", "unsilence", str(doc["id"]), "--db", str(db))
+    assert (ended.returncode, ended.stderr) == (0, f"ended silence {doc['id']}\n")
+    again = cli("alerts", "unsilence", str(doc["id"]), "--db", str(db))
+    assert (again.returncode, again.stderr) == (1, f"error: id: no silence {doc['id']} in force\n")
+    # Through the server: the admin scope to add and end, read to list.
+    url, reader, admin = server
+    refused = cli("alerts", "silence", "*", "--url", url, "--api-key", reader)
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        "error: scope: this key lacks the 'admin' scope\n",
+    )
+    added = cli("alerts", "silence", "*", "--url", url, "--api-key", admin, "-f", "json")
+    assert added.returncode == 0, added.stderr
+    remote = json.loads(added.stdout)["id"]
+    listed = cli("alerts", "silences", "--url", url, "--api-key", reader, "-f", "jsonl")
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [remote]
+    gone = cli("alerts", "unsilence", str(remote), "--url", url, "--api-key", admin)
+    assert gone.returncode == 0, gone.stderr

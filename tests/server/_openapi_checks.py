@@ -4,8 +4,8 @@
 Schemathesis's ``positive_data_acceptance`` wants every schema-valid request answered
 2xx. OpenAPI cannot state rules that join parameters (``since`` or ``minutes``, not
 both; a ``cursor`` only for the order it was made for), a value only the server makes
-(``cursor``), the filter language's grammar (``q``) or how an alert rule's keys join,
-so the test lets that check take
+(``cursor``), the filter language's grammar (``q``), how an alert rule's or a silence's
+keys join, or what is stored (a silence's rule), so the test lets that check take
 a 400, and this one refuses every 400 to schema-valid data but those naming such a rule.
 """
 
@@ -25,6 +25,13 @@ RULES_OPENAPI_CANNOT_STATE = (
     "until: required for status",  # a field that another field's value requires
     "until: must be after since",  # issue activity: a range's two ends
     "interval: more than",  # issue activity: too many buckets for the range
+    # A silence: 'for' or 'until', not both; a stored rule's name; bounds relative to
+    # the clock or a duration's value.
+    "for: give either 'for'",
+    "for: must be positive",
+    "for: at most",
+    "until: at most",
+    "rule: no alert rule",
 )
 #: An alert rule's keys whose refusal depends on other keys (a trigger or a window with a
 #: condition; a condition needs a filter), on a duration's value (window from 1m to 24h,

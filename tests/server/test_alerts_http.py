@@ -1,6 +1,7 @@
 """Alerts in the real server: ``serve --alerts FILE`` with a real HTTP receiver
-subprocess, the /v1/alerts API with its scopes, bad rules refused naming the rule and
-the key (HTTP 400 and ``serve`` itself), and state kept across a restart."""
+subprocess, the /v1/alerts and /v1/silences API with their scopes, bad rules and
+silences refused naming the key (HTTP 400 and ``serve`` itself), and state kept across a
+restart."""
 
 from __future__ import annotations
 
@@ -175,6 +176,48 @@ def test_bodies_that_are_not_rules(server: Server, keys: dict[str, str]) -> None
             c.get("/v1/alerts", params={"x": "1"}).json()["error"] == "x: unknown query parameter"
         )
         assert c.get("/v1/alerts/api errors/history", params={"limit": "0"}).status_code == 400
+
+
+def test_silences_need_the_admin_scope_and_name_what_is_wrong(
+    server: Server, keys: dict[str, str]
+) -> None:
+    silence = {"rule": "api errors", "for": "2h", "reason": "deploy"}
+    with server.client(keys["read"]) as c:
+        assert c.post("/v1/silences", json=silence).status_code == 403
+        assert c.get("/v1/silences").json() == {"silences": []}
+    with server.client(keys["admin"]) as c:
+        added = c.post("/v1/silences", json=silence)
+        assert added.status_code == 201, added.text
+        doc = added.json()
+        assert (doc["rule"], doc["group"], doc["reason"]) == ("api errors", None, "deploy")
+        until = datetime.fromisoformat(doc["until"]) - datetime.fromisoformat(doc["created"])
+        assert until.total_seconds() == 7200
+        bad = {
+            '{"rule": "nope", "for": "1h"}': "rule: no alert rule 'nope' ('*': every rule)",
+            '{"rule": "*"}': "for: give either 'for' (a duration: 2h) or 'until' (ISO 8601)",
+            '{"rule": "*", "for": "400d"}': "for: at most 366d",
+            '{"rule": "*", "until": "2001-01-01T00:00:00Z"}': "until: must be in the future",
+            '{"rule": "*", "for": "1h", "who": "me"}': "who: unknown key (one of for, group,"
+            " reason, rule, until)",
+            '{"rule": "*", "for": "1h", "group": 5}': "group: expected a group's value as"
+            " text, at most 200 characters",
+            "[1]": "body: expected a JSON object: rule, for or until, group, reason",
+        }
+        for body, message in bad.items():
+            r = c.post("/v1/silences", content=body, headers={"content-type": "application/json"})
+            assert (r.status_code, r.json()["error"]) == (400, message), body
+    with server.client(keys["read"]) as c:
+        assert [s["id"] for s in c.get("/v1/silences").json()["silences"]] == [doc["id"]]
+        assert c.delete(f"/v1/silences/{doc['id']}").status_code == 403
+    with server.client(keys["admin"]) as c:
+        assert c.delete(f"/v1/silences/{doc['id']}").json() == {"ended": doc["id"]}
+        gone = c.delete(f"/v1/silences/{doc['id']}")
+        assert (gone.status_code, gone.json()["error"]) == (
+            404,
+            f"id: no silence {doc['id']} in force",
+        )
+        assert c.delete("/v1/silences/x").status_code == 404
+        assert c.get("/v1/silences").json() == {"silences": []}
 
 
 def test_serve_refuses_a_bad_rules_file(tmp_path: Path, receiver: Receiver) -> None:

@@ -1,8 +1,9 @@
-"""The AlertStore contract, on every backend: rules, states, history, the trigger queue
-and the lease."""
+"""The AlertStore contract, on every backend: rules, states, history, silences, the
+trigger queue and the lease."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,7 @@ import pytest
 
 from _common import BASE, postgres_url
 from eventcollector.alert_rules import AlertRecord, AlertState, parse_rule
+from eventcollector.alert_silences import AlertSilence
 from eventcollector.issues import IssueChange
 from eventcollector.storage import AlertStore, Storage
 from eventcollector.storage._alert_rows import HISTORY_KEPT
@@ -85,6 +87,30 @@ async def test_history_keeps_the_newest_records(storage: Storage) -> None:
     kept = await store.alert_history("r", limit=HISTORY_KEPT + 5)
     assert len(kept) == HISTORY_KEPT
     assert kept[0] == batch[-1]
+
+
+async def test_silences_in_force_are_kept_until_they_end(storage: Storage) -> None:
+    store = _alerts(storage)
+    now = datetime.now(UTC)
+    kept = AlertSilence("mahavishnu errors", now + timedelta(hours=2), "acme/api", "deploy")
+    first = await store.add_alert_silence(kept)
+    assert first.id is not None
+    assert first.created is not None
+    assert abs(first.created - now) < timedelta(minutes=1)
+    every = await store.add_alert_silence(AlertSilence("*", now + timedelta(days=3)))
+    ending = await store.add_alert_silence(AlertSilence("x", now + timedelta(seconds=2)))
+    assert ending.id is not None
+    assert len({first.id, every.id, ending.id}) == 3
+    listed = await store.alert_silences()
+    assert listed == [first, every, ending]
+    assert listed[0].until == kept.until  # to the microsecond, on both backends
+    # The last one ends: no longer listed, nor deletable.
+    await asyncio.sleep((ending.until - datetime.now(UTC)).total_seconds() + 0.05)
+    assert await store.alert_silences() == [first, every]
+    assert await store.delete_alert_silence(ending.id) is False
+    assert await store.delete_alert_silence(first.id) is True
+    assert await store.delete_alert_silence(first.id) is False
+    assert await store.alert_silences() == [every]
 
 
 async def test_trigger_queue_is_taken_once_in_order(storage: Storage) -> None:

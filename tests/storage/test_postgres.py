@@ -317,9 +317,10 @@ async def test_tail_on_postgres_follows_insertion_order(
 
 
 async def revert_to_version_2(url: str, schema: str) -> None:
-    """Undo migrations 6 (alerts), 5 (filters), 4 (issues) and 3 (the coarser rollups
-    and the durations in ``event_counts``)."""
+    """Undo migrations 7 (silences), 6 (alerts), 5 (filters), 4 (issues) and 3 (the
+    coarser rollups and the durations in ``event_counts``)."""
     s = f'"{schema}"'
+    await admin(url, f"DROP TABLE {s}.alert_silences")
     await admin(
         url, f"DROP TABLE {s}.alert_rules, {s}.alert_states, {s}.alert_history, {s}.alert_triggers"
     )

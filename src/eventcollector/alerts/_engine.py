@@ -27,6 +27,7 @@ from typing import Any
 from eventcollector.aggregation import Key
 from eventcollector.aggregation_reference import key_value
 from eventcollector.alert_rules import AlertRecord, AlertRule, AlertState
+from eventcollector.alert_silences import AlertSilence
 from eventcollector.alerts import _evaluate as evaluate
 from eventcollector.alerts._machine import Step, condition_step, quiet_step, trigger_step
 from eventcollector.alerts._notify import Notice, Notifier
@@ -89,6 +90,9 @@ class AlertEngine:
         self._due: dict[str, float] = {}
         self._subscribed: dict[str, tuple[AlertRule, Any]] = {}
         self._matches: dict[tuple[str, str], _Matches] = {}
+        self._silences: list[AlertSilence] = []
+        #: FIRING groups whose notice a silence held back: they notify again once it ends.
+        self._held: set[tuple[str, str]] = set()
 
     @property
     def leader(self) -> bool:
@@ -144,6 +148,7 @@ class AlertEngine:
             self._due.clear()
             self._leader = True
         now = datetime.now(UTC)
+        self._silences = await store.alert_silences()
         if any(r.trigger in _ISSUE_TRIGGERS.values() for r in self._rules.values()):
             for change in await store.take_alert_triggers():
                 await self._guarded(self._issue_changed, change, now)
@@ -185,13 +190,23 @@ class AlertEngine:
         known = {g for (name, g) in self._states if name == rule.name}
         measured = await evaluate.measure(self.collector, rule, now, known)
         steps = [
-            (
-                condition_step(rule, self._states.get((rule.name, m.group)), m.group, m.value, now),
-                m.key,
-            )
+            (condition_step(rule, self._previous(rule, m.group, now), m.group, m.value, now), m.key)
             for m in measured
         ]
         await self._commit(rule, steps, now)
+
+    def _previous(self, rule: AlertRule, group: str, now: datetime) -> AlertState | None:
+        """The group's state; one whose notice a silence held back counts as never
+        notified once the silence has ended (so it notifies now if still FIRING)."""
+        state = self._states.get((rule.name, group))
+        held = (rule.name, group) in self._held
+        if state is not None and held and self._silence(rule.name, group, now) is None:
+            self._held.discard((rule.name, group))
+            return replace(state, notified=None)
+        return state
+
+    def _silence(self, rule: str, group: str, now: datetime) -> AlertSilence | None:
+        return next((s for s in self._silences if s.covers(rule, group, now)), None)
 
     async def _trigger_round(self, rule: AlertRule, now: datetime) -> None:
         steps: list[tuple[Step, Key]] = []
@@ -255,9 +270,16 @@ class AlertEngine:
             if step.transition is not None:
                 ids = tuple(e.id for e in events)
                 records.append(replace(step.transition, sample_ids=ids))
-            if step.notice is not None and rule.notify:
+            silence = self._silence(rule.name, state.group, now)
+            if step.notice is not None and rule.notify and silence is not None:
+                records.append(_silenced(state, now, silence, events))
+                if state.state == "firing":
+                    self._held.add((state.rule, state.group))
+            elif step.notice is not None and rule.notify:
                 link = evaluate.link(self.notifier.settings.base_url, rule, key, now)
                 notices.append(Notice(rule, state, step.notice, now, events, link, issue))
+            if state.state != "firing":
+                self._held.discard((state.rule, state.group))
             self._states[(state.rule, state.group)] = state
         await self._store.save_alert([s.state for s, _ in steps], records)
         for notice in notices:
@@ -301,3 +323,14 @@ class AlertEngine:
                 seen.samples.append(event)
 
         return matched
+
+
+def _silenced(
+    state: AlertState, now: datetime, silence: AlertSilence, events: Sequence[Event]
+) -> AlertRecord:
+    """The history's record of a notice a silence held back (``target``: the silence)."""
+    ids = tuple(e.id for e in events)
+    target = f"silence {silence.id}"
+    return AlertRecord(
+        state.rule, state.group, now, "silenced", state.state, state.value, target, sample_ids=ids
+    )

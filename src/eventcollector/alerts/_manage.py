@@ -1,8 +1,8 @@
 """Managing rules: what ``/v1/alerts`` and ``eventcollector alerts`` do with a local store.
 
 ``list_alerts``, ``add_alert``, ``remove_alert``, ``alert_history`` and ``test_alert``
-(evaluate now, notify nobody). Secrets never leave: a rule with one shows
-``has_secret: true``.
+(evaluate now, notify nobody); ``list_silences``, ``add_silence`` and ``end_silence``
+(``/v1/silences``). Secrets never leave: a rule with one shows ``has_secret: true``.
 """
 
 from __future__ import annotations
@@ -12,11 +12,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventcollector.alert_rules import AlertRule, RuleLimits, parse_rule
+from eventcollector.alert_silences import EVERY_RULE, parse_silence
 from eventcollector.alerts import _evaluate as evaluate
 from eventcollector.collector import EventCollector
 from eventcollector.query import Query
 
-__all__ = ["add_alert", "alert_history", "find_rule", "list_alerts", "remove_alert", "test_alert"]
+__all__ = [
+    "add_alert",
+    "add_silence",
+    "alert_history",
+    "end_silence",
+    "find_rule",
+    "list_alerts",
+    "list_silences",
+    "remove_alert",
+    "test_alert",
+]
 
 MAX_HISTORY = 1_000
 
@@ -97,3 +108,29 @@ async def test_alert(collector: EventCollector, name: str) -> dict[str, Any]:
     else:
         doc["groups"] = []
     return doc
+
+
+async def list_silences(collector: EventCollector) -> list[dict[str, Any]]:
+    """The silences in force, oldest first."""
+    store = await collector.alert_store()
+    return [s.to_dict() for s in await store.alert_silences()]
+
+
+async def add_silence(collector: EventCollector, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and store a silence (docs/alerts.md, Silences); it as stored.
+    ValueError naming the key, and the rule when no rule has its name."""
+    silence = parse_silence(doc, datetime.now(UTC))
+    if silence.rule != EVERY_RULE:
+        try:
+            await find_rule(collector, silence.rule)
+        except LookupError:
+            raise ValueError(f"rule: no alert rule {silence.rule!r} ('*': every rule)") from None
+    store = await collector.alert_store()
+    return (await store.add_alert_silence(silence)).to_dict()
+
+
+async def end_silence(collector: EventCollector, silence_id: int) -> None:
+    """End a silence now; LookupError when none of that id is in force."""
+    store = await collector.alert_store()
+    if not await store.delete_alert_silence(silence_id):
+        raise LookupError(f"id: no silence {silence_id} in force")

@@ -1,8 +1,10 @@
-"""``alerts list | add FILE | remove NAME | test NAME | history NAME`` (docs/alerts.md).
+"""``alerts list | add FILE | remove NAME | test NAME | history NAME``, and
+``alerts silence RULE | silences | unsilence ID`` (docs/alerts.md).
 
 With ``--db`` (or nothing) the commands work on the local store through
-``eventcollector.alerts``; with ``--url`` they call the server's ``/v1/alerts`` (adding
-and removing need a key with the admin scope). Rules run only in ``serve``.
+``eventcollector.alerts``; with ``--url`` they call the server's ``/v1/alerts`` and
+``/v1/silences`` (adding and removing need a key with the admin scope). Rules run only
+in ``serve``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from eventcollector.cli.app import app
 from eventcollector.collector import EventCollector
 
 alerts_app = typer.Typer(
-    help="Alert rules: list, add, remove, test, history (docs/alerts.md).", no_args_is_help=True
+    help="Alert rules: list, add, remove, test, history; silences (docs/alerts.md).",
+    no_args_is_help=True,
 )
 app.add_typer(alerts_app, name="alerts")
 
@@ -223,3 +226,72 @@ def _record_row(record: dict[str, Any]) -> dict[str, Any]:
         "target": record["target"] or "",
         "error": record["error"] or "",
     }
+
+
+@alerts_app.command("silence")
+@with_options(FORMAT, CONNECTION)
+def alerts_silence(
+    ctx: typer.Context,
+    rule: Annotated[str, typer.Argument(help="The rule's name, or '*' for every rule.")],
+    for_: Annotated[
+        str | None, typer.Option("--for", help="How long: 30m, 2h, 7d (at most 366d; 1h).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Until this time (ISO 8601).")] = None,
+    group: Annotated[
+        str | None, typer.Option(help="Only this group (as `alerts list` shows it).")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why, for the others.")] = "",
+) -> None:
+    """Hold back a rule's notices for a while; it is still evaluated and recorded."""
+    out = output_format(ctx)
+    doc: dict[str, Any] = {"rule": rule, "reason": reason}
+    for key, value in (("for", for_), ("until", until), ("group", group)):
+        if value is not None:
+            doc[key] = value
+    if for_ is None and until is None:
+        doc["for"] = "1h"
+
+    async def local(c: EventCollector) -> dict[str, Any]:
+        return await library.add_silence(c, doc)
+
+    write_document(_call(ctx, local, "POST", "/v1/silences", doc), out, title="Silenced")
+
+
+@alerts_app.command("silences")
+@with_options(FORMAT, CONNECTION)
+def alerts_silences(
+    ctx: typer.Context,
+) -> None:
+    """The silences in force."""
+    out = output_format(ctx)
+
+    async def local(c: EventCollector) -> dict[str, Any]:
+        return {"silences": await library.list_silences(c)}
+
+    doc = _call(ctx, local, "GET", "/v1/silences")
+    _write_rows(doc, "silences", out, "Silences", _silence_row)
+
+
+def _silence_row(silence: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": silence["id"],
+        "rule": silence["rule"],
+        "group": "(every)" if silence["group"] is None else silence["group"] or "-",
+        "until": silence["until"][:19],
+        "reason": silence["reason"],
+    }
+
+
+@alerts_app.command("unsilence")
+@with_options(CONNECTION)
+def alerts_unsilence(
+    ctx: typer.Context,
+    silence_id: Annotated[int, typer.Argument(help="The silence's id (`alerts silences`).")],
+) -> None:
+    """End a silence now."""
+
+    async def local(c: EventCollector) -> None:
+        await library.end_silence(c, silence_id)
+
+    _call(ctx, local, "DELETE", f"/v1/silences/{silence_id}")
+    typer.echo(f"ended silence {silence_id}", err=True)

@@ -1,5 +1,5 @@
 """The alert endpoints' part of the OpenAPI document (``openapi`` merges it in):
-the wire types and the paths of /v1/alerts. The patterns are the rule parser's own
+the wire types and the paths of /v1/alerts and /v1/silences. The patterns are the rule parser's own
 (``alert_rules``); what joins keys (a trigger or a window, a condition's filter) and
 the bounds of durations are beyond a schema (tests/server/_openapi_checks.py)."""
 
@@ -18,6 +18,7 @@ from eventcollector.alert_rules import (
     NAME_PATTERN,
     NOTIFY_PATTERN,
 )
+from eventcollector.alert_silences import MAX_REASON
 from eventcollector.alerts import SIGNATURE_HEADER
 
 __all__ = ["TYPES", "paths"]
@@ -104,7 +105,7 @@ class AlertRecord(msgspec.Struct):
     rule: str
     group: str
     at: _Time
-    kind: Literal["transition", "notified", "notify_failed"]
+    kind: Literal["transition", "notified", "notify_failed", "silenced"]
     state: _STATE
     value: float | None
     target: str | None
@@ -121,7 +122,46 @@ class AlertDeleted(msgspec.Struct):
     deleted: str
 
 
-TYPES: tuple[Any, ...] = (AlertRuleIn, AlertRules, AlertTest, AlertHistory, AlertDeleted)
+class SilenceIn(msgspec.Struct, forbid_unknown_fields=True):
+    #: A rule's name, or "*" for every rule (a rule of that name must exist).
+    rule: Annotated[str, msgspec.Meta(pattern=_exact(NAME_PATTERN), max_length=MAX_NAME)]
+    #: How long (at most 366d); give this or ``until``.
+    for_: _Duration | None = msgspec.field(default=None, name="for")
+    #: When it ends (ISO 8601, within 366 days); give this or ``for``.
+    until: _Time | None = None
+    #: One group's value as text (as in the rule's states); none: every group.
+    group: Annotated[str, msgspec.Meta(max_length=MAX_NAME)] | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=MAX_REASON)] = ""
+
+
+class Silence(msgspec.Struct):
+    id: int
+    rule: str
+    group: str | None
+    until: _Time
+    reason: str
+    created: _Time
+
+
+class Silences(msgspec.Struct):
+    silences: list[Silence]
+
+
+class SilenceEnded(msgspec.Struct):
+    ended: int
+
+
+TYPES: tuple[Any, ...] = (
+    AlertRuleIn,
+    AlertRules,
+    AlertTest,
+    AlertHistory,
+    AlertDeleted,
+    SilenceIn,
+    Silence,
+    Silences,
+    SilenceEnded,
+)
 
 
 def paths(ref: Any, json: Any, errors: Any, param: Any) -> dict[str, Any]:
@@ -153,6 +193,17 @@ def paths(ref: Any, json: Any, errors: Any, param: Any) -> dict[str, Any]:
         f"Webhooks of a rule with a secret carry {SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256"
         " of the body> (docs/alerts.md)."
     )
+    silence_id = param("silence_id", "The silence's id.", {"type": "integer"}, where="path")
+    silence = op(
+        "Hold back a rule's notices until a time (admin scope); docs/alerts.md, Silences.",
+        ref("Silence"),
+        [],
+        status="201",
+    )
+    silence["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": ref("SilenceIn")}},
+    }
     return {
         "/v1/alerts": {
             "get": op("Every rule with its states.", ref("AlertRules"), []),
@@ -182,5 +233,12 @@ def paths(ref: Any, json: Any, errors: Any, param: Any) -> dict[str, Any]:
                 [name, limit],
                 404,
             )
+        },
+        "/v1/silences": {
+            "get": op("The silences in force, oldest first.", ref("Silences"), []),
+            "post": silence,
+        },
+        "/v1/silences/{silence_id}": {
+            "delete": op("End a silence now (admin scope).", ref("SilenceEnded"), [silence_id], 404)
         },
     }

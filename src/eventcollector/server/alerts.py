@@ -5,7 +5,9 @@ needs ``admin``.
 - ``POST /v1/alerts``: add or replace a rule (a JSON object with the rules file's keys);
 - ``GET`` / ``DELETE /v1/alerts/{name}``;
 - ``POST /v1/alerts/{name}/test``: evaluate now, notify nobody;
-- ``GET /v1/alerts/{name}/history?limit=``: newest first.
+- ``GET /v1/alerts/{name}/history?limit=``: newest first;
+- ``GET`` / ``POST /v1/silences``, ``DELETE /v1/silences/{id}``: silences (adding and
+  ending one needs ``admin``).
 """
 
 from __future__ import annotations
@@ -89,6 +91,28 @@ class _Alerts:
         records = await self._call(alerts.alert_history(self.collector, name, int(text)))
         return json_response({"rule": name, "history": records})
 
+    async def list_silences(self, request: Request) -> Response:
+        self.state.authorize(request.headers, "read")
+        single_params(request)
+        return json_response({"silences": await self._call(alerts.list_silences(self.collector))})
+
+    async def add_silence(self, request: Request) -> Response:
+        self.state.authorize(request.headers, "admin")
+        single_params(request)
+        doc = await request_json(request, _BODY_BYTES)
+        if not isinstance(doc, dict):
+            raise ApiError(400, "body: expected a JSON object: rule, for or until, group, reason")
+        return json_response(await self._call(alerts.add_silence(self.collector, doc)), 201)
+
+    async def end_silence(self, request: Request) -> Response:
+        self.state.authorize(request.headers, "admin")
+        single_params(request)
+        text = request.path_params["silence_id"]
+        if not text.isdigit() or len(text) > 18:
+            raise ApiError(404, f"id: no silence {text[:40]!r} in force")
+        await self._call(alerts.end_silence(self.collector, int(text)))
+        return json_response({"ended": int(text)})
+
 
 def routes(state: ServerState) -> list[Route]:
     r = _Alerts(state)
@@ -99,6 +123,9 @@ def routes(state: ServerState) -> list[Route]:
         Route("/v1/alerts/{name}", r.remove_alert, methods=["DELETE"]),
         Route("/v1/alerts/{name}/test", r.test_alert, methods=["POST"]),
         Route("/v1/alerts/{name}/history", r.history, methods=["GET"]),
+        Route("/v1/silences", r.list_silences, methods=["GET"]),
+        Route("/v1/silences", r.add_silence, methods=["POST"]),
+        Route("/v1/silences/{silence_id}", r.end_silence, methods=["DELETE"]),
     ]
 
 

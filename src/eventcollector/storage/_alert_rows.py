@@ -1,5 +1,6 @@
 """Alert rows as both SQL backends store them (``AlertStore``): the column lists and
-the conversions between rows and ``AlertRule``/``AlertState``/``AlertRecord``.
+the conversions between rows and ``AlertRule``/``AlertState``/``AlertRecord``/
+``AlertSilence``.
 
 Rules are stored as their JSON definition (``AlertRule.to_dict``) and read back
 without the bounds of ``RuleLimits``: they were checked when they were added, by a
@@ -15,16 +16,20 @@ from typing import Any
 import orjson
 
 from eventcollector.alert_rules import AlertRecord, AlertRule, AlertState, RuleLimits, parse_rule
+from eventcollector.alert_silences import AlertSilence
 from eventcollector.model import format_timestamp, parse_timestamp
 
 __all__ = [
     "HISTORY_KEPT",
     "RECORD_COLUMNS",
+    "SILENCE_COLUMNS",
     "STATE_COLUMNS",
     "definition",
     "record_from_row",
     "record_row",
     "rule_from_row",
+    "silence_from_row",
+    "silence_row",
     "state_from_row",
     "state_row",
 ]
@@ -33,6 +38,8 @@ __all__ = [
 HISTORY_KEPT = 1_000
 STATE_COLUMNS = "rule, grp, state, since, value, evaluated, notified"
 RECORD_COLUMNS = "rule, grp, at, kind, state, value, target, error, sample_ids"
+#: After ``id``, which the database gives.
+SILENCE_COLUMNS = "rule, grp, until, reason, created"
 _STORED = RuleLimits(min_window=0.0, min_every=0.0)
 
 
@@ -80,3 +87,19 @@ def record_row(record: AlertRecord, text: bool) -> tuple[Any, ...]:
     samples = orjson.dumps(list(record.sample_ids)).decode()
     return (record.rule, record.group, at, record.kind, record.state, record.value,
             record.target, record.error, samples)  # fmt: skip
+
+
+def silence_from_row(row: Sequence[Any]) -> AlertSilence:
+    """From ``id`` and ``SILENCE_COLUMNS``."""
+    silence_id, rule, group, until, reason, created = row
+    until_at = _time(until)
+    assert until_at is not None
+    return AlertSilence(rule, until_at, group, reason, _time(created), silence_id)
+
+
+def silence_row(silence: AlertSilence, now: datetime, text: bool) -> tuple[Any, ...]:
+    """The values of ``SILENCE_COLUMNS`` (created ``now`` unless it says when)."""
+    times: list[Any] = [silence.until, silence.created or now]
+    if text:
+        times = [format_timestamp(t) for t in times]
+    return (silence.rule, silence.group, times[0], silence.reason, times[1])

@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
 from eventcollector.alert_rules import AlertRecord, AlertRule, AlertState
+from eventcollector.alert_silences import AlertSilence
 from eventcollector.filters import Field, Filter
 from eventcollector.issue_activity import ActivityQuery, IssueActivity
 from eventcollector.issues import Issue, IssueChange, IssueQuery, IssuesCallback
@@ -294,3 +295,13 @@ class AlertStore(Protocol):
     async def alert_lease(self) -> bool:
         """Whether this instance evaluates: takes the lease when free, keeps it while
         held (a lock that its holder's death releases); call it before every round."""
+
+    async def alert_silences(self) -> list[AlertSilence]:
+        """The silences that have not ended, by id."""
+
+    async def add_alert_silence(self, silence: AlertSilence) -> AlertSilence:
+        """Store ``silence`` (deleting those that have ended); it with its id and time.
+        ValueError past ``MAX_SILENCES`` in force."""
+
+    async def delete_alert_silence(self, silence_id: int) -> bool:
+        """End a silence now; False if there was none in force of that id."""

@@ -1,4 +1,5 @@
-"""Alert rules, states, history and the issue-trigger queue in PostgreSQL (``AlertStore``).
+"""Alert rules, states, history, silences and the issue-trigger queue in PostgreSQL
+(``AlertStore``).
 
 Every server queues the issues it creates or regresses (``alert_triggers``); the one
 holding the lease evaluates the rules and empties the queue. The lease is a
@@ -12,23 +13,28 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from eventcollector.alert_rules import AlertRecord, AlertRule, AlertState
+from eventcollector.alert_silences import MAX_SILENCES, AlertSilence
 from eventcollector.issues import IssueChange
 from eventcollector.storage import _alert_rows as rows
 from eventcollector.storage.postgres._schema import lock_key
 
 __all__ = [
     "Lease",
+    "add_silence",
     "delete_rule",
+    "delete_silence",
     "history",
     "list_rules",
     "push_triggers",
     "put_rule",
     "save",
+    "silences",
     "states",
     "take_triggers",
 ]
@@ -115,6 +121,33 @@ async def push_triggers(conn: Any, changes: Sequence[IssueChange]) -> None:
 async def take_triggers(conn: Any) -> list[IssueChange]:
     found = await conn.fetch("DELETE FROM alert_triggers RETURNING id, kind, issue_id, fingerprint")
     return [IssueChange(r[1], r[2], r[3]) for r in sorted(found, key=lambda r: r[0])]
+
+
+async def silences(conn: Any, now: datetime) -> list[AlertSilence]:
+    found = await conn.fetch(
+        f"SELECT id, {rows.SILENCE_COLUMNS} FROM alert_silences WHERE until > $1 ORDER BY id", now
+    )
+    return [rows.silence_from_row(tuple(r)) for r in found]
+
+
+async def add_silence(conn: Any, silence: AlertSilence, now: datetime) -> AlertSilence:
+    async with conn.transaction():
+        await conn.execute("DELETE FROM alert_silences WHERE until <= $1", now)
+        if await conn.fetchval("SELECT count(*) FROM alert_silences") >= MAX_SILENCES:
+            raise ValueError(f"silences: at most {MAX_SILENCES} in force; end some first")
+        silence_id = await conn.fetchval(
+            f"INSERT INTO alert_silences({rows.SILENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+            " RETURNING id",
+            *rows.silence_row(silence, now, text=False),
+        )
+    return silence.stored(int(silence_id), now)
+
+
+async def delete_silence(conn: Any, silence_id: int, now: datetime) -> bool:
+    gone = await conn.execute(
+        "DELETE FROM alert_silences WHERE id = $1 AND until > $2", silence_id, now
+    )
+    return bool(gone != "DELETE 0")
 
 
 class Lease:

@@ -18,7 +18,8 @@ the connection's ``search_path``:
 - ``issues`` (one row per error fingerprint) and ``event_issues`` (each error event's
   issue), kept by ingest (``_issues``);
 - ``event_words(text)``, ``event_indexes``: for filters (see ``_V5``).
-- ``alert_rules``, ``alert_states``, ``alert_history``, ``alert_triggers``: alerts
+- ``alert_rules``, ``alert_states``, ``alert_history``, ``alert_triggers``,
+  ``alert_silences``: alerts
   (``_alerts``, docs/alerts.md);
 - ``schema_migrations``: the applied versions.
 
@@ -32,7 +33,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 _PARTITION = re.compile(r"events_(\d{4})(\d{2})(\d{2})")
@@ -211,8 +212,21 @@ _ALERTS = [
     )""",
 ]
 
+# Alert silences (docs/alerts.md, Silences): a rule ('*': every rule) and a group
+# (NULL: every group) whose notices are held back until a time.
+_V7 = [
+    """CREATE TABLE alert_silences (
+        id bigserial PRIMARY KEY,
+        rule text COLLATE "C" NOT NULL,
+        grp text COLLATE "C",
+        until timestamptz NOT NULL,
+        reason text NOT NULL,
+        created timestamptz NOT NULL
+    )""",
+]
+
 MIGRATIONS: dict[int, list[str]] = {
-    1: _V1, 2: _V2, 3: _V3, 4: _ISSUES, 5: _V5, 6: _ALERTS
+    1: _V1, 2: _V2, 3: _V3, 4: _ISSUES, 5: _V5, 6: _ALERTS, 7: _V7
 }  # fmt: skip
 
 

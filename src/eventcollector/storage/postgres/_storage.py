@@ -24,6 +24,7 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
 from eventcollector.alert_rules import AlertRecord, AlertRule, AlertState
+from eventcollector.alert_silences import AlertSilence
 from eventcollector.filters import Field, Filter
 from eventcollector.issue_activity import ActivityQuery, IssueActivity
 from eventcollector.issues import (
@@ -461,6 +462,22 @@ class PostgresStorage:
     async def take_alert_triggers(self) -> list[IssueChange]:
         """The queued issue changes, oldest first, now removed."""
         return await self._write(alerts.take_triggers, "alert trigger")
+
+    async def alert_silences(self) -> list[AlertSilence]:
+        """The silences in force, by id."""
+        return await self._read(functools.partial(alerts.silences, now=datetime.now(UTC)))
+
+    async def add_alert_silence(self, silence: AlertSilence) -> AlertSilence:
+        """Store ``silence`` (dropping those that have ended), with its id."""
+        now = datetime.now(UTC)
+        add = functools.partial(alerts.add_silence, silence=silence, now=now)
+        return await self._write(add, "alert silence")
+
+    async def delete_alert_silence(self, silence_id: int) -> bool:
+        """End a silence now; False if none of that id is in force."""
+        now = datetime.now(UTC)
+        end = functools.partial(alerts.delete_silence, silence_id=silence_id, now=now)
+        return await self._write(end, "alert silence")
 
     async def alert_lease(self) -> bool:
         """Whether this server evaluates (a session advisory lock on its own connection)."""

@@ -1,4 +1,5 @@
-"""Alert rules, states, history and the issue-trigger queue in SQLite (``AlertStore``).
+"""Alert rules, states, history, silences and the issue-trigger queue in SQLite
+(``AlertStore``).
 
 Writes are writer jobs (``tx``), reads run on the reader threads (``conn``); the
 lease is an exclusive ``flock`` on ``<db>-alerts.lock``, held by the open file
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from eventcollector.alert_rules import AlertRecord, AlertRule, AlertState
+from eventcollector.alert_silences import MAX_SILENCES, AlertSilence
 from eventcollector.issues import IssueChange
 from eventcollector.model import format_timestamp
 from eventcollector.storage import _alert_rows as rows
@@ -23,12 +25,15 @@ from eventcollector.storage.sqlite._writer import Transaction
 
 __all__ = [
     "Lease",
+    "add_silence",
     "delete_rule",
+    "delete_silence",
     "history",
     "list_rules",
     "push_triggers",
     "put_rule",
     "save",
+    "silences",
     "states",
     "take_triggers",
 ]
@@ -106,6 +111,34 @@ def take_triggers(tx: Transaction) -> list[IssueChange]:
         "DELETE FROM alert_triggers RETURNING id, kind, issue_id, fingerprint"
     ).fetchall()
     return [IssueChange(kind, issue_id, fp) for _, kind, issue_id, fp in sorted(found)]
+
+
+def silences(conn: sqlite3.Connection, now: datetime) -> list[AlertSilence]:
+    found = conn.execute(
+        f"SELECT id, {rows.SILENCE_COLUMNS} FROM alert_silences WHERE until > ? ORDER BY id",
+        (format_timestamp(now),),
+    ).fetchall()
+    return [rows.silence_from_row(r) for r in found]
+
+
+def add_silence(tx: Transaction, silence: AlertSilence, now: datetime) -> AlertSilence:
+    conn = tx.conn
+    conn.execute("DELETE FROM alert_silences WHERE until <= ?", (format_timestamp(now),))
+    if conn.execute("SELECT count(*) FROM alert_silences").fetchone()[0] >= MAX_SILENCES:
+        raise ValueError(f"silences: at most {MAX_SILENCES} in force; end some first")
+    (silence_id,) = conn.execute(
+        f"INSERT INTO alert_silences({rows.SILENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        rows.silence_row(silence, now, text=True),
+    ).fetchone()
+    return silence.stored(int(silence_id), now)
+
+
+def delete_silence(tx: Transaction, silence_id: int, now: datetime) -> bool:
+    deleted = tx.conn.execute(
+        "DELETE FROM alert_silences WHERE id = ? AND until > ?",
+        (silence_id, format_timestamp(now)),
+    )
+    return deleted.rowcount > 0
 
 
 class Lease:

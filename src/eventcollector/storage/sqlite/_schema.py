@@ -11,8 +11,9 @@ unchanged in the sqlite3 shell. Beside it:
 - ``issues`` (one row per error fingerprint) and ``event_issues`` (each error event's
   issue), kept by ingest (``_issues``);
 - ``event_indexes``: the data/metadata paths with an expression index;
-- ``alert_rules``, ``alert_states``, ``alert_history`` and ``alert_triggers`` (issue
-  changes queued for the evaluating server): alerts (``_alerts``, docs/alerts.md);
+- ``alert_rules``, ``alert_states``, ``alert_history``, ``alert_triggers`` (issue
+  changes queued for the evaluating server) and ``alert_silences``: alerts (``_alerts``,
+  docs/alerts.md);
 - ``event_counts`` (per hour, system, type and severity), ``day_counts`` (the same
   per day), ``event_totals`` (all time), ``hour_totals`` (per hour only) and
   ``quarter_counts`` (per quarter hour, system and severity): rollups of
@@ -33,7 +34,7 @@ import sqlite3
 log = logging.getLogger("eventcollector.storage.sqlite")
 
 APPLICATION_ID = 0x45564331  # "EVC1"
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 #: rowid_blocks groups rowids by this many low bits (4,096 rows a block). Deletes leave
 #: its bounds wider than the rows left, which keeps them correct as bounds.
 ROWID_BLOCK_BITS = 12
@@ -309,6 +310,19 @@ _V10 = [
         FROM events e LEFT JOIN json_each(e.tags) j ON j.type = 'text' GROUP BY 1, 2, 3, 4""",
 ]
 
+# Alert silences (docs/alerts.md, Silences): a rule ("*": every rule) and a group
+# (NULL: every group) whose notices are held back until a time.
+_V11 = [
+    """CREATE TABLE IF NOT EXISTS alert_silences (
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,
+        grp TEXT,
+        until TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created TEXT NOT NULL
+    )""",
+]
+
 _MIGRATIONS: dict[int, list[str]] = {
     1: _V1,
     2: _V2,
@@ -320,6 +334,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     8: _ALERTS,
     9: _V9,
     10: _V10,
+    11: _V11,
 }
 
 

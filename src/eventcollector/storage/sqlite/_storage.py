@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from eventcollector.aggregation import AggregateResult, AggregateSpec, Facet
 from eventcollector.alert_rules import AlertRecord, AlertRule, AlertState
+from eventcollector.alert_silences import AlertSilence
 from eventcollector.filters import Field, Filter
 from eventcollector.issue_activity import ActivityQuery, IssueActivity
 from eventcollector.issues import (
@@ -64,7 +65,7 @@ from eventcollector.storage.sqlite._ingest import insert_batches, settle_journal
 from eventcollector.storage.sqlite._retention import CLEANUP_CHUNK, delete_chunk
 from eventcollector.storage.sqlite._schema import NotOurDatabase, migrate
 from eventcollector.storage.sqlite._select import without_unmatchable_text
-from eventcollector.storage.sqlite._writer import Writer
+from eventcollector.storage.sqlite._writer import Transaction, Writer
 
 __all__ = ["SQLiteStorage"]
 
@@ -196,6 +197,10 @@ class SQLiteStorage:
             raise StorageError("storage is not open")
         return self._writer
 
+    async def _write(self, fn: Callable[[Transaction], T]) -> T:
+        """``fn`` in a write transaction of the writer thread; its result once committed."""
+        return await self._require_writer().submit(fn)  # type: ignore[no-any-return]
+
     async def append(self, events: Sequence[Event]) -> list[bool]:
         """Store events durably; per event True if new, False if its id was already stored."""
         if not events:
@@ -241,16 +246,14 @@ class SQLiteStorage:
         """Create an expression index on a data/metadata path (``data.repo``);
         False if it exists already."""
         parse_index_path(path)  # a bad path is the caller's error, not a failed write
-        created: bool = await self._require_writer().submit(partial(indexes.add_index, path=path))
+        created = await self._write(partial(indexes.add_index, path=path))
         await self._load_indexes()
         return created
 
     async def remove_index(self, path: str) -> bool:
         """Drop the index on ``path``; False if there was none."""
         parse_index_path(path)
-        removed: bool = await self._require_writer().submit(
-            partial(indexes.remove_index, path=path)
-        )
+        removed = await self._write(partial(indexes.remove_index, path=path))
         await self._load_indexes()
         return removed
 
@@ -398,7 +401,7 @@ class SQLiteStorage:
     ) -> Issue | None:
         """Change an issue's status (``until``: the end of a mute); None if there is none."""
         muted_until = check_status_change(status, until)
-        return await self._require_writer().submit(  # type: ignore[no-any-return]
+        return await self._write(
             lambda tx: issues.set_status(tx.conn, issue_id, status, muted_until)
         )
 
@@ -418,15 +421,11 @@ class SQLiteStorage:
 
     async def put_alert_rule(self, rule: AlertRule, source: str) -> bool:
         """Store ``rule`` (replacing one of that name); True if it is new."""
-        return await self._require_writer().submit(  # type: ignore[no-any-return]
-            partial(alerts.put_rule, rule=rule, source=source)
-        )
+        return await self._write(partial(alerts.put_rule, rule=rule, source=source))
 
     async def delete_alert_rule(self, name: str) -> bool:
         """Delete the rule with its states and history; False if there was none."""
-        return await self._require_writer().submit(  # type: ignore[no-any-return]
-            partial(alerts.delete_rule, name=name)
-        )
+        return await self._write(partial(alerts.delete_rule, name=name))
 
     async def alert_states(self, rule: str | None = None) -> list[AlertState]:
         """The states of ``rule`` (of every rule when None)."""
@@ -436,7 +435,7 @@ class SQLiteStorage:
         self, states: Sequence[AlertState], records: Sequence[AlertRecord]
     ) -> None:
         """States and history records, in one transaction."""
-        await self._require_writer().submit(partial(alerts.save, states=states, records=records))
+        await self._write(partial(alerts.save, states=states, records=records))
 
     async def alert_history(self, rule: str, limit: int = 100) -> list[AlertRecord]:
         """The rule's history, newest first."""
@@ -444,13 +443,26 @@ class SQLiteStorage:
 
     async def push_alert_triggers(self, changes: Sequence[IssueChange]) -> None:
         """Queue new/regressed issues for the evaluating instance."""
-        await self._require_writer().submit(partial(alerts.push_triggers, changes=changes))
+        await self._write(partial(alerts.push_triggers, changes=changes))
 
     async def take_alert_triggers(self) -> list[IssueChange]:
         """The queued issue changes, oldest first, now removed."""
-        return await self._require_writer().submit(  # type: ignore[no-any-return]
-            alerts.take_triggers
+        return await self._write(alerts.take_triggers)
+
+    async def alert_silences(self) -> list[AlertSilence]:
+        """The silences in force, by id."""
+        return await self._read(partial(alerts.silences, now=datetime.now(UTC)))
+
+    async def add_alert_silence(self, silence: AlertSilence) -> AlertSilence:
+        """Store ``silence`` (dropping those that have ended), with its id."""
+        return await self._write(
+            partial(alerts.add_silence, silence=silence, now=datetime.now(UTC))
         )
+
+    async def delete_alert_silence(self, silence_id: int) -> bool:
+        """End a silence now; False if none of that id is in force."""
+        now = datetime.now(UTC)
+        return await self._write(partial(alerts.delete_silence, silence_id=silence_id, now=now))
 
     async def alert_lease(self) -> bool:
         """Whether this process evaluates (an exclusive lock on ``<db>-alerts.lock``)."""
