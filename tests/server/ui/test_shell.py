@@ -21,6 +21,7 @@ PAGES = {
     "/trace/req-0001": "trace",
     "/errors": "errors",
     "/overview": "overview",
+    "/alerts": "alerts",
 }
 
 

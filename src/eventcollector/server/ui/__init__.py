@@ -33,6 +33,7 @@ PAGES = {
     "/trace/{correlation_id}": "trace",
     "/errors": "errors",
     "/overview": "overview",
+    "/alerts": "alerts",
 }
 
 CONTENT_SECURITY_POLICY = (

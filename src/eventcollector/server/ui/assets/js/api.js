@@ -98,16 +98,24 @@ export async function stream(path, params, onFrame, {signal, onOpen} = {}) {
   }
 }
 
-// A state change with a JSON body (the Errors view's triage, ``scope`` what it needs);
-// the server's cross-site guard lets only this page's own origin through.
-export async function post(path, body, {signal, scope} = {}) {
+// A state change (the Errors view's triage, the Alerts view's silences; ``scope`` what
+// it needs); the server's cross-site guard lets only this page's own origin through.
+async function change(method, path, body, {signal, scope} = {}) {
   const key = getKey();
   const response = await fetch(path, {
-    method: "POST", body: JSON.stringify(body), signal,
+    method, body: body === undefined ? undefined : JSON.stringify(body), signal,
     headers: {...headers(key), "Content-Type": "application/json"},
   });
   if (!response.ok) throw await failure(response, key, scope);
   return response.json();
 }
 
-export const api = {get, post, stream, getKey, setKey};
+export function post(path, body, options) {
+  return change("POST", path, body, options);
+}
+
+export function del(path, options) {
+  return change("DELETE", path, undefined, options);
+}
+
+export const api = {get, post, del, stream, getKey, setKey};

@@ -31,8 +31,10 @@ const ROUTES = [
   [/^\/trace\/([^/]+)$/, "trace", ["correlation_id"]],
   [/^\/errors$/, "errors", []],
   [/^\/overview$/, "overview", []],
+  [/^\/alerts$/, "alerts", []],
 ];
-const NAV = [["/", "Explore"], ["/live", "Live"], ["/errors", "Errors"], ["/overview", "Overview"]];
+const NAV = [["/", "Explore"], ["/live", "Live"], ["/errors", "Errors"], ["/overview", "Overview"],
+  ["/alerts", "Alerts"]];
 const THEME_KEY = "eventcollector.theme";
 
 let current = null; // {unmount, controller}
