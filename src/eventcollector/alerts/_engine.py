@@ -91,7 +91,8 @@ class AlertEngine:
         self._subscribed: dict[str, tuple[AlertRule, Any]] = {}
         self._matches: dict[tuple[str, str], _Matches] = {}
         self._silences: list[AlertSilence] = []
-        #: FIRING groups whose notice a silence held back: they notify again once it ends.
+        #: Condition rules' FIRING groups whose notice a silence held back: they notify
+        #: at their next evaluation once it ends.
         self._held: set[tuple[str, str]] = set()
 
     @property
@@ -148,7 +149,7 @@ class AlertEngine:
             self._due.clear()
             self._leader = True
         now = datetime.now(UTC)
-        self._silences = await store.alert_silences()
+        self._silences = await store.alert_silences() if self._rules else []
         if any(r.trigger in _ISSUE_TRIGGERS.values() for r in self._rules.values()):
             for change in await store.take_alert_triggers():
                 await self._guarded(self._issue_changed, change, now)
@@ -270,14 +271,15 @@ class AlertEngine:
             if step.transition is not None:
                 ids = tuple(e.id for e in events)
                 records.append(replace(step.transition, sample_ids=ids))
-            silence = self._silence(rule.name, state.group, now)
-            if step.notice is not None and rule.notify and silence is not None:
-                records.append(_silenced(state, now, silence, events))
-                if state.state == "firing":
-                    self._held.add((state.rule, state.group))
-            elif step.notice is not None and rule.notify:
-                link = evaluate.link(self.notifier.settings.base_url, rule, key, now)
-                notices.append(Notice(rule, state, step.notice, now, events, link, issue))
+            if step.notice is not None and rule.notify:
+                silence = self._silence(rule.name, state.group, now)
+                if silence is None:
+                    link = evaluate.link(self.notifier.settings.base_url, rule, key, now)
+                    notices.append(Notice(rule, state, step.notice, now, events, link, issue))
+                else:
+                    records.append(_silenced(state, now, silence, events))
+                    if state.state == "firing" and rule.condition is not None:
+                        self._held.add((state.rule, state.group))  # see _previous
             if state.state != "firing":
                 self._held.discard((state.rule, state.group))
             self._states[(state.rule, state.group)] = state

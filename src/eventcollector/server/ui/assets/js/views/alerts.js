@@ -101,7 +101,7 @@ export async function mount(root, ctx) {
       h("td", {class: "mono alert-filter", title: rule.filter || ""}, rule.filter || ""),
       h("td", {class: "num"}, String(rule.notify.length)),
       h("td", {class: "muted"}, rule.source),
-      h("td", {}, ctx.api.post ? silenceMenu(rule.name, null) : null));
+      h("td", {}, silenceMenu(rule.name, null)));
       row.addEventListener("click", (e) => {
         if (!e.target.closest("a, button, select")) open(rule.name);
       });
@@ -168,7 +168,7 @@ export async function mount(root, ctx) {
     h("td", {class: "num"}, s.value === null ? "–" : String(s.value)),
     h("td", {class: "ts"}, s.since ? fmtTime(s.since) : ""),
     h("td", {class: "ts"}, s.notified ? fmtTime(s.notified) : "never"),
-    h("td", {}, rule.group_by && ctx.api.post ? silenceMenu(rule.name, s.group) : null))));
+    h("td", {}, rule.group_by ? silenceMenu(rule.name, s.group) : null))));
     const history = h("div", {class: "alert-history"}, h("div", {class: "muted"}, "Loading…"));
     replace(detail,
       h("div", {class: "panel-head"}, h("h2", {class: "alert-detail-title"}, rule.name),
